@@ -1,0 +1,39 @@
+"""The Celery app. Settings come from config.settings (CELERY_*), chosen on purpose:
+
+- JSON only: tasks take ids and plain values, never pickles.
+- acks_late + reject_on_worker_lost: a task is acknowledged after it ran, so a worker
+  killed mid-task (SIGKILL, OOM) leaves the message to be redelivered; every task is
+  idempotent (the sweep claims rows with skip-locked and unique constraints guard
+  exactly-once), so a redelivery is harmless.
+- prefetch 1: with acks_late, a worker holds only the task it runs.
+- time limits: a stuck task is killed instead of holding a worker forever.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("escalations")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_soft_time_limit=120,
+    task_time_limit=180,
+    task_ignore_result=True,
+    timezone="UTC",
+    enable_utc=True,
+)
+app.autodiscover_tasks()
+
+from config.beat import BEAT_SCHEDULE  # noqa: E402  (after app exists; pure data)
+
+app.conf.beat_schedule = BEAT_SCHEDULE

@@ -1,0 +1,176 @@
+"""Statuses and kinds, and the one table of allowed moves between statuses."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class SeverityKey(models.TextChoices):
+    S1 = "S1", "S1 — critical"
+    S2 = "S2", "S2 — major"
+    S3 = "S3", "S3 — minor"
+    S4 = "S4", "S4 — low"
+
+
+class SeveritySource(models.TextChoices):
+    TRIGGER = "trigger", "Trigger rule"
+    MANUAL = "manual", "Set by a person"
+
+
+class Status(models.TextChoices):
+    NEW = "new", "New"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    INVESTIGATING = "investigating", "Investigating"
+    WAITING_ON_CUSTOMER = "waiting_on_customer", "Waiting on customer"
+    WAITING_ON_THIRD_PARTY = "waiting_on_third_party", "Waiting on third party"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+OPEN_STATUSES = (
+    Status.NEW,
+    Status.ACKNOWLEDGED,
+    Status.INVESTIGATING,
+    Status.WAITING_ON_CUSTOMER,
+    Status.WAITING_ON_THIRD_PARTY,
+)
+PAUSED_STATUSES = (Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY)
+
+# The one table of allowed status moves. Services check every transition against it.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.NEW: frozenset(
+        {Status.ACKNOWLEDGED, Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY, Status.RESOLVED}
+    ),
+    Status.ACKNOWLEDGED: frozenset(
+        {Status.INVESTIGATING, Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY, Status.RESOLVED}
+    ),
+    Status.INVESTIGATING: frozenset({Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY, Status.RESOLVED}),
+    # Resuming returns to the status the case had before the pause (services decide
+    # which), so both waiting statuses may go back to any working status.
+    Status.WAITING_ON_CUSTOMER: frozenset({Status.NEW, Status.ACKNOWLEDGED, Status.INVESTIGATING}),
+    Status.WAITING_ON_THIRD_PARTY: frozenset({Status.NEW, Status.ACKNOWLEDGED, Status.INVESTIGATING}),
+    Status.RESOLVED: frozenset({Status.CLOSED, Status.INVESTIGATING}),  # reopen → investigating
+    Status.CLOSED: frozenset({Status.INVESTIGATING}),  # reopen
+}
+
+
+def can_transition(old: str, new: str) -> bool:
+    return new in ALLOWED_TRANSITIONS.get(old, frozenset())
+
+
+class Stage(models.TextChoices):
+    TRIAGE = "triage", "Triage (Support Duty Manager)"
+    COMMAND = "command", "Command (Incident Commander)"
+    FIX = "fix", "Fix (Eng Fix Lead)"
+    VERIFY = "verify", "Verify and close"
+
+
+STAGE_ORDER = [Stage.TRIAGE, Stage.COMMAND, Stage.FIX, Stage.VERIFY]
+
+
+class PauseReason(models.TextChoices):
+    CUSTOMER = "customer", "Waiting on customer"
+    THIRD_PARTY = "third_party", "Waiting on third party"
+
+
+PAUSE_STATUS = {PauseReason.CUSTOMER: Status.WAITING_ON_CUSTOMER, PauseReason.THIRD_PARTY: Status.WAITING_ON_THIRD_PARTY}
+
+
+class ClockKind(models.TextChoices):
+    ACK = "ack", "Acknowledge"
+    RESOLVE = "resolve", "Resolve"
+    UPDATE = "update", "Customer update"
+    HANDOFF = "handoff", "Handoff acceptance"
+
+
+class BreachCause(models.TextChoices):
+    UNASSIGNED = "unassigned", "Nobody owned it"
+    CAPACITY = "capacity", "Team at capacity"
+    THIRD_PARTY = "third_party", "Third-party delay"
+    HANDOFF = "handoff", "Lost in a handoff"
+    COMPLEXITY = "complexity", "Technical complexity"
+    OTHER = "other", "Other"
+    UNKNOWN = "unknown", "Not yet reviewed"
+
+
+class Tier(models.TextChoices):
+    ENTERPRISE = "enterprise", "Enterprise"
+    BUSINESS = "business", "Business"
+    STANDARD = "standard", "Standard"
+
+
+class Sentiment(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    POSITIVE = "positive", "Positive"
+    NEUTRAL = "neutral", "Neutral"
+    NEGATIVE = "negative", "Negative"
+    AT_RISK = "at_risk", "Churn risk"
+
+
+class TriggerKind(models.TextChoices):
+    ARR_AT_RISK = "arr_at_risk", "ARR at risk ≥ threshold (USD)"
+    USERS_AFFECTED = "users_affected_pct", "Users affected ≥ threshold (%)"
+    DATA_RISK = "data_risk", "Data risk"
+    LEGAL_RISK = "legal_risk", "Legal risk"
+    SECURITY = "security", "Security issue"
+    NO_PROGRESS = "no_progress", "No progress for longer than threshold (minutes)"
+
+
+class ChainTarget(models.TextChoices):
+    DUTY_MANAGER = "duty_manager", "On-duty Support Duty Manager"
+    COMMANDER = "commander", "Incident Commander"
+    FIX_LEAD = "fix_lead", "Eng Fix Lead (stage DRI)"
+    TEAM = "team", "A team"
+    USER = "user", "A named user"
+    MANAGER = "manager", "Engineering/CS manager"
+    EXECUTIVE = "executive", "Executive"
+
+
+class HandoffStatus(models.TextChoices):
+    OFFERED = "offered", "Offered"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class NotificationChannel(models.TextChoices):
+    EMAIL = "email", "Email"
+    WEBHOOK = "webhook", "Webhook"
+    IN_APP = "in_app", "In-app"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SUPPRESSED = "suppressed", "Suppressed (drill)"
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", "Case opened"
+    CLOCK_STARTED = "clock_started", "Clock started"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    PAUSED = "paused", "Clock paused"
+    RESUMED = "resumed", "Clock resumed"
+    SEVERITY_CHANGED = "severity_changed", "Severity changed"
+    TARGETS_CHANGED = "targets_changed", "Targets changed"
+    STAGE_CHANGED = "stage_changed", "Stage changed"
+    ASSIGNED = "assigned", "Owner changed"
+    CUSTOMER_UPDATED = "customer_updated", "Customer updated"
+    CHECKLIST_ITEM_DONE = "checklist_item_done", "Checklist item done"
+    CHECKLIST_ITEM_REOPENED = "checklist_item_reopened", "Checklist item reopened"
+    HANDOFF_OFFERED = "handoff_offered", "Handoff offered"
+    HANDOFF_ACCEPTED = "handoff_accepted", "Handoff accepted"
+    HANDOFF_REJECTED = "handoff_rejected", "Handoff rejected"
+    PING_PONG = "ping_pong", "Ping-pong detected"
+    WARNING = "warning", "SLA warning"
+    BREACHED = "breached", "SLA breached"
+    MET = "met", "SLA met"
+    ESCALATED = "escalated", "Escalated"
+    PAGED = "paged", "Paged"
+    RESOLVED = "resolved", "Resolved"
+    REOPENED = "reopened", "Reopened"
+    CLOSED = "closed", "Closed"
+    EDITED = "edited", "Details edited"
+    NOTE = "note", "Note"

@@ -1,0 +1,58 @@
+from escalations.models.breaches import Breach, Escalation, SlaWarning
+from escalations.models.cases import Incident, ResolveCycle, pk_from_reference, reference_for
+from escalations.models.checklists import Checklist, ChecklistItem, SOPTemplate, SOPTemplateItem
+from escalations.models.clocks import ClockPause
+from escalations.models.comms import CustomerUpdate
+from escalations.models.events import CaseEvent
+from escalations.models.handoffs import PACKET_FIELDS, HandoffPacket
+from escalations.models.notifications import Notification
+from escalations.models.ops import SweepHeartbeat
+from escalations.models.org import (
+    BusinessCalendar,
+    Channel,
+    ChannelKind,
+    Customer,
+    Holiday,
+    Shift,
+    ShiftRole,
+    StaffProfile,
+    Team,
+)
+from escalations.models.policies import EscalationStep, SeverityPolicy, TriggerRule
+from escalations.models.postmortems import Postmortem, PostmortemActionItem, PostmortemStatus
+
+__all__ = [
+    "PACKET_FIELDS",
+    "Breach",
+    "BusinessCalendar",
+    "CaseEvent",
+    "Channel",
+    "ChannelKind",
+    "Checklist",
+    "ChecklistItem",
+    "ClockPause",
+    "Customer",
+    "CustomerUpdate",
+    "Escalation",
+    "EscalationStep",
+    "HandoffPacket",
+    "Holiday",
+    "Incident",
+    "Notification",
+    "Postmortem",
+    "PostmortemActionItem",
+    "PostmortemStatus",
+    "ResolveCycle",
+    "SOPTemplate",
+    "SOPTemplateItem",
+    "SeverityPolicy",
+    "Shift",
+    "ShiftRole",
+    "SlaWarning",
+    "StaffProfile",
+    "SweepHeartbeat",
+    "Team",
+    "TriggerRule",
+    "pk_from_reference",
+    "reference_for",
+]

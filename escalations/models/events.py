@@ -1,0 +1,33 @@
+"""The append-only log of business events, read by timelines and the manager audit."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from escalations.choices import EventKind
+from escalations.models.cases import Incident
+
+
+class CaseEvent(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=EventKind.choices)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    old = models.JSONField(default=dict, blank=True)
+    new = models.JSONField(default=dict, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            # Timeline of one case, oldest or newest first.
+            models.Index(fields=["incident", "at", "id"], name="event_timeline_idx"),
+            # Weekly review and audits: events of a kind in a period.
+            models.Index(fields=["kind", "at"], name="event_kind_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}"

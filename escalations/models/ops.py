@@ -1,0 +1,26 @@
+"""Monitoring the monitor: one heartbeat row per breach sweep."""
+
+from __future__ import annotations
+
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+
+class SweepHeartbeat(models.Model):
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    source = models.CharField(max_length=30, default="beat", help_text="beat, command or test.")
+    examined = models.PositiveIntegerField(default=0)
+    breaches = models.PositiveIntegerField(default=0)
+    warnings = models.PositiveIntegerField(default=0)
+    escalations = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(default=0)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-finished_at"]
+        indexes = [models.Index(fields=["-finished_at"], name="heartbeat_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"Sweep at {self.finished_at:%Y-%m-%d %H:%M:%S}: {self.breaches} breaches"

@@ -1,0 +1,171 @@
+"""Who and where: customers, teams, shifts, intake channels, staff profiles, calendars."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from escalations.choices import Tier
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    arr = models.DecimalField("ARR (USD)", max_digits=14, decimal_places=2, default=0)
+    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.STANDARD)
+    contacts = models.TextField(blank=True, help_text="One contact per line: name, email, phone.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=Q(arr__gte=0), name="customer_arr_not_negative")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="teams")
+    email = models.EmailField(blank=True, help_text="Team mailbox notified on escalations.")
+    webhook_url = models.URLField(blank=True, help_text="Chat webhook (Slack-compatible JSON) for escalations.")
+    history = HistoricalRecords(m2m_fields=[members])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShiftRole(models.TextChoices):
+    DUTY_MANAGER = "duty_manager", "Support Duty Manager"
+    ON_DUTY = "on_duty", "On duty"
+    COMMANDER = "commander", "Incident Commander on call"
+    FIX_LEAD = "fix_lead", "Eng Fix Lead on call"
+    MANAGER = "manager", "Manager on call"
+    EXECUTIVE = "executive", "Executive on call"
+
+
+class Shift(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="shifts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shifts")
+    role = models.CharField(max_length=20, choices=ShiftRole.choices, default=ShiftRole.ON_DUTY)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="shift_ends_after_start")]
+        indexes = [
+            # "who is on duty as <role> for <team> at <time>" (paging, escalation chain).
+            models.Index(fields=["team", "role", "starts_at", "ends_at"], name="shift_on_duty_idx"),
+            # "my shift now" (end-of-shift handoff page).
+            models.Index(fields=["user", "ends_at"], name="shift_user_end_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} ({self.team}) {self.starts_at:%Y-%m-%d %H:%M}–{self.ends_at:%H:%M}"
+
+
+class ChannelKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone"
+    CHAT = "chat", "Chat"
+    PORTAL = "portal", "Support portal"
+    MONITORING = "monitoring", "Monitoring"
+    CRM = "crm", "CRM"
+    API = "api", "API"
+    OTHER = "other", "Other"
+
+
+class Channel(models.Model):
+    """An intake channel. Clocks start only when a case is logged on an agreed one."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    kind = models.CharField(max_length=20, choices=ChannelKind.choices, default=ChannelKind.OTHER)
+    agreed = models.BooleanField(default=True, help_text="An agreed channel starts the SLA clocks on receipt.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BusinessCalendar(models.Model):
+    """Working hours in a time zone, with holidays. 24x7 calendars count every second."""
+
+    name = models.CharField(max_length=100, unique=True)
+    is_24x7 = models.BooleanField("24x7", default=False)
+    timezone = models.CharField(max_length=64, default="UTC")
+    workdays = models.CharField(
+        max_length=13, default="0,1,2,3,4", help_text="Working weekdays, 0=Monday … 6=Sunday, comma-separated."
+    )
+    day_start = models.TimeField(default="09:00")
+    day_end = models.TimeField(default="17:00")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(is_24x7=True) | Q(day_end__gt=models.F("day_start")), name="calendar_day_end_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError({"timezone": f"Unknown time zone {self.timezone!r}."})
+        if not self.is_24x7:
+            try:
+                days = self.weekday_numbers()
+            except ValueError:
+                raise ValidationError({"workdays": "Use weekday numbers 0–6 separated by commas."})
+            if not days:
+                raise ValidationError({"workdays": "A business-hours calendar needs at least one working day."})
+
+    def weekday_numbers(self) -> tuple[int, ...]:
+        days = tuple(sorted({int(p) for p in self.workdays.split(",") if p.strip()}))
+        if any(d < 0 or d > 6 for d in days):
+            raise ValueError("weekday out of range")
+        return days
+
+
+class Holiday(models.Model):
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="holidays")
+    date = models.DateField()
+    name = models.CharField(max_length=100, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="holiday_unique_per_calendar")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}".strip()
+
+
+class StaffProfile(models.Model):
+    """Per-person preferences: the zone times are shown in."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    timezone = models.CharField(max_length=64, default="UTC")
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user}"

@@ -45,10 +45,10 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
         {Status.INVESTIGATING, Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY, Status.RESOLVED}
     ),
     Status.INVESTIGATING: frozenset({Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY, Status.RESOLVED}),
-    # Resuming returns to the status the case had before the pause (services decide
-    # which), so both waiting statuses may go back to any working status.
-    Status.WAITING_ON_CUSTOMER: frozenset({Status.NEW, Status.ACKNOWLEDGED, Status.INVESTIGATING}),
-    Status.WAITING_ON_THIRD_PARTY: frozenset({Status.NEW, Status.ACKNOWLEDGED, Status.INVESTIGATING}),
+    # Resuming returns to new (never acknowledged) or investigating; resolving while
+    # waiting ends the pause.
+    Status.WAITING_ON_CUSTOMER: frozenset({Status.NEW, Status.INVESTIGATING, Status.RESOLVED}),
+    Status.WAITING_ON_THIRD_PARTY: frozenset({Status.NEW, Status.INVESTIGATING, Status.RESOLVED}),
     Status.RESOLVED: frozenset({Status.CLOSED, Status.INVESTIGATING}),  # reopen → investigating
     Status.CLOSED: frozenset({Status.INVESTIGATING}),  # reopen
 }

@@ -155,6 +155,11 @@ class Incident(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [
+            ("downgrade_severity", "Can set a severity below the trigger floor (Manager)"),
+            ("view_review", "Can see the weekly review and handoff audit"),
+            ("approve_escalation", "Can approve executive escalations and service credits"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(users_affected_pct__gte=0, users_affected_pct__lte=100), name="incident_users_pct_0_100"

@@ -23,6 +23,9 @@ class SeverityPolicy(models.Model):
     resolve_target = models.DurationField("time to resolve (TTR)")
     update_cadence = models.DurationField("customer update every")
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="policies")
+    handoff_accept_within = models.DurationField(
+        "handoff acceptance time box", default=timedelta(minutes=15), help_text="A handoff not accepted by then breaches."
+    )
     warning_pct = models.PositiveSmallIntegerField(
         "warning at % of target", default=75, help_text="A warning fires at this share of each target."
     )

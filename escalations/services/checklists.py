@@ -1,0 +1,96 @@
+"""SOP checklists on a case: made from the matching templates, ticked by people, and
+the exit criteria that gate leaving a stage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from simple_history.utils import bulk_create_with_history
+
+from escalations.choices import EventKind
+from escalations.models import Checklist, ChecklistItem, Incident, SOPTemplate
+from escalations.services.common import audited_save, bump_version, event_record, incident_lock
+from escalations.services.errors import RuleViolation
+
+
+def matching_templates(incident: Incident) -> list[SOPTemplate]:
+    return list(
+        SOPTemplate.objects.filter(active=True)
+        .filter(Q(severity="") | Q(severity=incident.severity))
+        .filter(Q(category="") | Q(category=incident.category))
+        .prefetch_related("items")
+        .order_by("stage", "name")
+    )
+
+
+def checklists_instantiate(*, incident: Incident, actor) -> list[Checklist]:
+    """Create a checklist for each matching SOP template the case does not have yet
+    (called at intake and after a severity change). Bulk inserts, with history."""
+    have = set(incident.checklists.exclude(template=None).values_list("template_id", flat=True))
+    templates = [t for t in matching_templates(incident) if t.pk not in have]
+    if not templates:
+        return []
+    checklists = [
+        Checklist(incident=incident, template=t, stage=t.stage, title=t.name, play=t.play) for t in templates
+    ]
+    # bulk_create returns primary keys on PostgreSQL and SQLite ≥ 3.35.
+    checklists = bulk_create_with_history(checklists, Checklist, default_user=actor)
+    items = [
+        ChecklistItem(checklist=checklist, order=item.order, text=item.text, required=item.required)
+        for checklist, template in zip(checklists, templates, strict=True)
+        for item in template.items.all()
+    ]
+    bulk_create_with_history(items, ChecklistItem, default_user=actor)
+    return checklists
+
+
+def open_required_items(incident: Incident, stage: str) -> list[ChecklistItem]:
+    return list(
+        ChecklistItem.objects.filter(
+            checklist__incident=incident, checklist__stage=stage, required=True, done_at__isnull=True
+        ).order_by("checklist_id", "order")
+    )
+
+
+def require_stage_exit(incident: Incident, *, action: str) -> None:
+    """Refuse to leave the current stage while its required SOP items are open."""
+    missing = open_required_items(incident, incident.stage)
+    if missing:
+        names = "; ".join(item.text for item in missing[:5])
+        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+        raise RuleViolation(
+            f"Cannot {action}: required checklist items of the {incident.get_stage_display()} stage are open: "
+            f"{names}{more}.",
+            field="checklist",
+            code="checklist_open",
+        )
+
+
+def checklist_item_set_done(*, item: ChecklistItem | int, done: bool, actor, now: datetime) -> ChecklistItem:
+    """Tick (or untick) one item. The case's version is bumped: a tick is a change."""
+    pk = item.pk if isinstance(item, ChecklistItem) else item
+    with transaction.atomic():
+        incident_id = ChecklistItem.objects.filter(pk=pk).values_list("checklist__incident_id", flat=True).first()
+        if incident_id is None:
+            raise RuleViolation("No such checklist item.", field="item", code="not_found")
+        incident = incident_lock(incident_id)
+        if not incident.is_open:
+            raise RuleViolation("The case is not open; reopen it to change its checklist.", field="status")
+        locked = ChecklistItem.objects.select_for_update().get(pk=pk)
+        if locked.is_done == done:
+            return locked
+        locked.done_at, locked.done_by = (now, actor) if done else (None, None)
+        audited_save(locked, actor=actor, update_fields=["done_at", "done_by"])
+        incident.last_progress_at = now
+        audited_save(incident, actor=actor, update_fields=bump_version(incident, ["last_progress_at"]))
+        event_record(
+            incident=incident,
+            kind=EventKind.CHECKLIST_ITEM_DONE if done else EventKind.CHECKLIST_ITEM_REOPENED,
+            actor=actor,
+            at=now,
+            new={"item": locked.text, "done": done},
+            detail=locked.text,
+        )
+        return locked

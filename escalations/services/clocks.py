@@ -1,0 +1,181 @@
+"""Bridge between the stored case and the pure clock maths: build the frozen values from
+the rows, recompute the denormalised deadline fields, and report clock states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from escalations.choices import OPEN_STATUSES
+from escalations.models import BusinessCalendar, Incident, SeverityPolicy
+from escalations.sla import Calendar, ClockState, Pause, clock_state, due_at, elapsed, warn_at
+
+# The denormalised fields this module owns on Incident.
+CLOCK_FIELDS = [
+    "ack_due_at",
+    "resolve_due_at",
+    "next_update_due_at",
+    "ack_warn_at",
+    "resolve_warn_at",
+    "update_warn_at",
+    "paused_seconds",
+    "next_check_at",
+    "next_deadline_at",
+]
+
+
+def calendar_from_model(calendar: BusinessCalendar) -> Calendar:
+    if calendar.is_24x7:
+        return Calendar(is_24x7=True, tz=calendar.timezone)
+    return Calendar(
+        is_24x7=False,
+        tz=calendar.timezone,
+        workdays=calendar.weekday_numbers(),
+        day_start=calendar.day_start,
+        day_end=calendar.day_end,
+        holidays=frozenset(h.date for h in calendar.holidays.all()),
+    )
+
+
+def policy_snapshot(policy: SeverityPolicy) -> dict:
+    """The targets a case runs under, copied from its policy."""
+    return {
+        "policy": policy,
+        "severity": policy.key,
+        "ack_target_seconds": int(policy.ack_target.total_seconds()),
+        "resolve_target_seconds": int(policy.resolve_target.total_seconds()),
+        "update_cadence_seconds": int(policy.update_cadence.total_seconds()),
+        "warning_pct": policy.warning_pct,
+        "calendar_snapshot": calendar_from_model(policy.calendar).to_json(),
+    }
+
+
+SNAPSHOT_FIELDS = [
+    "policy",
+    "severity",
+    "ack_target_seconds",
+    "resolve_target_seconds",
+    "update_cadence_seconds",
+    "warning_pct",
+    "calendar_snapshot",
+]
+
+
+def incident_pauses(incident: Incident) -> list[Pause]:
+    """The case's pauses as values. Uses a prefetch when the caller made one."""
+    cache = getattr(incident, "_prefetched_objects_cache", {})
+    rows = cache["pauses"] if "pauses" in cache else incident.pauses.only("started_at", "ended_at")
+    return [Pause(p.started_at, p.ended_at) for p in rows]
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """The three clocks of a case at one instant."""
+
+    ack: ClockState
+    resolve: ClockState
+    update: ClockState
+    calendar: Calendar
+    pauses: tuple[Pause, ...]
+
+
+def update_clock_start(incident: Incident) -> datetime | None:
+    """The customer-update clock runs from the latest of: the clock start, the start of
+    the current resolve cycle, the last update posted."""
+    candidates = [t for t in (incident.clock_started_at, incident.cycle_started_at, incident.last_customer_update_at) if t]
+    return max(candidates) if incident.clock_started_at else None
+
+
+def incident_clocks(incident: Incident, *, now: datetime, pauses: list[Pause] | None = None) -> Clocks:
+    calendar = Calendar.from_json(incident.calendar_snapshot)
+    pauses = incident_pauses(incident) if pauses is None else pauses
+    pct = incident.warning_pct
+    ack = clock_state(
+        start=incident.clock_started_at,
+        target=timedelta(seconds=incident.ack_target_seconds),
+        now=now,
+        stopped_at=incident.acknowledged_at,
+        pauses=pauses,
+        calendar=calendar,
+        warning_pct=pct,
+    )
+    resolve = clock_state(
+        start=incident.cycle_started_at if incident.clock_started_at else None,
+        target=timedelta(seconds=incident.resolve_target_seconds),
+        now=now,
+        stopped_at=incident.resolved_at,
+        pauses=pauses,
+        calendar=calendar,
+        warning_pct=pct,
+    )
+    update_stop = incident.resolved_at if incident.status not in OPEN_STATUSES else None
+    update = clock_state(
+        start=update_clock_start(incident),
+        target=timedelta(seconds=incident.update_cadence_seconds),
+        now=now,
+        stopped_at=update_stop,
+        pauses=pauses,
+        calendar=calendar,
+        warning_pct=pct,
+    )
+    return Clocks(ack, resolve, update, calendar, tuple(pauses))
+
+
+def incident_recompute_clocks(incident: Incident, *, now: datetime, pauses: list[Pause] | None = None) -> list[str]:
+    """Recompute every denormalised clock field from the snapshot, the pauses and the
+    calendar. Returns CLOCK_FIELDS for the caller's ``update_fields``.
+
+    Invariant: ``next_check_at`` is the earliest pending warning, breach or escalation
+    rung (null when none), so the sweep's range scan finds exactly the cases it must act on.
+    """
+    pauses = incident_pauses(incident) if pauses is None else pauses
+    calendar = Calendar.from_json(incident.calendar_snapshot)
+    pct = incident.warning_pct
+    start = incident.clock_started_at
+    is_open = incident.status in OPEN_STATUSES
+
+    def due(clock_start: datetime | None, seconds: int) -> tuple[datetime | None, datetime | None]:
+        if clock_start is None:
+            return None, None
+        target = timedelta(seconds=seconds)
+        return due_at(clock_start, target, pauses, calendar), warn_at(clock_start, target, pct, pauses, calendar)
+
+    incident.ack_due_at, incident.ack_warn_at = due(start, incident.ack_target_seconds)
+    cycle_start = incident.cycle_started_at if start else None
+    incident.resolve_due_at, incident.resolve_warn_at = due(cycle_start, incident.resolve_target_seconds)
+    if is_open:
+        incident.next_update_due_at, incident.update_warn_at = due(
+            update_clock_start(incident), incident.update_cadence_seconds
+        )
+    else:
+        incident.next_update_due_at = incident.update_warn_at = None
+    if cycle_start is not None and now > cycle_start:
+        incident.paused_seconds = int(
+            (elapsed(cycle_start, now, (), calendar) - elapsed(cycle_start, now, pauses, calendar)).total_seconds()
+        )
+    else:
+        incident.paused_seconds = 0
+
+    pending: list[datetime | None] = []
+    deadlines: list[datetime | None] = []
+    if is_open:
+        if incident.acknowledged_at is None:
+            deadlines.append(incident.ack_due_at)
+            if incident.ack_breached_at is None:
+                pending.append(incident.ack_due_at)
+                if incident.ack_warned_at is None:
+                    pending.append(incident.ack_warn_at)
+        deadlines += [incident.resolve_due_at, incident.next_update_due_at]
+        if incident.resolve_breached_at is None:
+            pending.append(incident.resolve_due_at)
+            if incident.resolve_warned_at is None:
+                pending.append(incident.resolve_warn_at)
+        if incident.update_breached_at is None:
+            pending.append(incident.next_update_due_at)
+            if incident.update_warned_at is None:
+                pending.append(incident.update_warn_at)
+        if incident.paused_since is None:  # a paused case does not climb the chain
+            pending.append(incident.next_escalation_at)
+    incident.next_check_at = min((t for t in pending if t is not None), default=None)
+    incident.next_deadline_at = min((t for t in deadlines if t is not None), default=None)
+    return list(CLOCK_FIELDS)

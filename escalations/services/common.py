@@ -1,0 +1,140 @@
+"""Helpers every service uses: the system actor, audited saves, event recording,
+row locking and version checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import models
+
+from escalations.models import CaseEvent, Incident
+from escalations.services.errors import VersionConflict
+
+
+def system_user():
+    """The named actor for work nobody clicked: Celery beat, the sweep, integrations
+    without a user. Created on first use (and by the roles migration)."""
+    return _system_user_cached(settings.SYSTEM_USERNAME)
+
+
+@lru_cache(maxsize=4)
+def _system_user_cached(username: str):
+    User = get_user_model()
+    user, _ = User.objects.get_or_create(
+        username=username, defaults={"is_active": False, "first_name": "System", "last_name": "(automatic)"}
+    )
+    return user
+
+
+def reset_system_user_cache() -> None:
+    """Tests that flush the database call this so the cached row is not stale."""
+    _system_user_cached.cache_clear()
+
+
+def audited_save(instance: models.Model, *, actor, update_fields: Iterable[str] | None = None) -> None:
+    """Save recording ``actor`` as the history user (whatever the door: form, API, task)."""
+    instance._history_user = actor
+    if update_fields is None:
+        instance.save()
+    else:
+        fields = list(dict.fromkeys(update_fields))
+        if isinstance(instance, Incident):
+            fields.append("updated_at")
+        instance.save(update_fields=fields)
+
+
+def audited_create(model: type[models.Model], *, history_user, **values: Any) -> models.Model:
+    """Create a row recording ``history_user`` as the actor in its history."""
+    instance = model(**values)
+    audited_save(instance, actor=history_user)
+    return instance
+
+
+def event_record(
+    *,
+    incident: Incident,
+    kind: str,
+    actor,
+    at: datetime,
+    old: dict | None = None,
+    new: dict | None = None,
+    detail: str = "",
+) -> CaseEvent:
+    """Append a business event to the case's timeline."""
+    return audited_create(CaseEvent, history_user=actor, actor=actor,
+        incident=incident,
+        kind=kind,
+        at=at,
+        old=_jsonable(old or {}),
+        new=_jsonable(new or {}),
+        detail=detail[:500],
+    )
+
+
+def _jsonable(values: dict) -> dict:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+        elif isinstance(value, models.Model):
+            out[key] = str(value)
+        elif value is None or isinstance(value, (bool, int, float, str, list, dict)):
+            out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+def incident_lock(incident: Incident | int, *, expected_version: int | None = None) -> Incident:
+    """Reload the case FOR UPDATE (inside the caller's transaction) and check the caller's
+    version. The lock serialises concurrent changes to one case; the version check stops
+    a change made from a stale page or payload."""
+    pk = incident.pk if isinstance(incident, Incident) else incident
+    locked = (
+        Incident.objects.select_for_update(of=("self",))
+        .select_related("policy", "customer", "channel")
+        .get(pk=pk)
+    )
+    if expected_version is not None and locked.version != int(expected_version):
+        raise VersionConflict(
+            f"This case was changed by someone else (you had version {expected_version}, it is now "
+            f"version {locked.version}). Reload it and apply your change again.",
+            current_version=locked.version,
+            changed=changed_since(locked, int(expected_version)),
+        )
+    return locked
+
+
+def changed_since(incident: Incident, version: int) -> dict:
+    """Field → [old, new] for what changed after ``version`` (from simple-history)."""
+    rows = list(incident.history.filter(version__gte=version).order_by("history_date", "history_id"))
+    if len(rows) < 2:
+        return {}
+    first, last = rows[0], rows[-1]
+    delta = last.diff_against(first)
+    return {
+        change.field: [_display(change.old), _display(change.new)]
+        for change in delta.changes
+        if change.field not in _INTERNAL_FIELDS and not change.field.endswith(("_warn_at", "_target_seconds"))
+    }
+
+
+# Bookkeeping fields left out of "what changed" summaries shown to people.
+_INTERNAL_FIELDS = {"version", "next_check_at", "next_deadline_at", "calendar_snapshot", "policy", "paused_seconds",
+                    "update_cadence_seconds", "warning_pct", "last_progress_at"}
+
+
+def _display(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def bump_version(incident: Incident, fields: list[str]) -> list[str]:
+    incident.version += 1
+    return [*fields, "version"]

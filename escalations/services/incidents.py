@@ -1,0 +1,519 @@
+"""State changes of a case. Each is one function: open a transaction, lock the row,
+check the move against escalations.choices.ALLOWED_TRANSITIONS, save with
+update_fields, record the event. History rows carry the actor, whatever the door."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+
+from escalations.choices import (
+    OPEN_STATUSES,
+    PAUSE_STATUS,
+    EventKind,
+    PauseReason,
+    SeveritySource,
+    Stage,
+    Status,
+    can_transition,
+)
+from escalations.models import Channel, ClockPause, CustomerUpdate, Incident, Postmortem, ResolveCycle
+from escalations.services.checklists import checklists_instantiate, require_stage_exit
+from escalations.services.clocks import (
+    SNAPSHOT_FIELDS,
+    incident_clocks,
+    incident_recompute_clocks,
+    policy_snapshot,
+)
+from escalations.services.common import audited_create, audited_save, bump_version, event_record, incident_lock
+from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
+from escalations.services.intake import check_severity_choice, clean_impact
+from escalations.services.policies import policy_for, triggers_evaluate
+from escalations.sla import severity_rank
+
+
+def _move(incident: Incident, new_status: str, *, action: str) -> str:
+    old = incident.status
+    if not can_transition(old, new_status):
+        raise InvalidTransition(
+            f"Cannot {action} a case that is {incident.get_status_display().lower()}.", field="status"
+        )
+    incident.status = new_status
+    return old
+
+
+def _finish(incident: Incident, *, actor, now: datetime, fields: list[str]) -> Incident:
+    fields = bump_version(incident, fields + incident_recompute_clocks(incident, now=now))
+    audited_save(incident, actor=actor, update_fields=fields)
+    return incident
+
+
+def incident_acknowledge(*, incident: Incident | int, actor, now: datetime, expected_version: int | None = None) -> Incident:
+    """Answer the page: stops the acknowledge clock (TTA). The acknowledger becomes the
+    stage DRI when nobody owns the stage yet."""
+    with transaction.atomic():
+        incident = incident_lock(incident, expected_version=expected_version)
+        if incident.acknowledged_at is not None:
+            raise InvalidTransition("This case is already acknowledged.", field="status", code="already_acknowledged")
+        if incident.status not in OPEN_STATUSES:
+            raise InvalidTransition("Only an open case can be acknowledged.", field="status")
+        fields = ["acknowledged_at", "acknowledged_by", "last_progress_at"]
+        if incident.status == Status.NEW:
+            _move(incident, Status.ACKNOWLEDGED, action="acknowledge")
+            fields.append("status")
+        incident.acknowledged_at = now
+        incident.acknowledged_by = actor
+        incident.last_progress_at = now
+        if incident.stage_dri_id is None:
+            incident.stage_dri = actor
+            fields.append("stage_dri")
+        clocks = incident_clocks(incident, now=now)
+        _finish(incident, actor=actor, now=now, fields=fields)
+        event_record(
+            incident=incident,
+            kind=EventKind.ACKNOWLEDGED,
+            actor=actor,
+            at=now,
+            new={"tta_seconds": int(clocks.ack.elapsed.total_seconds()), "met": clocks.ack.status == "met"},
+            detail=f"TTA {_fmt(clocks.ack.elapsed.total_seconds())}",
+        )
+        return incident
+
+
+def incident_pause(
+    *, incident: Incident | int, reason: str, note: str, actor, now: datetime, expected_version: int | None = None
+) -> Incident:
+    """Pause the clocks while waiting on the customer or a third party — nothing else
+    pauses a clock. The reason and note are visible to everyone."""
+    if reason not in PauseReason.values:
+        raise RuleViolation("A clock pauses only while waiting on the customer or on a third party.", field="reason")
+    note = (note or "").strip()
+    if not note:
+        raise RuleViolation("Say what you are waiting for.", field="note")
+    with transaction.atomic():
+        incident = incident_lock(incident, expected_version=expected_version)
+        if incident.paused_since is not None:
+            raise InvalidTransition("The clock is already paused.", field="status", code="already_paused")
+        old = _move(incident, PAUSE_STATUS[PauseReason(reason)], action="pause")
+        audited_create(ClockPause, history_user=actor, incident=incident, reason=reason, note=note, started_at=now, started_by=actor)
+        incident.paused_since = now
+        incident.pause_reason = reason
+        _finish(incident, actor=actor, now=now, fields=["status", "paused_since", "pause_reason"])
+        event_record(
+            incident=incident,
+            kind=EventKind.PAUSED,
+            actor=actor,
+            at=now,
+            old={"status": old},
+            new={"status": incident.status, "reason": reason, "note": note},
+            detail=f"{PauseReason(reason).label}: {note}",
+        )
+        return incident
+
+
+def _end_pause(incident: Incident, *, actor, now: datetime) -> ClockPause | None:
+    pause = ClockPause.objects.select_for_update().filter(incident=incident, ended_at__isnull=True).first()
+    if pause is not None:
+        pause.ended_at = max(now, pause.started_at)
+        pause.ended_by = actor
+        audited_save(pause, actor=actor, update_fields=["ended_at", "ended_by"])
+    incident.paused_since = None
+    incident.pause_reason = ""
+    return pause
+
+
+def incident_resume(*, incident: Incident | int, actor, now: datetime, expected_version: int | None = None) -> Incident:
+    """End the running pause; the clocks count again from now."""
+    with transaction.atomic():
+        incident = incident_lock(incident, expected_version=expected_version)
+        if incident.paused_since is None:
+            raise InvalidTransition("The clock is not paused.", field="status", code="not_paused")
+        back_to = Status.NEW if incident.acknowledged_at is None else Status.INVESTIGATING
+        old = _move(incident, back_to, action="resume")
+        pause = _end_pause(incident, actor=actor, now=now)
+        incident.last_progress_at = now
+        _finish(incident, actor=actor, now=now, fields=["status", "paused_since", "pause_reason", "last_progress_at"])
+        waited = (pause.ended_at - pause.started_at).total_seconds() if pause else 0
+        event_record(
+            incident=incident,
+            kind=EventKind.RESUMED,
+            actor=actor,
+            at=now,
+            old={"status": old},
+            new={"status": incident.status, "paused_seconds": int(waited)},
+            detail=f"Clock resumed after {_fmt(waited)}",
+        )
+        return incident
+
+
+def incident_resolve(
+    *, incident: Incident | int, resolution: str, actor, now: datetime, expected_version: int | None = None
+) -> Incident:
+    """Restore the customer. Refused while required checklist items of the current stage
+    are open, or while the policy requires a commander (or bridge) and none is set. Ends
+    the current resolve cycle with its result (met or breached)."""
+    resolution = (resolution or "").strip()
+    if not resolution:
+        raise RuleViolation("Describe the resolution.", field="resolution")
+    with transaction.atomic():
+        incident = incident_lock(incident, expected_version=expected_version)
+        if incident.status not in OPEN_STATUSES:
+            raise InvalidTransition("The case is already resolved.", field="status", code="already_resolved")
+        policy = incident.policy
+        if policy.requires_commander and incident.commander_id is None:
+            raise RuleViolation(
+                f"{incident.severity} cases need an Incident Commander before they can be resolved.", field="commander"
+            )
+        if policy.requires_bridge and not incident.bridge_url:
+            raise RuleViolation(f"{incident.severity} cases need an incident bridge link.", field="bridge_url")
+        require_stage_exit(incident, action="resolve the case")
+        old = _move(incident, Status.RESOLVED, action="resolve")
+        fields = ["status", "resolved_at", "resolution", "last_progress_at"]
+        if incident.paused_since is not None:
+            _end_pause(incident, actor=actor, now=now)
+            fields += ["paused_since", "pause_reason"]
+        incident.resolved_at = now
+        incident.resolution = resolution
+        incident.last_progress_at = now
+        clocks = incident_clocks(incident, now=now)
+        _finish(incident, actor=actor, now=now, fields=fields)
+        met = clocks.resolve.status == "met"
+        cycle = ResolveCycle.objects.select_for_update().filter(incident=incident, number=incident.resolve_cycle).first()
+        if cycle is not None:
+            cycle.ended_at = now
+            cycle.elapsed_seconds = int(clocks.resolve.elapsed.total_seconds())
+            cycle.met = met
+            audited_save(cycle, actor=actor, update_fields=["ended_at", "elapsed_seconds", "met"])
+        event_record(
+            incident=incident,
+            kind=EventKind.RESOLVED,
+            actor=actor,
+            at=now,
+            old={"status": old},
+            new={"status": incident.status, "ttr_seconds": int(clocks.resolve.elapsed.total_seconds()), "met": met},
+            detail=resolution,
+        )
+        if incident.clock_started_at:
+            event_record(
+                incident=incident,
+                kind=EventKind.MET if met else EventKind.BREACHED,
+                actor=actor,
+                at=now,
+                new={"clock": "resolve", "cycle": incident.resolve_cycle, "met": met},
+                detail=f"Resolve cycle {incident.resolve_cycle} {'met' if met else 'missed'} its target",
+            )
+        return incident
+
+
+def incident_reopen(*, incident: Incident | int, reason: str, actor, now: datetime, expected_version: int | None = None) -> Incident:
+    """Start a new resolve cycle with the full target. Earlier cycles keep their result;
+    the reopen is counted."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation("Say why the case is reopened.", field="reason")
+    with transaction.atomic():
+        incident = incident_lock(incident, expected_version=expected_version)
+        old = _move(incident, Status.INVESTIGATING, action="reopen")
+        if old not in (Status.RESOLVED, Status.CLOSED):
+            raise InvalidTransition("Only a resolved or closed case can be reopened.", field="status")
+        incident.resolve_cycle += 1
+        incident.cycle_started_at = now
+        incident.reopen_count += 1
+        incident.resolved_at = None
+        incident.closed_at = None
+        incident.resolve_warned_at = incident.resolve_breached_at = None
+        incident.update_warned_at = incident.update_breached_at = None
+        incident.next_escalation_at = None
+        incident.last_progress_at = now
+        if incident.clock_started_at is None:
+            incident.clock_started_at = now
+        audited_create(ResolveCycle, history_user=actor,
+            incident=incident,
+            number=incident.resolve_cycle,
+            started_at=now,
+            target_seconds=incident.resolve_target_seconds,
+        )
+        _finish(
+            incident,
+            actor=actor,
+            now=now,
+            fields=[
+                "status",
+                "resolve_cycle",
+                "cycle_started_at",
+                "reopen_count",
+                "resolved_at",
+                "closed_at",
+                "resolve_warned_at",
+                "resolve_breached_at",
+                "update_warned_at",
+                "update_breached_at",
+                "next_escalation_at",
+                "last_progress_at",
+                "clock_started_at",
+            ],
+        )
+        event_record(
+            incident=incident,
+            kind=EventKind.REOPENED,
+            actor=actor,
+            at=now,
+            old={"status": old},
+            new={"status": incident.status, "cycle": incident.resolve_cycle, "resolve_due_at": incident.resolve_due_at},
+            detail=reason,
+        )
+        return incident
+
+
+def incident_close(*, incident: Incident | int, actor, now: datetime, expected_version: int | None = None) -> Incident:
+    """Close a resolved case. Policies that require an RCA need one first."""
+    with transaction.atomic():
+        incident = incident_lock(incident, expected_version=expected_version)
+        old = _move(incident, Status.CLOSED, action="close")
+        if incident.policy.requires_rca and not Postmortem.objects.filter(incident=incident).exists():
+            raise RuleViolation(f"{incident.severity} cases need a root cause analysis before closing.", field="postmortem")
+        incident.closed_at = now
+        incident.stage = Stage.VERIFY
+        _finish(incident, actor=actor, now=now, fields=["status", "closed_at", "stage"])
+        event_record(incident=incident, kind=EventKind.CLOSED, actor=actor, at=now, old={"status": old}, new={"status": incident.status})
+        return incident
+
+
+def incident_change_severity(
+    *, incident: Incident | int, severity: str, reason: str, actor, now: datetime, expected_version: int | None = None
+) -> Incident:
+    """Re-severitise: the new policy's targets apply from the original start and the
+    elapsed time is kept, so an upgrade can be breached at once. Lowering below the
+    trigger floor needs a Manager."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation("A severity change needs a reason.", field="reason")
+    with transaction.atomic():
+        incident = incident_lock(incident, expected_version=expected_version)
+        if incident.status not in OPEN_STATUSES:
+            raise InvalidTransition("Reopen the case before changing its severity.", field="status")
+        if severity == incident.severity:
+            raise RuleViolation(f"The case is already {severity}.", field="severity", code="unchanged")
+        check_severity_choice(chosen=severity, floor=incident.trigger_severity or None, reason=reason, actor=actor)
+        old = _severity_values(incident)
+        policy = policy_for(severity)
+        for field, value in policy_snapshot(policy).items():
+            setattr(incident, field, value)
+        incident.severity_source = SeveritySource.MANUAL
+        incident.severity_reason = reason
+        _finish(incident, actor=actor, now=now, fields=[*SNAPSHOT_FIELDS, "severity_source", "severity_reason"])
+        checklists_instantiate(incident=incident, actor=actor)
+        _record_severity_change(incident, old=old, actor=actor, now=now, detail=reason)
+        return incident
+
+
+def _severity_values(incident: Incident) -> dict:
+    return {
+        "severity": incident.severity,
+        "ack_due_at": incident.ack_due_at,
+        "resolve_due_at": incident.resolve_due_at,
+        "next_update_due_at": incident.next_update_due_at,
+        "ack_target_seconds": incident.ack_target_seconds,
+        "resolve_target_seconds": incident.resolve_target_seconds,
+    }
+
+
+def _record_severity_change(incident: Incident, *, old: dict, actor, now: datetime, detail: str) -> None:
+    new = _severity_values(incident)
+    event_record(
+        incident=incident,
+        kind=EventKind.SEVERITY_CHANGED,
+        actor=actor,
+        at=now,
+        old={"severity": old["severity"]},
+        new={"severity": new["severity"], "source": incident.severity_source},
+        detail=f"{old['severity']} → {new['severity']}: {detail}",
+    )
+    event_record(
+        incident=incident,
+        kind=EventKind.TARGETS_CHANGED,
+        actor=actor,
+        at=now,
+        old=old,
+        new=new,
+        detail=f"Targets of {new['severity']} applied from the original start",
+    )
+
+
+# Fields a person may edit directly (everything else moves through a named service).
+EDITABLE_FIELDS = (
+    "title",
+    "description",
+    "category",
+    "team",
+    "channel",
+    "commander",
+    "stage_dri",
+    "bridge_url",
+    "sentiment",
+    "arr_at_risk",
+    "users_affected_pct",
+    "data_risk",
+    "legal_risk",
+    "security_risk",
+)
+IMPACT_FIELDS = ("arr_at_risk", "users_affected_pct", "data_risk", "legal_risk", "security_risk")
+OWNER_FIELDS = ("commander", "stage_dri")
+
+
+def incident_update(*, incident: Incident | int, actor, now: datetime, expected_version: int | None = None, **changes) -> Incident:
+    """Edit details, impact facts and owners. New impact facts re-run the triggers: a
+    higher floor raises the severity at once (source: trigger); a lower one never lowers
+    it (that needs a Manager's explicit change). Moving a case onto an agreed channel
+    starts its clocks."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise RuleViolation(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    if "title" in changes and not (changes["title"] or "").strip():
+        raise RuleViolation("A case needs a title.", field="title")
+    if "channel" in changes and changes["channel"] is None:
+        raise RuleViolation("Choose a channel.", field="channel")
+    with transaction.atomic():
+        incident = incident_lock(incident, expected_version=expected_version)
+        if "arr_at_risk" in changes or "users_affected_pct" in changes:
+            arr, pct = clean_impact(
+                arr_at_risk=changes.get("arr_at_risk", incident.arr_at_risk),
+                users_affected_pct=changes.get("users_affected_pct", incident.users_affected_pct),
+            )
+            changes["arr_at_risk"], changes["users_affected_pct"] = arr, pct
+        for field in OWNER_FIELDS:
+            user = changes.get(field)
+            if user is not None and not user.has_perm("escalations.change_incident"):
+                raise RuleViolation(f"{user} cannot work cases, so cannot own one.", field=field)
+        old: dict = {}
+        new: dict = {}
+        for field, value in changes.items():
+            current = getattr(incident, field)
+            if isinstance(value, str):
+                value = value.strip() if field != "description" else value
+            if current != value:
+                old[field], new[field] = current, value
+                setattr(incident, field, value)
+        if not new:
+            return incident
+        fields = list(new)
+        if "channel" in new and incident.clock_started_at is None and incident.channel.agreed:
+            incident.clock_started_at = incident.cycle_started_at = now
+            fields += ["clock_started_at", "cycle_started_at"]
+            audited_create(ResolveCycle, history_user=actor, incident=incident, number=incident.resolve_cycle, started_at=now,
+                target_seconds=incident.resolve_target_seconds,
+            )
+        severity_old = None
+        if set(new) & set(IMPACT_FIELDS):
+            result = triggers_evaluate(**{f: getattr(incident, f) for f in IMPACT_FIELDS})
+            incident.trigger_severity = result.severity or ""
+            incident.trigger_explanation = result.explanation[:300]
+            fields += ["trigger_severity", "trigger_explanation"]
+            if result.severity and severity_rank(result.severity) < severity_rank(incident.severity):
+                if incident.status not in OPEN_STATUSES:
+                    raise RuleViolation("Reopen the case before raising its impact.", field="status")
+                severity_old = _severity_values(incident)
+                for field, value in policy_snapshot(policy_for(result.severity)).items():
+                    setattr(incident, field, value)
+                incident.severity_source = SeveritySource.TRIGGER
+                incident.severity_reason = result.explanation
+                fields += [*SNAPSHOT_FIELDS, "severity_source", "severity_reason"]
+        incident.last_progress_at = now
+        _finish(incident, actor=actor, now=now, fields=[*fields, "last_progress_at"])
+        owners = {f: new.pop(f) for f in OWNER_FIELDS if f in new}
+        owners_old = {f: old.pop(f) for f in OWNER_FIELDS if f in old}
+        if new:
+            event_record(incident=incident, kind=EventKind.EDITED, actor=actor, at=now, old=old, new=new,
+                         detail="Changed " + ", ".join(sorted(new)))
+        if owners:
+            event_record(
+                incident=incident, kind=EventKind.ASSIGNED, actor=actor, at=now, old=owners_old, new=owners,
+                detail="; ".join(f"{f.replace('_', ' ')}: {v or 'nobody'}" for f, v in owners.items()),
+            )
+        if "channel" in fields and "clock_started_at" in fields:
+            event_record(incident=incident, kind=EventKind.CLOCK_STARTED, actor=actor, at=now,
+                         new={"started_at": now}, detail=f"Logged on agreed channel {incident.channel.name}")
+        if severity_old is not None:
+            checklists_instantiate(incident=incident, actor=actor)
+            _record_severity_change(incident, old=severity_old, actor=actor, now=now, detail=incident.trigger_explanation)
+        return incident
+
+
+def incident_set_stage(*, incident: Incident | int, stage: str, actor, now: datetime, expected_version: int | None = None) -> Incident:
+    """Move the case to another stage; its exit criteria must be met first."""
+    if stage not in Stage.values:
+        raise RuleViolation(f"Unknown stage {stage!r}.", field="stage")
+    with transaction.atomic():
+        incident = incident_lock(incident, expected_version=expected_version)
+        if incident.status not in OPEN_STATUSES:
+            raise InvalidTransition("Only an open case moves between stages.", field="status")
+        if incident.stage == stage:
+            raise RuleViolation("The case is already in that stage.", field="stage", code="unchanged")
+        require_stage_exit(incident, action="leave this stage")
+        old = incident.stage
+        incident.stage = stage
+        incident.last_progress_at = now
+        _finish(incident, actor=actor, now=now, fields=["stage", "last_progress_at"])
+        event_record(incident=incident, kind=EventKind.STAGE_CHANGED, actor=actor, at=now, old={"stage": old}, new={"stage": stage})
+        return incident
+
+
+def customer_update_post(
+    *, incident: Incident | int, body: str, channel: Channel | None, actor, now: datetime, expected_version: int | None = None
+) -> CustomerUpdate:
+    """Log an update sent to the customer; the next one is due a cadence from now."""
+    body = (body or "").strip()
+    if not body:
+        raise RuleViolation("Write the update you sent to the customer.", field="body")
+    with transaction.atomic():
+        incident = incident_lock(incident, expected_version=expected_version)
+        if incident.status not in OPEN_STATUSES:
+            raise InvalidTransition("The case is resolved; reopen it to post updates.", field="status")
+        channel = channel or incident.channel
+        was_late = bool(incident.next_update_due_at and now > incident.next_update_due_at)
+        update = audited_create(CustomerUpdate, history_user=actor, incident=incident, body=body, channel=channel, posted_at=now, posted_by=actor,
+            was_late=was_late,
+        )
+        incident.last_customer_update_at = now
+        incident.last_progress_at = now
+        incident.update_seq += 1
+        incident.update_warned_at = incident.update_breached_at = None
+        _finish(
+            incident,
+            actor=actor,
+            now=now,
+            fields=["last_customer_update_at", "last_progress_at", "update_seq", "update_warned_at", "update_breached_at"],
+        )
+        event_record(
+            incident=incident,
+            kind=EventKind.CUSTOMER_UPDATED,
+            actor=actor,
+            at=now,
+            new={"channel": channel.slug, "late": was_late, "next_update_due_at": incident.next_update_due_at},
+            detail=body[:500],
+        )
+        return update
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+__all__ = [
+    "EDITABLE_FIELDS",
+    "NotAllowed",
+    "customer_update_post",
+    "incident_acknowledge",
+    "incident_change_severity",
+    "incident_close",
+    "incident_pause",
+    "incident_reopen",
+    "incident_resolve",
+    "incident_resume",
+    "incident_set_stage",
+    "incident_update",
+]

@@ -1,0 +1,179 @@
+"""Intake: a new case from a form, the API or an integration."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+
+from escalations.choices import EventKind, SeveritySource, Status
+from escalations.models import Channel, Customer, Incident, ResolveCycle, Team
+from escalations.services.checklists import checklists_instantiate
+from escalations.services.clocks import incident_recompute_clocks, policy_snapshot
+from escalations.services.common import audited_save, event_record
+from escalations.services.errors import NotAllowed, RuleViolation
+from escalations.services.policies import DEFAULT_SEVERITY, policy_for, triggers_evaluate
+from escalations.sla import severity_rank
+
+# Clock skew tolerated between an integration's clock and ours.
+FUTURE_TOLERANCE = timedelta(minutes=1)
+
+
+def clean_impact(*, arr_at_risk, users_affected_pct) -> tuple[Decimal, Decimal]:
+    """Validate the numeric impact facts, naming the field at fault."""
+    try:
+        arr = Decimal(str(arr_at_risk if arr_at_risk not in (None, "") else 0))
+    except InvalidOperation:
+        raise RuleViolation("ARR at risk must be a number.", field="arr_at_risk") from None
+    try:
+        pct = Decimal(str(users_affected_pct if users_affected_pct not in (None, "") else 0))
+    except InvalidOperation:
+        raise RuleViolation("Users affected must be a number.", field="users_affected_pct") from None
+    if not arr.is_finite() or arr < 0:
+        raise RuleViolation("ARR at risk cannot be negative.", field="arr_at_risk")
+    if arr >= Decimal("1e12"):
+        raise RuleViolation("ARR at risk is too large.", field="arr_at_risk")
+    if not pct.is_finite() or pct < 0 or pct > 100:
+        raise RuleViolation("Users affected must be between 0 and 100 %.", field="users_affected_pct")
+    return arr.quantize(Decimal("0.01")), pct.quantize(Decimal("0.01"))
+
+
+def check_severity_choice(*, chosen: str | None, floor: str | None, reason: str, actor) -> tuple[str, str]:
+    """Decide the severity from a person's choice and the trigger floor.
+    Raising above the floor needs a reason; going below it needs a Manager."""
+    if not chosen:
+        return floor or DEFAULT_SEVERITY, SeveritySource.TRIGGER
+    if chosen not in ("S1", "S2", "S3", "S4"):
+        raise RuleViolation(f"Unknown severity {chosen!r}; use S1–S4.", field="severity")
+    if floor and severity_rank(chosen) > severity_rank(floor):
+        if not actor.has_perm("escalations.downgrade_severity"):
+            raise NotAllowed(
+                f"The triggers say {floor}; only a Manager may set a lower severity than that.",
+                field="severity",
+                code="downgrade_needs_manager",
+            )
+        if not reason.strip():
+            raise RuleViolation("Say why the severity is below what the triggers give.", field="severity_reason")
+        return chosen, SeveritySource.MANUAL
+    if chosen == (floor or DEFAULT_SEVERITY):
+        return chosen, SeveritySource.TRIGGER
+    if not reason.strip():
+        raise RuleViolation("Raising the severity needs a reason.", field="severity_reason")
+    return chosen, SeveritySource.MANUAL
+
+
+def incident_create(
+    *,
+    actor,
+    title: str,
+    customer: Customer,
+    channel: Channel,
+    now: datetime,
+    description: str = "",
+    reported_at: datetime | None = None,
+    arr_at_risk=0,
+    users_affected_pct=0,
+    data_risk: bool = False,
+    legal_risk: bool = False,
+    security_risk: bool = False,
+    severity: str | None = None,
+    severity_reason: str = "",
+    category: str = "",
+    team: Team | None = None,
+    commander=None,
+    stage_dri=None,
+    bridge_url: str = "",
+    external_id: str = "",
+    is_drill: bool = False,
+) -> Incident:
+    """Open a case: severity from the trigger rules (or a person's justified choice),
+    policy targets snapshotted, clocks started if the channel is agreed, SOP checklists
+    made, events recorded. One transaction: on any error nothing is written."""
+    title = (title or "").strip()
+    if not title:
+        raise RuleViolation("A case needs a title.", field="title")
+    if customer is None:
+        raise RuleViolation("Choose the customer.", field="customer")
+    if channel is None:
+        raise RuleViolation("Choose the channel the case came in on.", field="channel")
+    arr, pct = clean_impact(arr_at_risk=arr_at_risk, users_affected_pct=users_affected_pct)
+    reported_at = reported_at or now
+    if reported_at.tzinfo is None:
+        raise RuleViolation("Give the time with its time zone.", field="reported_at")
+    if reported_at > now + FUTURE_TOLERANCE:
+        raise RuleViolation("The reported time cannot be in the future.", field="reported_at")
+
+    result = triggers_evaluate(
+        arr_at_risk=arr, users_affected_pct=pct, data_risk=data_risk, legal_risk=legal_risk, security_risk=security_risk
+    )
+    chosen, source = check_severity_choice(
+        chosen=severity, floor=result.severity, reason=severity_reason or "", actor=actor
+    )
+    policy = policy_for(chosen)
+    # A case raised elsewhere starts its clocks when it is logged on an agreed channel:
+    # reported_at if it came in on one, otherwise not yet.
+    clock_start = reported_at if channel.agreed else None
+
+    with transaction.atomic():
+        incident = Incident(
+            title=title[:200],
+            description=description or "",
+            customer=customer,
+            channel=channel,
+            team=team,
+            category=category or "",
+            external_id=external_id or "",
+            reported_at=reported_at,
+            created_by=actor,
+            arr_at_risk=arr,
+            users_affected_pct=pct,
+            data_risk=bool(data_risk),
+            legal_risk=bool(legal_risk),
+            security_risk=bool(security_risk),
+            severity_source=source,
+            severity_reason=severity_reason or "",
+            trigger_severity=result.severity or "",
+            trigger_explanation=result.explanation[:300],
+            status=Status.NEW,
+            commander=commander,
+            stage_dri=stage_dri,
+            bridge_url=bridge_url or "",
+            is_drill=bool(is_drill),
+            clock_started_at=clock_start,
+            cycle_started_at=clock_start,
+            last_progress_at=now,
+            **policy_snapshot(policy),
+        )
+        incident_recompute_clocks(incident, now=now, pauses=[])
+        audited_save(incident, actor=actor)
+        if clock_start:
+            audited_save(
+                ResolveCycle(
+                    incident=incident, number=1, started_at=clock_start, target_seconds=incident.resolve_target_seconds
+                ),
+                actor=actor,
+            )
+        checklists_instantiate(incident=incident, actor=actor)
+        event_record(
+            incident=incident,
+            kind=EventKind.CREATED,
+            actor=actor,
+            at=now,
+            new={"severity": incident.severity, "source": source, "triggers": result.explanation},
+            detail=f"{incident.severity} ({'trigger' if source == SeveritySource.TRIGGER else 'manual'}): "
+            f"{result.explanation if source == SeveritySource.TRIGGER else severity_reason}",
+        )
+        if clock_start:
+            event_record(
+                incident=incident,
+                kind=EventKind.CLOCK_STARTED,
+                actor=actor,
+                at=now,
+                new={"started_at": clock_start, "ack_due_at": incident.ack_due_at, "resolve_due_at": incident.resolve_due_at},
+                detail=f"Received on agreed channel {channel.name}",
+            )
+        from escalations.services.paging import incident_page_on_intake
+
+        incident_page_on_intake(incident=incident, now=now)
+    return incident

@@ -1,0 +1,23 @@
+"""Pure clock and trigger maths (no ORM, no settings, no clock reads)."""
+
+from escalations.sla.calendar import TWENTY_FOUR_SEVEN, Calendar
+from escalations.sla.clock import ClockState, ClockStatus, Pause, clock_state, due_at, elapsed, warn_at
+from escalations.sla.triggers import ImpactFacts, Rule, TriggerResult, evaluate, more_severe, severity_rank
+
+__all__ = [
+    "TWENTY_FOUR_SEVEN",
+    "Calendar",
+    "ClockState",
+    "ClockStatus",
+    "ImpactFacts",
+    "Pause",
+    "Rule",
+    "TriggerResult",
+    "clock_state",
+    "due_at",
+    "elapsed",
+    "evaluate",
+    "more_severe",
+    "severity_rank",
+    "warn_at",
+]

@@ -1,0 +1,167 @@
+"""Pure clock maths: elapsed clock time, due times and clock state.
+
+No ORM, no settings, no ``timezone.now()``: callers pass ``now`` and plain values.
+
+Definitions. A clock starts at ``start``. Time *counts* when it is inside the calendar's
+working hours and outside every pause. ``elapsed(now)`` is the counted time in
+[start, now). The clock is *due* at the first instant where the counted time reaches
+the target; while a pause is open the clock is frozen, so a not-yet-reached due time
+is unknown (None) until it resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from escalations.sla.calendar import TWENTY_FOUR_SEVEN, Calendar, _require_aware
+
+FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A pause from ``start`` to ``end`` (None while still running)."""
+
+    start: datetime
+    end: datetime | None = None
+
+
+class ClockStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    RUNNING = "running"
+    WARNING = "warning"
+    PAUSED = "paused"
+    BREACHED = "breached"
+    MET = "met"
+    MISSED = "missed"  # stopped after the due time
+
+
+@dataclass(frozen=True)
+class ClockState:
+    status: ClockStatus
+    elapsed: timedelta
+    remaining: timedelta | None  # negative once breached; None if not started
+    due_at: datetime | None
+    warn_at: datetime | None
+
+
+def _merge_pauses(pauses: Iterable[Pause], start: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    """Pauses clipped to [start, until), sorted and merged so none overlap."""
+    spans = []
+    for pause in pauses:
+        _require_aware(pause.start)
+        end = until if pause.end is None else min(pause.end, until)
+        begin = max(pause.start, start)
+        if end > begin:
+            spans.append((begin, end))
+    spans.sort()
+    merged: list[tuple[datetime, datetime]] = []
+    for begin, end in spans:
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return merged
+
+
+def _counting_intervals(
+    start: datetime, pauses: Sequence[Pause], calendar: Calendar, until: datetime = FAR_FUTURE
+) -> Iterator[tuple[datetime, datetime]]:
+    """Intervals in which the clock counts: calendar hours minus pauses, from start."""
+    open_pause_start = min((p.start for p in pauses if p.end is None), default=None)
+    horizon = until if open_pause_start is None else min(until, max(open_pause_start, start))
+    merged = _merge_pauses([p for p in pauses if p.end is not None], start, horizon)
+    for begin, end in calendar.open_intervals(start):
+        if begin >= horizon:
+            return
+        end = min(end, horizon)
+        cursor = begin
+        for p_begin, p_end in merged:
+            if p_end <= cursor or p_begin >= end:
+                continue
+            if p_begin > cursor:
+                yield cursor, p_begin
+            cursor = max(cursor, p_end)
+            if cursor >= end:
+                break
+        if cursor < end:
+            yield cursor, end
+        if end >= horizon:
+            return
+
+
+def elapsed(start: datetime, now: datetime, pauses: Sequence[Pause] = (), calendar: Calendar = TWENTY_FOUR_SEVEN) -> timedelta:
+    """Counted clock time between ``start`` and ``now``: pauses and off-hours excluded.
+    Zero if ``now`` is before ``start``."""
+    _require_aware(start)
+    _require_aware(now)
+    if now <= start:
+        return timedelta(0)
+    total = timedelta(0)
+    for begin, end in _counting_intervals(start, pauses, calendar, until=now):
+        total += end - begin
+    return total
+
+
+def due_at(
+    start: datetime, target: timedelta, pauses: Sequence[Pause] = (), calendar: Calendar = TWENTY_FOUR_SEVEN
+) -> datetime | None:
+    """The instant the counted time reaches ``target``; None while an open pause freezes
+    the clock before that. Monotone: a longer target never gives an earlier due time."""
+    _require_aware(start)
+    if target < timedelta(0):
+        raise ValueError("target must not be negative")
+    remaining = target
+    for begin, end in _counting_intervals(start, pauses, calendar):
+        span = end - begin
+        if span >= remaining:
+            return begin + remaining
+        remaining -= span
+    if target == timedelta(0):
+        return start
+    return None  # frozen by an open pause
+
+
+def warn_at(
+    start: datetime, target: timedelta, warning_pct: int, pauses: Sequence[Pause] = (), calendar: Calendar = TWENTY_FOUR_SEVEN
+) -> datetime | None:
+    """When the warning fires: at ``warning_pct`` % of the target's counted time."""
+    if not 0 < warning_pct <= 100:
+        raise ValueError("warning_pct must be in 1..100")
+    return due_at(start, target * warning_pct / 100, pauses, calendar)
+
+
+def clock_state(
+    *,
+    start: datetime | None,
+    target: timedelta,
+    now: datetime,
+    stopped_at: datetime | None = None,
+    pauses: Sequence[Pause] = (),
+    calendar: Calendar = TWENTY_FOUR_SEVEN,
+    warning_pct: int = 75,
+) -> ClockState:
+    """The whole state of one clock at ``now``. ``stopped_at`` is when the promise was
+    kept (acknowledged, resolved); a stopped clock is MET or MISSED."""
+    _require_aware(now)
+    if start is None:
+        return ClockState(ClockStatus.NOT_STARTED, timedelta(0), None, None, None)
+    until = min(now, stopped_at) if stopped_at is not None else now
+    spent = elapsed(start, until, pauses, calendar)
+    due = due_at(start, target, pauses, calendar)
+    warn = warn_at(start, target, warning_pct, pauses, calendar)
+    remaining = target - spent
+    if stopped_at is not None and stopped_at <= now:
+        status = ClockStatus.MET if spent <= target else ClockStatus.MISSED
+    elif spent >= target:
+        status = ClockStatus.BREACHED
+    elif any(p.end is None and p.start <= now for p in pauses):
+        status = ClockStatus.PAUSED
+    elif warn is not None and now >= warn:
+        status = ClockStatus.WARNING
+    else:
+        status = ClockStatus.RUNNING
+    return ClockState(status, spent, remaining, due, warn)

@@ -1,0 +1,77 @@
+"""Trigger maths: severity from objective impact facts. Pure; the highest matching rule
+wins. Severity keys rank S1 (most severe) … S4."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+SEVERITY_ORDER = ("S1", "S2", "S3", "S4")
+
+
+def severity_rank(key: str) -> int:
+    """1 for S1 … 4 for S4 (lower is more severe)."""
+    return SEVERITY_ORDER.index(key) + 1
+
+
+def more_severe(a: str, b: str) -> str:
+    return a if severity_rank(a) <= severity_rank(b) else b
+
+
+@dataclass(frozen=True)
+class ImpactFacts:
+    arr_at_risk: Decimal = Decimal(0)
+    users_affected_pct: Decimal = Decimal(0)
+    data_risk: bool = False
+    legal_risk: bool = False
+    security_risk: bool = False
+    # For the no-progress rule: when progress was last made (None: never evaluated).
+    last_progress_at: datetime | None = None
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    kind: str  # escalations.choices.TriggerKind values
+    severity: str
+    threshold: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    severity: str | None  # None: no rule matched
+    matched: tuple[Rule, ...]
+
+    @property
+    def explanation(self) -> str:
+        if not self.matched:
+            return "No trigger rule matched."
+        top = [r for r in self.matched if r.severity == self.severity]
+        return f"{self.severity}: " + "; ".join(rule.name for rule in top)
+
+
+def rule_matches(rule: Rule, facts: ImpactFacts) -> bool:
+    if rule.kind == "data_risk":
+        return facts.data_risk
+    if rule.kind == "legal_risk":
+        return facts.legal_risk
+    if rule.kind == "security":
+        return facts.security_risk
+    if rule.kind == "arr_at_risk":
+        return rule.threshold is not None and Decimal(facts.arr_at_risk) >= rule.threshold
+    if rule.kind == "users_affected_pct":
+        return rule.threshold is not None and Decimal(facts.users_affected_pct) >= rule.threshold
+    if rule.kind == "no_progress":
+        if rule.threshold is None or facts.last_progress_at is None or facts.now is None:
+            return False
+        return facts.now - facts.last_progress_at > timedelta(minutes=float(rule.threshold))
+    raise ValueError(f"unknown trigger kind {rule.kind!r}")
+
+
+def evaluate(rules: Iterable[Rule], facts: ImpactFacts) -> TriggerResult:
+    """Every matching rule, most severe first; the result's severity is the highest."""
+    matched = sorted((r for r in rules if rule_matches(r, facts)), key=lambda r: (severity_rank(r.severity), r.name))
+    return TriggerResult(matched[0].severity if matched else None, tuple(matched))

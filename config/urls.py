@@ -6,5 +6,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("escalations.urls")),
+    path("", include("escalations.api.urls")),  # /api/v1/…, /api/schema/, /api/docs/
+    path("", include("escalations.views.health")),  # /healthz
+    path("", include("escalations.urls")),  # the CS workspace
 ]

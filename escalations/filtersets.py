@@ -1,0 +1,51 @@
+"""Incident filters shared by the web work queues and the API list."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q
+
+from escalations.choices import SeverityKey, Status
+from escalations.models import Customer, Incident, Team, pk_from_reference
+from escalations.selectors import breached_q
+
+
+class IncidentFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    severity = django_filters.MultipleChoiceFilter(choices=SeverityKey.choices)
+    customer = django_filters.ModelChoiceFilter(queryset=Customer.objects.all())
+    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all())
+    breached = django_filters.BooleanFilter(method="filter_breached", label="Breached")
+    is_drill = django_filters.BooleanFilter(label="Drill")
+    q = django_filters.CharFilter(method="filter_search", label="Search")
+    ordering = django_filters.OrderingFilter(
+        fields=(
+            ("next_deadline_at", "deadline"),
+            ("reported_at", "reported_at"),
+            ("severity", "severity"),
+            ("id", "id"),
+            ("escalation_level", "escalation_level"),
+        )
+    )
+
+    class Meta:
+        model = Incident
+        fields = ["status", "severity", "customer", "team", "breached", "is_drill"]
+
+    def filter_breached(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(breached_q()) if value else queryset.exclude(breached_q())
+
+    def filter_search(self, queryset, name, value):
+        """By reference (ESC-000123 or 123), title or customer name."""
+        value = (value or "").strip()
+        if not value:
+            return queryset
+        condition = Q(title__icontains=value) | Q(customer__name__icontains=value)
+        pk = pk_from_reference(value)
+        if pk is not None:
+            condition |= Q(pk=pk)
+        return queryset.filter(condition)
+
+

@@ -1,0 +1,146 @@
+"""Reads, and the one vetted accessor per object for "may this user see/change it".
+
+Every door (web view, API endpoint) fetches cases through these so the access rule and
+the select_related that keeps list pages free of N+1 queries are written once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404
+
+from escalations.choices import OPEN_STATUSES, HandoffStatus
+from escalations.models import CaseEvent, Checklist, ChecklistItem, ClockPause, HandoffPacket, Incident
+
+# Columns every list row shows: one join each, never a query per row.
+LIST_RELATED = ("customer", "channel", "team", "stage_dri", "commander", "policy")
+
+
+def user_may_view_cases(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.has_perm("escalations.view_incident"))
+
+
+def user_may_work_cases(user) -> bool:
+    return user_may_view_cases(user) and user.has_perm("escalations.change_incident")
+
+
+def incident_get_for_user(*, user, pk: int, for_change: bool = False, queryset: QuerySet | None = None) -> Incident:
+    """The case ``pk`` if ``user`` may see it (and change it, with ``for_change``).
+    Raises PermissionDenied for a user without the role, Http404 for a missing case."""
+    if not user_may_view_cases(user):
+        raise PermissionDenied("You do not have access to cases.")
+    if for_change and not user.has_perm("escalations.change_incident"):
+        raise PermissionDenied("You may view cases but not change them.")
+    qs = queryset if queryset is not None else Incident.objects.select_related(*LIST_RELATED, "acknowledged_by")
+    try:
+        return qs.get(pk=pk)
+    except (Incident.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such case.") from None
+
+
+def incident_list(*, user) -> QuerySet[Incident]:
+    """All cases the user may see, with what list rows show joined in."""
+    if not user_may_view_cases(user):
+        raise PermissionDenied("You do not have access to cases.")
+    return Incident.objects.select_related(*LIST_RELATED)
+
+
+QUEUES = {
+    "mine": "Mine",
+    "team": "My teams",
+    "unassigned": "Unassigned",
+    "at_risk": "Breached / at risk",
+    "all": "All open",
+}
+
+
+def queue_list(*, user, queue: str, now: datetime) -> QuerySet[Incident]:
+    """Open cases of a work queue, nearest deadline first (served by the partial
+    incident_queue_* indexes)."""
+    qs = incident_list(user=user).filter(status__in=OPEN_STATUSES)
+    if queue == "mine":
+        qs = qs.filter(Q(stage_dri=user) | Q(commander=user))
+    elif queue == "team":
+        qs = qs.filter(team__in=user.teams.all())
+    elif queue == "unassigned":
+        qs = qs.filter(stage_dri__isnull=True)
+    elif queue == "at_risk":
+        qs = qs.filter(at_risk_q(now))
+    elif queue != "all":
+        raise Http404("No such queue.")
+    return qs.order_by("next_deadline_at", "id")
+
+
+def breached_q() -> Q:
+    """Cases with a breach in the current cycle."""
+    return (
+        Q(ack_breached_at__isnull=False, acknowledged_at__isnull=True)
+        | Q(resolve_breached_at__isnull=False)
+        | Q(update_breached_at__isnull=False)
+    )
+
+
+def at_risk_q(now: datetime) -> Q:
+    """Breached, or past a warning threshold of a live clock."""
+    return (
+        breached_q()
+        | Q(acknowledged_at__isnull=True, ack_warn_at__lte=now)
+        | Q(resolve_warn_at__lte=now)
+        | Q(update_warn_at__lte=now)
+    )
+
+
+def incident_detail(*, user, pk: int, for_change: bool = False) -> Incident:
+    """A case with everything its page shows prefetched: pauses (with who paused),
+    checklists and items, handoffs."""
+    qs = Incident.objects.select_related(*LIST_RELATED, "acknowledged_by").prefetch_related(
+        Prefetch("pauses", queryset=ClockPause.objects.select_related("started_by", "ended_by").order_by("started_at")),
+        Prefetch(
+            "checklists",
+            queryset=Checklist.objects.order_by("id").prefetch_related(
+                Prefetch("items", queryset=ChecklistItem.objects.select_related("done_by").order_by("order"))
+            ),
+        ),
+        Prefetch(
+            "handoffs",
+            queryset=HandoffPacket.objects.select_related("from_user", "to_user", "from_team", "to_team", "responded_by")
+            .order_by("-offered_at"),
+        ),
+    )
+    return incident_get_for_user(user=user, pk=pk, for_change=for_change, queryset=qs)
+
+
+def incident_timeline(*, incident: Incident, newest_first: bool = True, limit: int | None = None) -> list[CaseEvent]:
+    """Every business event of a case, with its actor, in one query."""
+    order = ("-at", "-id") if newest_first else ("at", "id")
+    qs = CaseEvent.objects.filter(incident=incident).select_related("actor").order_by(*order)
+    return list(qs[:limit] if limit else qs)
+
+
+def checklist_items_for(*, incident: Incident) -> QuerySet[ChecklistItem]:
+    return (
+        ChecklistItem.objects.filter(checklist__incident=incident)
+        .select_related("checklist", "done_by")
+        .order_by("checklist_id", "order")
+    )
+
+
+def handoff_get_for_user(*, user, pk: int) -> HandoffPacket:
+    if not user_may_work_cases(user):
+        raise PermissionDenied("You may not answer handoffs.")
+    try:
+        return HandoffPacket.objects.select_related("incident", "from_user", "to_user", "to_team").get(pk=pk)
+    except (HandoffPacket.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such handoff.") from None
+
+
+def handoff_inbox(*, user) -> QuerySet[HandoffPacket]:
+    """Offers waiting for this user: to them, or to a team they belong to."""
+    return (
+        HandoffPacket.objects.filter(status=HandoffStatus.OFFERED)
+        .filter(Q(to_user=user) | Q(to_user__isnull=True, to_team__in=user.teams.all()))
+        .select_related("incident", "incident__customer", "from_user", "to_team")
+        .order_by("accept_due_at")
+    )

@@ -1,0 +1,2 @@
+# Filled by the breach-engine work (issue 3): /healthz reporting a stale sweep.
+urlpatterns: list = []

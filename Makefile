@@ -56,7 +56,7 @@ run: export DEBUG := 1
 run: export SECRET_KEY := dev-only-insecure-secret-key-never-use-in-production
 run: export VAR_DIR := $(VAR_DIR)
 run: install
-	mkdir -p "$(VAR_DIR)/broker/queue" "$(VAR_DIR)/broker/processed"
+	mkdir -p "$(VAR_DIR)/broker/queue" "$(VAR_DIR)/broker/processed" "$(VAR_DIR)/static"
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_playbook
 	$(PY) manage.py seed_demo
@@ -75,8 +75,8 @@ test: export SECURE_SSL_REDIRECT := 0
 test: export SECURE_COOKIES := 0
 test: export VAR_DIR := $(TEST_VAR_DIR)
 test: install
-	scripts/ensure-chromium.sh
-	mkdir -p "$(TEST_VAR_DIR)/broker/queue" "$(TEST_VAR_DIR)/broker/processed"
+	bash scripts/ensure-chromium.sh
+	mkdir -p "$(TEST_VAR_DIR)/broker/queue" "$(TEST_VAR_DIR)/broker/processed" "$(TEST_VAR_DIR)/static"
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ "$$rc" -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
 	exit "$$rc"

@@ -153,6 +153,8 @@ else:
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        # Without this kombu creates ./control/ in whatever directory the process runs in.
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
@@ -205,6 +207,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+FORMS_URLFIELD_ASSUME_HTTPS = True
+
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LOGGING = {
@@ -215,3 +219,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Breach engine (issue 3): sweep budget and notification retry timing
+# A sweep stops taking new batches after this long so it stays inside the task's soft
+# time limit (config/celery.py); the next sweep carries on where it stopped.
+SWEEP_MAX_SECONDS = env_float("SWEEP_MAX_SECONDS", 60.0)
+# An outbox row not delivered this long after it was written (its after-commit publish
+# was lost, e.g. the broker was down) is picked up by the retry pass.
+NOTIFICATION_FIRST_RETRY_SECONDS = env_float("NOTIFICATION_FIRST_RETRY_SECONDS", 60.0)
+# Failed deliveries wait base × 2^(attempt−1) seconds, capped, before the next attempt.
+NOTIFICATION_BACKOFF_BASE_SECONDS = env_float("NOTIFICATION_BACKOFF_BASE_SECONDS", 30.0)
+NOTIFICATION_BACKOFF_MAX_SECONDS = env_float("NOTIFICATION_BACKOFF_MAX_SECONDS", 3600.0)

@@ -5,7 +5,10 @@ terminal.
 - Each child runs in its own process group, so the whole of it (runserver's autoreloader
   child, the worker's pool processes) is stopped together.
 - Ctrl-C, SIGTERM or SIGHUP stops everything the way a terminal's Ctrl-C would: SIGINT to
-  each group (warm shutdown for Celery), then SIGTERM, then SIGKILL after grace periods.
+  each group (warm shutdown for Celery: running tasks finish, which takes the worker several
+  seconds on the filesystem broker). After a grace period, or at a second Ctrl-C, comes a
+  cold stop (SIGQUIT to the worker, Celery's cold shutdown; SIGTERM to the others), then
+  SIGKILL.
 - If any one of the three exits, the others are stopped and the runner exits non-zero: a dev
   stack whose worker or beat died quietly would stop sweeping breaches and look fine.
 
@@ -24,20 +27,26 @@ import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-SHUTDOWN_STEPS = ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0))
+WARM_GRACE, COLD_GRACE, KILL_GRACE = 20.0, 5.0, 2.0
+# Cold stop per process: Celery's worker treats SIGTERM like SIGINT (warm); SIGQUIT is its
+# cold shutdown, sent to the main process only, which then ends its pool. runserver's
+# autoreloader parent must take its child with it, so web gets SIGTERM on the whole group.
+COLD_STOP = {"web": (signal.SIGTERM, True), "worker": (signal.SIGQUIT, False), "beat": (signal.SIGTERM, True)}
 
 
 def prepare_dirs() -> Path:
-    """Create VAR_DIR and, for the filesystem broker, its queue and processed folders."""
+    """Create VAR_DIR, STATIC_ROOT and, for the filesystem broker, its folders."""
     sys.path.insert(0, str(BASE_DIR))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.conf import settings
 
     var_dir = Path(settings.VAR_DIR)
     var_dir.mkdir(parents=True, exist_ok=True)
+    # WhiteNoise warns at every start while STATIC_ROOT does not exist.
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
     if str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
         options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-        for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
             if options.get(key):
                 Path(options[key]).mkdir(parents=True, exist_ok=True)
     return var_dir
@@ -45,40 +54,44 @@ def prepare_dirs() -> Path:
 
 def commands(addr: str, var_dir: Path, concurrency: int) -> dict[str, list[str]]:
     python = sys.executable
+    celery = [python, "-m", "celery", "-A", "config"]
     return {
         "web": [python, "manage.py", "runserver", addr],
-        "worker": [python, "-m", "celery", "-A", "config", "worker", "-l", "info", "--concurrency", str(concurrency)],
-        "beat": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "beat",
-            "-l",
-            "info",
-            "--schedule",
-            str(var_dir / "celerybeat-schedule"),
-        ],
+        "worker": [*celery, "worker", "-l", "info", "--concurrency", str(concurrency)],
+        "beat": [*celery, "beat", "-l", "info", "--schedule", str(var_dir / "celerybeat-schedule")],
     }
 
 
-def signal_group(proc: subprocess.Popen, sig: int) -> None:
+def send(proc: subprocess.Popen, sig: int, *, group: bool = True) -> None:
     try:
-        os.killpg(proc.pid, sig)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
     except (ProcessLookupError, PermissionError):
         pass
 
 
-def stop_all(procs: dict[str, subprocess.Popen]) -> None:
-    for sig, grace in SHUTDOWN_STEPS:
-        alive = [proc for proc in procs.values() if proc.poll() is None]
+def stop_all(procs: dict[str, subprocess.Popen], requested: list[int]) -> None:
+    """Warm, cold, then kill; a new Ctrl-C/TERM cuts the current step's wait short."""
+    steps = (
+        ("warm", WARM_GRACE, lambda name: (signal.SIGINT, True)),
+        ("cold", COLD_GRACE, lambda name: COLD_STOP[name]),
+        ("kill", KILL_GRACE, lambda name: (signal.SIGKILL, True)),
+    )
+    for label, grace, how in steps:
+        alive = {name: proc for name, proc in procs.items() if proc.poll() is None}
         if not alive:
             return
-        for proc in alive:
-            signal_group(proc, sig)
+        print(f"devserver: {label} stop of {', '.join(alive)}", flush=True)
+        for name, proc in alive.items():
+            sig, group = how(name)
+            send(proc, sig, group=group)
+        seen = len(requested)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(proc.poll() is None for proc in alive):
+        while time.monotonic() < deadline and len(requested) == seen:
+            if all(proc.poll() is not None for proc in alive.values()):
+                return
             time.sleep(0.1)
 
 
@@ -116,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             break
         time.sleep(0.2)
     else:
-        print(f"devserver: got {signal.Signals(requested[0]).name}; stopping", flush=True)
+        print(f"devserver: got {signal.Signals(requested[0]).name}; stopping (Ctrl-C again to hurry)", flush=True)
 
-    stop_all(procs)
+    stop_all(procs, requested)
     return exit_code
 
 

@@ -147,7 +147,9 @@ if REDIS_URL:
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900),
     }
 else:
-    # Embedded default: kombu's filesystem transport needs no server.
+    # Embedded default: kombu's filesystem transport needs no server, only its folders.
+    for _folder in ("queue", "processed", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
@@ -230,3 +232,15 @@ NOTIFICATION_FIRST_RETRY_SECONDS = env_float("NOTIFICATION_FIRST_RETRY_SECONDS",
 # Failed deliveries wait base × 2^(attempt−1) seconds, capped, before the next attempt.
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_float("NOTIFICATION_BACKOFF_BASE_SECONDS", 30.0)
 NOTIFICATION_BACKOFF_MAX_SECONDS = env_float("NOTIFICATION_BACKOFF_MAX_SECONDS", 3600.0)
+
+# --- REST API (issue 4): one error shape for every 4xx (escalations/api/errors.py)
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "escalations.api.errors.api_exception_handler"
+# One OpenAPI enum per choice set, however many fields use it.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "SeverityEnum": "escalations.choices.SeverityKey",
+    "StageEnum": "escalations.choices.Stage",
+    "PauseReasonEnum": "escalations.choices.PauseReason",
+}
+# Probes (load balancers, uptime monitors) call /healthz over plain HTTP inside the
+# network; redirecting them to HTTPS would make every probe "fail" with a 301.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

@@ -1,0 +1,138 @@
+"""Building blocks shared by every ModelAdmin of the app: history-aware base classes, a
+read-only variant for rows only the services write, a paginator that does not count
+huge tables, and the door that turns a service refusal into a form error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils.functional import cached_property
+from simple_history.admin import SimpleHistoryAdmin
+
+from escalations.services.errors import ServiceError
+
+# Below this many (estimated) rows an exact count(*) is cheap enough to keep.
+ESTIMATE_ABOVE_ROWS = 100_000
+
+
+class EstimatedCountPaginator(Paginator):
+    """count(*) over a large PostgreSQL table is a full scan on every changelist view.
+    For an unfiltered list of a big table, use the planner's estimate (pg_class.reltuples)
+    instead; filtered lists and small tables keep the exact count."""
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        if isinstance(qs, QuerySet) and not qs.query.where:
+            connection = connections[qs.db]
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [qs.model._meta.db_table]
+                    )
+                    row = cursor.fetchone()
+                if row and row[0] and row[0] > ESTIMATE_ABOVE_ROWS:
+                    return int(row[0])
+        return super().count
+
+
+class BaseAdmin(SimpleHistoryAdmin):
+    """Every model's admin: simple-history's history view, with reverting guarded.
+
+    simple-history's history_form_view saves a POSTed old version for anyone who may *view*
+    the history, and saves the whole historical instance (every field, not only the form's).
+    Reverting is therefore only allowed where this admin may change the row and the model
+    is plain reference data (``allow_revert``)."""
+
+    allow_revert = True
+
+    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
+        if not self.allow_revert or not self.has_change_permission(request, obj):
+            return True
+        return super().revert_disabled(request, obj)
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        if request.method == "POST" and self.revert_disabled(request):
+            raise PermissionDenied("Reverting is not allowed here.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class LargeTableAdmin(BaseAdmin):
+    """Tables that grow without bound: no second count(*) of the whole table per page,
+    and an estimated count for the unfiltered list."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+
+
+class ReadOnlyAdminMixin:
+    """Rows only the services (or the sweep) write: viewable, never added, changed or
+    deleted by hand, and never reverted from history."""
+
+    allow_revert = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline:
+    """An inline that only shows rows (they are written by the services)."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ServiceFormAdminMixin:
+    """For admins whose ``save_model`` calls a service. A service refuses a change late,
+    after the form validated; the admin has no hook there to re-render the form. So the
+    refusal propagates out of ``changeform_view``'s transaction (rolling everything back),
+    and the same POST is processed once more with the refusal attached to the form, which
+    then fails validation and is shown with the message on the field at fault."""
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceError as exc:
+            request._admin_service_error = exc
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        error: ServiceError | None = getattr(request, "_admin_service_error", None)
+        if error is None:
+            return form_class
+
+        class RefusedForm(form_class):
+            def clean(self) -> dict:
+                cleaned = super().clean()
+                field = error.field if error.field in self.fields else None
+                self.add_error(field, error.message)
+                return cleaned
+
+        return RefusedForm

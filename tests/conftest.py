@@ -21,6 +21,12 @@ T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # The default PBKDF2 hasher costs ~0.6 s per test user; tests do not need its strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_system_user():
     # Transactional tests flush the database; the cached system user would go stale.
     reset_system_user_cache()

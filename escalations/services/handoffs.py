@@ -135,7 +135,8 @@ def _lock_offer(handoff: HandoffPacket | int) -> tuple[HandoffPacket, Incident]:
     if incident_id is None:
         raise RuleViolation("No such handoff.", field="handoff", code="not_found")
     incident = incident_lock(incident_id)  # case first, then packet: one lock order everywhere
-    locked = HandoffPacket.objects.select_for_update().select_related("to_team").get(pk=pk)
+    # of=self: to_team is a nullable (outer) join, which PostgreSQL refuses to lock.
+    locked = HandoffPacket.objects.select_for_update(of=("self",)).select_related("to_team").get(pk=pk)
     if locked.status != HandoffStatus.OFFERED:
         raise InvalidTransition(f"This handoff was already {locked.get_status_display().lower()}.", field="status")
     return locked, incident

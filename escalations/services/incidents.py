@@ -226,14 +226,17 @@ def incident_reopen(*, incident: Incident | int, reason: str, actor, now: dateti
         incident.update_warned_at = incident.update_breached_at = None
         incident.next_escalation_at = None
         incident.last_progress_at = now
-        if incident.clock_started_at is None:
+        # Clocks run only once the case is on an agreed channel (incident_update starts
+        # them, with this cycle's row, when it is moved onto one).
+        if incident.clock_started_at is None and incident.channel.agreed:
             incident.clock_started_at = now
-        audited_create(ResolveCycle, history_user=actor,
-            incident=incident,
-            number=incident.resolve_cycle,
-            started_at=now,
-            target_seconds=incident.resolve_target_seconds,
-        )
+        if incident.clock_started_at is not None:
+            audited_create(ResolveCycle, history_user=actor,
+                incident=incident,
+                number=incident.resolve_cycle,
+                started_at=now,
+                target_seconds=incident.resolve_target_seconds,
+            )
         _finish(
             incident,
             actor=actor,

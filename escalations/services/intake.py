@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from escalations.choices import EventKind, SeveritySource, Status
 from escalations.models import Channel, Customer, Incident, ResolveCycle, Team
@@ -146,7 +146,19 @@ def incident_create(
             **policy_snapshot(policy),
         )
         incident_recompute_clocks(incident, now=now, pauses=[])
-        audited_save(incident, actor=actor)
+        try:
+            with transaction.atomic():
+                audited_save(incident, actor=actor)
+        except IntegrityError:
+            # The one unique key a valid case can collide on: an integration re-sending
+            # (or racing on) the same external id on the same channel.
+            if external_id and Incident.objects.filter(channel=channel, external_id=external_id).exists():
+                raise RuleViolation(
+                    f"A case with external id {external_id!r} already exists on {channel.name}.",
+                    field="external_id",
+                    code="duplicate",
+                ) from None
+            raise
         if clock_start:
             audited_save(
                 ResolveCycle(

@@ -114,14 +114,14 @@ def due_at(
     _require_aware(start)
     if target < timedelta(0):
         raise ValueError("target must not be negative")
+    if target == timedelta(0):
+        return start  # nothing to count: due the moment the clock starts, pauses or not
     remaining = target
     for begin, end in _counting_intervals(start, pauses, calendar):
         span = end - begin
         if span >= remaining:
             return begin + remaining
         remaining -= span
-    if target == timedelta(0):
-        return start
     return None  # frozen by an open pause
 
 

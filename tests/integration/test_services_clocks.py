@@ -1,0 +1,69 @@
+"""escalations.services.clocks: the bridge from stored cases to the pure clock maths —
+policy snapshots, clock states and the denormalised deadline fields."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from escalations.choices import PauseReason
+from escalations.models import Incident, SeverityPolicy
+from escalations.services import incident_acknowledge, incident_pause
+from escalations.services.clocks import incident_clocks, incident_recompute_clocks
+from escalations.services.common import audited_save
+from escalations.sla import ClockStatus
+
+pytestmark = pytest.mark.django_db
+M = timedelta(minutes=1)
+H = timedelta(hours=1)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # Personas are made with a password; the production hasher costs ~0.5 s per user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_editing_a_policy_never_moves_an_open_case(make_incident, policy_admin, agent, now):
+    incident = make_incident()
+    policy = SeverityPolicy.objects.get(key="S2")
+    policy.resolve_target = 1 * H
+    audited_save(policy, actor=policy_admin, update_fields=["resolve_target"])
+    incident = incident_acknowledge(incident=incident, actor=agent, now=now + M)  # recomputes from the snapshot
+    assert incident.resolve_target_seconds == 8 * 3600
+    assert incident.resolve_due_at == now + 8 * H
+    assert make_incident().resolve_due_at == now + H  # new cases take the edited policy
+
+
+def test_incident_clocks_report_each_clock(make_incident, agent, now):
+    incident = make_incident()
+    clocks = incident_clocks(incident, now=now + 25 * M)
+    assert clocks.ack.status == ClockStatus.WARNING  # 75 % of 30 min is 22.5 min
+    assert clocks.resolve.status == ClockStatus.RUNNING
+    assert clocks.update.status == ClockStatus.RUNNING
+    assert incident_clocks(incident, now=now + 31 * M).ack.status == ClockStatus.BREACHED
+    incident = incident_acknowledge(incident=incident, actor=agent, now=now + 31 * M)
+    assert incident_clocks(incident, now=now + H).ack.status == ClockStatus.MISSED
+
+
+def test_s3_clocks_follow_business_hours(make_incident, now):
+    friday_4pm = now.replace(hour=16)
+    incident = make_incident(arr_at_risk=0, now=friday_4pm)
+    sunday = friday_4pm + timedelta(days=2)
+    clocks = incident_clocks(incident, now=sunday)
+    assert clocks.ack.elapsed == H
+    assert clocks.ack.status == ClockStatus.RUNNING
+    assert incident.resolve_due_at == friday_4pm + timedelta(days=5)  # Wednesday 16:00
+
+
+def test_paused_case_does_not_climb_the_escalation_chain(make_incident, agent, now):
+    incident = make_incident()
+    incident.next_escalation_at = now + 5 * M
+    incident_recompute_clocks(incident, now=now)
+    assert incident.next_check_at == now + 5 * M
+    incident = incident_pause(incident=incident, reason=PauseReason.CUSTOMER, note="x", actor=agent, now=now + M)
+    incident.next_escalation_at = now + 5 * M
+    incident_recompute_clocks(incident, now=now + M)
+    assert incident.next_check_at is None
+    assert Incident.objects.get(pk=incident.pk).next_check_at is None

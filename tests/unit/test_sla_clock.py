@@ -1,0 +1,250 @@
+"""escalations.sla.clock: the playbook's worked examples for elapsed time, due times,
+warnings and clock states. Pure maths, no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from escalations.sla.calendar import Calendar
+from escalations.sla.clock import ClockStatus, Pause, clock_state, due_at, elapsed, warn_at
+
+M = timedelta(minutes=1)
+H = timedelta(hours=1)
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # Friday 10:00 UTC (10:00 GMT)
+LONDON = Calendar(is_24x7=False, tz="Europe/London")
+NEW_YORK = Calendar(is_24x7=False, tz="America/New_York")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+# ---- 24x7 worked examples (S1, S2)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (5 * M, T0 + 5 * M),  # S1 page (acknowledge) within 5 minutes
+        (2 * H, T0 + 2 * H),  # S1 restore within 2 hours
+        (30 * M, T0 + 30 * M),  # S1 update every 30 minutes / S2 acknowledge
+        (8 * H, T0 + 8 * H),  # S2 restore within 8 hours
+        (60 * M, T0 + 60 * M),  # S2 update every 60 minutes
+    ],
+)
+def test_due_at_24x7_is_start_plus_target(target, expected):
+    assert due_at(T0, target) == expected
+
+
+def test_warn_at_is_the_warning_share_of_the_target():
+    assert warn_at(T0, 5 * M, 75) == T0 + timedelta(minutes=3, seconds=45)
+    assert warn_at(T0, 8 * H, 75) == T0 + 6 * H
+    assert warn_at(T0, 8 * H, 100) == due_at(T0, 8 * H)
+
+
+@pytest.mark.parametrize("pct", [0, -5, 101])
+def test_warn_at_rejects_a_share_outside_1_to_100(pct):
+    with pytest.raises(ValueError):
+        warn_at(T0, H, pct)
+
+
+def test_due_at_rejects_negative_target():
+    with pytest.raises(ValueError):
+        due_at(T0, -M)
+
+
+def test_zero_target_is_due_at_start():
+    assert due_at(T0, timedelta(0)) == T0
+
+
+def test_elapsed_24x7_is_wall_time_and_zero_before_start():
+    assert elapsed(T0, T0 + 20 * M) == 20 * M
+    assert elapsed(T0, T0) == timedelta(0)
+    assert elapsed(T0, T0 - H) == timedelta(0)
+
+
+# ---- pauses: only customer / third-party waits, and they shift due times
+
+
+def test_closed_pause_shifts_s2_due_times_by_the_paused_time():
+    # S2 opened 10:00, waiting on the customer 10:10–10:40: 30 minutes later everywhere.
+    pauses = [Pause(T0 + 10 * M, T0 + 40 * M)]
+    assert due_at(T0, 30 * M, pauses) == T0 + 60 * M
+    assert due_at(T0, 8 * H, pauses) == T0 + 8 * H + 30 * M
+    assert elapsed(T0, T0 + 60 * M, pauses) == 30 * M
+
+
+def test_pause_after_the_due_time_does_not_move_it():
+    pauses = [Pause(T0 + 10 * M, T0 + 40 * M)]
+    assert due_at(T0, 5 * M, pauses) == T0 + 5 * M
+
+
+def test_open_pause_freezes_the_clock_and_hides_the_due_time():
+    pauses = [Pause(T0 + 10 * M)]
+    assert due_at(T0, 2 * H, pauses) is None
+    assert warn_at(T0, 2 * H, 75, pauses) is None
+    assert elapsed(T0, T0 + 5 * H, pauses) == 10 * M
+
+
+def test_open_pause_after_the_due_time_keeps_it():
+    pauses = [Pause(T0 + 10 * M)]
+    assert due_at(T0, 5 * M, pauses) == T0 + 5 * M
+
+
+def test_overlapping_and_out_of_order_pauses_count_once():
+    pauses = [Pause(T0 + 30 * M, T0 + 50 * M), Pause(T0 + 10 * M, T0 + 40 * M), Pause(T0 - H, T0 + 5 * M)]
+    # Paused 10:00–10:05 and 10:10–10:50: 45 minutes off the clock.
+    assert elapsed(T0, T0 + 2 * H, pauses) == 2 * H - 45 * M
+    assert due_at(T0, 30 * M, pauses) == T0 + 75 * M
+
+
+def test_pause_open_since_before_start_means_nothing_counts():
+    assert elapsed(T0, T0 + H, [Pause(T0 - M)]) == timedelta(0)
+    assert due_at(T0, 5 * M, [Pause(T0 - M)]) is None
+
+
+# ---- business hours (S3/S4 on "Business hours (London)")
+
+
+def test_s3_over_a_weekend_in_london():
+    # Friday 16:00 GMT, S3: acknowledge within 4 business hours, resolve within 24.
+    start = utc(2026, 11, 20, 16)
+    assert due_at(start, 4 * H, calendar=LONDON) == utc(2026, 11, 23, 12)  # 1 h Fri + 3 h Mon
+    assert due_at(start, 24 * H, calendar=LONDON) == utc(2026, 11, 25, 16)  # 1 + 8 + 8 + 7
+    assert elapsed(start, utc(2026, 11, 23, 9), calendar=LONDON) == H  # the weekend does not count
+
+
+def test_s3_across_a_holiday():
+    christmas = Calendar(
+        is_24x7=False, tz="Europe/London", holidays=frozenset({date(2026, 12, 25), date(2026, 12, 28)})
+    )
+    start = utc(2026, 12, 24, 15)
+    assert due_at(start, 4 * H, calendar=christmas) == utc(2026, 12, 29, 11)
+    assert elapsed(start, utc(2026, 12, 29, 9), calendar=christmas) == 2 * H
+
+
+def test_s3_across_the_london_spring_forward():
+    # Fri 2026-03-27 15:00 GMT; Monday opens 09:00 BST = 08:00 UTC.
+    assert due_at(utc(2026, 3, 27, 15), 4 * H, calendar=LONDON) == utc(2026, 3, 30, 10)
+
+
+def test_s3_across_the_london_fall_back():
+    # Fri 2026-10-23 15:00 BST (14:00 UTC); Monday opens 09:00 GMT = 09:00 UTC.
+    assert due_at(utc(2026, 10, 23, 14), 4 * H, calendar=LONDON) == utc(2026, 10, 26, 11)
+
+
+def test_s3_across_the_new_york_spring_forward():
+    # Fri 2026-03-06 15:00 EST (20:00 UTC); Monday opens 09:00 EDT = 13:00 UTC.
+    start = utc(2026, 3, 6, 20)
+    assert due_at(start, 4 * H, calendar=NEW_YORK) == utc(2026, 3, 9, 15)
+    assert elapsed(start, utc(2026, 3, 9, 15), calendar=NEW_YORK) == 4 * H
+
+
+def test_s3_across_the_new_york_fall_back():
+    # Fri 2026-10-30 15:00 EDT (19:00 UTC); Monday 2026-11-02 opens 09:00 EST = 14:00 UTC.
+    assert due_at(utc(2026, 10, 30, 19), 4 * H, calendar=NEW_YORK) == utc(2026, 11, 2, 16)
+
+
+def test_business_hours_pause_in_working_time_shifts_the_due_time():
+    # Monday 09:00, 4 business hours, customer wait 10:00–11:30: due 14:30.
+    start = utc(2026, 11, 23, 9)
+    pauses = [Pause(utc(2026, 11, 23, 10), utc(2026, 11, 23, 11, 30))]
+    assert due_at(start, 4 * H, pauses, LONDON) == utc(2026, 11, 23, 14, 30)
+
+
+def test_business_hours_pause_outside_working_time_changes_nothing():
+    start = utc(2026, 11, 20, 16)
+    weekend_pause = [Pause(utc(2026, 11, 21, 10), utc(2026, 11, 22, 10))]
+    assert due_at(start, 4 * H, weekend_pause, LONDON) == due_at(start, 4 * H, calendar=LONDON)
+
+
+def test_business_hours_start_outside_hours_counts_from_opening():
+    saturday = utc(2026, 11, 21, 12)
+    assert due_at(saturday, 4 * H, calendar=LONDON) == utc(2026, 11, 23, 13)
+    assert warn_at(saturday, 4 * H, 75, calendar=LONDON) == utc(2026, 11, 23, 12)
+
+
+# ---- clock_state
+
+
+def state(**kwargs):
+    values = {"start": T0, "target": 30 * M, "now": T0}
+    values.update(kwargs)
+    return clock_state(**values)
+
+
+def test_clock_state_not_started_without_a_start():
+    s = state(start=None)
+    assert s.status == ClockStatus.NOT_STARTED
+    assert (s.elapsed, s.remaining, s.due_at, s.warn_at) == (timedelta(0), None, None, None)
+
+
+def test_clock_state_running_then_warning_then_breached():
+    running = state(now=T0 + 10 * M)
+    assert running.status == ClockStatus.RUNNING
+    assert running.remaining == 20 * M
+    assert running.due_at == T0 + 30 * M
+    assert running.warn_at == T0 + timedelta(minutes=22, seconds=30)
+    assert state(now=T0 + timedelta(minutes=22, seconds=29)).status == ClockStatus.RUNNING
+    assert state(now=T0 + timedelta(minutes=22, seconds=30)).status == ClockStatus.WARNING
+    breached = state(now=T0 + 40 * M)
+    assert breached.status == ClockStatus.BREACHED
+    assert breached.remaining == -10 * M
+    assert state(now=T0 + 30 * M).status == ClockStatus.BREACHED  # due is the first breached instant
+
+
+def test_clock_state_paused():
+    s = state(now=T0 + 20 * M, pauses=[Pause(T0 + 5 * M)])
+    assert s.status == ClockStatus.PAUSED
+    assert s.elapsed == 5 * M
+    assert s.due_at is None
+
+
+def test_clock_state_met_and_missed():
+    met = state(now=T0 + 2 * H, stopped_at=T0 + 25 * M)
+    assert (met.status, met.elapsed) == (ClockStatus.MET, 25 * M)
+    assert state(now=T0 + 2 * H, stopped_at=T0 + 30 * M).status == ClockStatus.MET
+    missed = state(now=T0 + 2 * H, stopped_at=T0 + 31 * M)
+    assert (missed.status, missed.elapsed) == (ClockStatus.MISSED, 31 * M)
+
+
+def test_clock_state_stop_in_the_future_is_still_running():
+    assert state(now=T0 + 10 * M, stopped_at=T0 + 20 * M).status == ClockStatus.RUNNING
+
+
+def test_clock_state_met_thanks_to_a_pause():
+    s = state(now=T0 + 2 * H, stopped_at=T0 + 50 * M, pauses=[Pause(T0 + 10 * M, T0 + 40 * M)])
+    assert (s.status, s.elapsed) == (ClockStatus.MET, 20 * M)
+
+
+def test_clock_state_business_hours_not_breached_over_the_weekend():
+    start = utc(2026, 11, 20, 16)
+    s = clock_state(start=start, target=4 * H, now=utc(2026, 11, 22, 23), calendar=LONDON)
+    assert s.status == ClockStatus.RUNNING
+    assert s.elapsed == H
+
+
+# ---- naive datetimes
+
+
+NAIVE = datetime(2026, 11, 20, 10)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: elapsed(NAIVE, T0),
+        lambda: elapsed(T0, NAIVE),
+        lambda: due_at(NAIVE, H),
+        lambda: warn_at(NAIVE, H, 75),
+        lambda: elapsed(T0, T0 + H, [Pause(NAIVE, NAIVE + M)]),
+        lambda: clock_state(start=T0, target=H, now=NAIVE),
+        lambda: clock_state(start=NAIVE, target=H, now=T0),
+    ],
+    ids=["elapsed-start", "elapsed-now", "due_at", "warn_at", "pause", "state-now", "state-start"],
+)
+def test_naive_datetimes_are_rejected(call):
+    with pytest.raises(ValueError, match="naive"):
+        call()

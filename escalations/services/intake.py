@@ -56,10 +56,13 @@ def check_severity_choice(*, chosen: str | None, floor: str | None, reason: str,
         if not reason.strip():
             raise RuleViolation("Say why the severity is below what the triggers give.", field="severity_reason")
         return chosen, SeveritySource.MANUAL
-    if chosen == (floor or DEFAULT_SEVERITY):
+    default = floor or DEFAULT_SEVERITY
+    if chosen == default:
         return chosen, SeveritySource.TRIGGER
     if not reason.strip():
-        raise RuleViolation("Raising the severity needs a reason.", field="severity_reason")
+        if severity_rank(chosen) < severity_rank(default):
+            raise RuleViolation("Raising the severity needs a reason.", field="severity_reason")
+        raise RuleViolation(f"Say why the severity is lower than the default {default}.", field="severity_reason")
     return chosen, SeveritySource.MANUAL
 
 

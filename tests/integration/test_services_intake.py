@@ -179,3 +179,14 @@ def test_clean_impact_quantizes_and_names_fields():
 def test_check_severity_choice_without_a_choice_takes_the_floor(agent):
     assert check_severity_choice(chosen=None, floor="S1", reason="", actor=agent) == ("S1", SeveritySource.TRIGGER)
     assert check_severity_choice(chosen="", floor=None, reason="", actor=agent) == ("S3", SeveritySource.TRIGGER)
+
+
+def test_below_the_default_without_a_trigger_needs_a_reason_not_a_manager(agent):
+    with pytest.raises(RuleViolation) as refused:
+        check_severity_choice(chosen="S4", floor=None, reason="", actor=agent)
+    assert refused.value.field == "severity_reason"
+    assert "lower than the default S3" in refused.value.message
+    assert check_severity_choice(chosen="S4", floor=None, reason="cosmetic only", actor=agent) == (
+        "S4",
+        SeveritySource.MANUAL,
+    )

@@ -6,6 +6,8 @@ server. Production sets DATABASE_URL (PostgreSQL) and REDIS_URL (Celery broker).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 
 import dj_database_url
@@ -176,8 +178,12 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "escalations@localhost")
 
 # --- Product knobs
-# Key used to sign outgoing webhooks (HMAC-SHA256). Falls back to SECRET_KEY.
-WEBHOOK_SIGNING_KEY = env_str("WEBHOOK_SIGNING_KEY", SECRET_KEY)
+# Key used to sign outgoing webhooks (HMAC-SHA256); receivers hold it. Never SECRET_KEY
+# itself (it would let a receiver forge sessions): without an explicit key, a key derived
+# one-way from SECRET_KEY, which reveals nothing about it.
+WEBHOOK_SIGNING_KEY = env_str("WEBHOOK_SIGNING_KEY") or hmac.new(
+    SECRET_KEY.encode(), b"escalations.webhook-signing-key", hashlib.sha256
+).hexdigest()
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
 SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 10.0)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 500)
@@ -208,8 +214,6 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
-
-FORMS_URLFIELD_ASSUME_HTTPS = True
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

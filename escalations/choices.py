@@ -38,17 +38,16 @@ PAUSED_STATUSES = (Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY)
 
 # The one table of allowed status moves. Services check every transition against it.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.NEW: frozenset(
-        {Status.ACKNOWLEDGED, Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY, Status.RESOLVED}
-    ),
+    # A new case cannot wait on anyone: the acknowledge clock measures how fast somebody
+    # answers the page, and no customer or third-party wait excuses that.
+    Status.NEW: frozenset({Status.ACKNOWLEDGED, Status.RESOLVED}),
     Status.ACKNOWLEDGED: frozenset(
         {Status.INVESTIGATING, Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY, Status.RESOLVED}
     ),
     Status.INVESTIGATING: frozenset({Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY, Status.RESOLVED}),
-    # Resuming returns to new (never acknowledged) or investigating; resolving while
-    # waiting ends the pause.
-    Status.WAITING_ON_CUSTOMER: frozenset({Status.NEW, Status.INVESTIGATING, Status.RESOLVED}),
-    Status.WAITING_ON_THIRD_PARTY: frozenset({Status.NEW, Status.INVESTIGATING, Status.RESOLVED}),
+    # Resuming returns to investigating; resolving while waiting ends the pause.
+    Status.WAITING_ON_CUSTOMER: frozenset({Status.INVESTIGATING, Status.RESOLVED}),
+    Status.WAITING_ON_THIRD_PARTY: frozenset({Status.INVESTIGATING, Status.RESOLVED}),
     Status.RESOLVED: frozenset({Status.CLOSED, Status.INVESTIGATING}),  # reopen → investigating
     Status.CLOSED: frozenset({Status.INVESTIGATING}),  # reopen
 }
@@ -66,6 +65,13 @@ class Stage(models.TextChoices):
 
 
 STAGE_ORDER = [Stage.TRIAGE, Stage.COMMAND, Stage.FIX, Stage.VERIFY]
+
+
+def stage_move_allowed(current: str, target: str) -> bool:
+    """Forward one stage at a time (so no stage's exit criteria are skipped), or back to
+    any earlier stage (a fix that did not hold goes back to command or triage)."""
+    order = [str(s) for s in STAGE_ORDER]
+    return order.index(target) <= order.index(current) + 1
 
 
 class PauseReason(models.TextChoices):

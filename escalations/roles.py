@@ -32,7 +32,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     MANAGERS: [*_READ_REFERENCE, *_WORK_CASES, "add_incident", "view_review", "downgrade_severity",
                "approve_escalation", "change_breach", "view_notification", "view_sweepheartbeat",
                "add_postmortem", "change_postmortem", "add_postmortemactionitem", "change_postmortemactionitem",
-               "view_historicalincident"],
+               "view_historicalincident", "auth.view_user"],
     POLICY_ADMINS: [
         *_READ_REFERENCE, "view_incident", "view_caseevent", "view_breach", "view_notification", "view_sweepheartbeat",
         *[f"{action}_{model}" for model in (
@@ -40,6 +40,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
             "channel", "businesscalendar", "holiday", "customer", "staffprofile",
         ) for action in ("add", "change", "delete")],
         "change_notification",
+        # Picking users (shift rosters, team members, chain steps) in the admin.
+        "auth.view_user",
     ],
 }
 
@@ -48,13 +50,26 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 STAFF_ROLES = (MANAGERS, POLICY_ADMINS)
 
 
-def sync_roles(*, Group, Permission) -> None:
-    """Create the groups and set exactly the permissions above (idempotent). Takes the
-    model classes so a migration can pass its historical ones."""
-    for name, codenames in ROLE_PERMISSIONS.items():
+def qualified(codename: str) -> tuple[str, str]:
+    """'view_user' style names belong to escalations; 'auth.view_user' names its app."""
+    app_label, _, name = codename.rpartition(".")
+    return app_label or "escalations", name
+
+
+def sync_roles(*, Group, Permission, table: dict[str, list[str]] | None = None) -> None:
+    """Create the groups and set exactly the permissions of ``table`` (default: the one
+    above); idempotent. Takes the model classes so a migration can pass its historical
+    ones (and its own frozen table)."""
+    from django.db.models import Q
+
+    for name, codenames in (table or ROLE_PERMISSIONS).items():
         group, _ = Group.objects.get_or_create(name=name)
-        perms = list(Permission.objects.filter(codename__in=set(codenames), content_type__app_label="escalations"))
-        missing = set(codenames) - {p.codename for p in perms}
+        wanted = {qualified(c) for c in codenames}
+        condition = Q(pk__in=[])
+        for app_label, codename in wanted:
+            condition |= Q(content_type__app_label=app_label, codename=codename)
+        perms = list(Permission.objects.filter(condition).select_related("content_type"))
+        missing = wanted - {(p.content_type.app_label, p.codename) for p in perms}
         if missing:
             raise RuntimeError(f"unknown permissions for {name}: {sorted(missing)}")
         group.permissions.set(perms)

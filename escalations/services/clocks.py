@@ -158,22 +158,25 @@ def incident_recompute_clocks(incident: Incident, *, now: datetime, pauses: list
 
     pending: list[datetime | None] = []
     deadlines: list[datetime | None] = []
+
+    def watch(due: datetime | None, warn: datetime | None, breached: datetime | None, warned: datetime | None) -> None:
+        # A clock frozen by a pause (due unknown) has nothing that can fire, not even a
+        # warning whose moment passed before the pause: it fires after the resume.
+        if due is None or breached is not None:
+            return
+        pending.append(due)
+        if warned is None:
+            pending.append(warn)
+
     if is_open:
         if incident.acknowledged_at is None:
             deadlines.append(incident.ack_due_at)
-            if incident.ack_breached_at is None:
-                pending.append(incident.ack_due_at)
-                if incident.ack_warned_at is None:
-                    pending.append(incident.ack_warn_at)
+            watch(incident.ack_due_at, incident.ack_warn_at, incident.ack_breached_at, incident.ack_warned_at)
         deadlines += [incident.resolve_due_at, incident.next_update_due_at]
-        if incident.resolve_breached_at is None:
-            pending.append(incident.resolve_due_at)
-            if incident.resolve_warned_at is None:
-                pending.append(incident.resolve_warn_at)
-        if incident.update_breached_at is None:
-            pending.append(incident.next_update_due_at)
-            if incident.update_warned_at is None:
-                pending.append(incident.update_warn_at)
+        watch(incident.resolve_due_at, incident.resolve_warn_at, incident.resolve_breached_at, incident.resolve_warned_at)
+        watch(
+            incident.next_update_due_at, incident.update_warn_at, incident.update_breached_at, incident.update_warned_at
+        )
         if incident.paused_since is None:  # a paused case does not climb the chain
             pending.append(incident.next_escalation_at)
     incident.next_check_at = min((t for t in pending if t is not None), default=None)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from escalations.choices import OPEN_STATUSES, EventKind, HandoffStatus, Stage
+from escalations.choices import OPEN_STATUSES, EventKind, HandoffStatus, Stage, stage_move_allowed
 from escalations.models import PACKET_FIELDS, ChecklistItem, HandoffPacket, Incident, Team
 from escalations.services.checklists import require_stage_exit
 from escalations.services.clocks import incident_recompute_clocks
@@ -79,6 +79,14 @@ def handoff_offer(
         incident = incident_lock(incident, expected_version=expected_version)
         if incident.status not in OPEN_STATUSES:
             raise InvalidTransition("Only an open case can be handed off.", field="status")
+        if not may_hand_off(incident, actor):
+            raise NotAllowed(
+                f"Only the stage owner ({incident.stage_dri}), the Incident Commander or a Manager can hand this case off.",
+                field="handoff",
+                code="not_owner",
+            )
+        if not stage_move_allowed(incident.stage, to_stage):
+            raise RuleViolation("A case moves forward one stage at a time.", field="to_stage", code="stage_skipped")
         if to_stage != incident.stage:
             require_stage_exit(incident, action="hand the case to the next stage")
         ping_pong = is_ping_pong(incident, to_user=to_user, to_team=to_team)
@@ -129,6 +137,30 @@ def handoff_offer(
         return handoff
 
 
+def may_hand_off(incident: Incident, user) -> bool:
+    """The stage DRI hands a case off (anyone who works cases, while nobody owns the
+    stage); the Incident Commander and Managers may too."""
+    if incident.stage_dri_id is None or incident.stage_dri_id == user.pk:
+        return True
+    if incident.commander_id == user.pk:
+        return True
+    return user.has_perm("escalations.downgrade_severity")
+
+
+def handoffs_cancel_pending(*, incident: Incident, actor, now: datetime, why: str) -> list[HandoffPacket]:
+    """Withdraw offers still waiting on a case that is leaving the open states (called by
+    resolve and close inside their transaction): nobody may accept a closed case."""
+    pending = list(HandoffPacket.objects.select_for_update().filter(incident=incident, status=HandoffStatus.OFFERED))
+    for handoff in pending:
+        handoff.status = HandoffStatus.CANCELLED
+        handoff.responded_at = now
+        handoff.responded_by = actor
+        audited_save(handoff, actor=actor, update_fields=["status", "responded_at", "responded_by"])
+        event_record(incident=incident, kind=EventKind.NOTE, actor=actor, at=now, new={"handoff": handoff.pk},
+                     detail=f"Handoff withdrawn: {why}")  # fmt: skip
+    return pending
+
+
 def _lock_offer(handoff: HandoffPacket | int) -> tuple[HandoffPacket, Incident]:
     pk = handoff.pk if isinstance(handoff, HandoffPacket) else handoff
     incident_id = HandoffPacket.objects.filter(pk=pk).values_list("incident_id", flat=True).first()
@@ -139,11 +171,16 @@ def _lock_offer(handoff: HandoffPacket | int) -> tuple[HandoffPacket, Incident]:
     locked = HandoffPacket.objects.select_for_update(of=("self",)).select_related("to_team").get(pk=pk)
     if locked.status != HandoffStatus.OFFERED:
         raise InvalidTransition(f"This handoff was already {locked.get_status_display().lower()}.", field="status")
+    if incident.status not in OPEN_STATUSES:
+        raise InvalidTransition("The case is no longer open.", field="status")
     return locked, incident
 
 
 def may_answer(handoff: HandoffPacket, user) -> bool:
-    """The named receiver, or — for a packet offered to a team — any member of it."""
+    """The named receiver, or — for a packet offered to a team — any member of it other
+    than the sender (nobody accepts their own offer)."""
+    if handoff.from_user_id == user.pk:
+        return False
     if handoff.to_user_id is not None:
         return handoff.to_user_id == user.pk
     return handoff.to_team is not None and handoff.to_team.members.filter(pk=user.pk).exists()
@@ -161,7 +198,18 @@ def handoff_accept(*, handoff: HandoffPacket | int, actor, now: datetime) -> Han
         handoff.status = HandoffStatus.ACCEPTED
         handoff.responded_at = now
         handoff.responded_by = actor
-        audited_save(handoff, actor=actor, update_fields=["status", "responded_at", "responded_by"])
+        handoff_fields = ["status", "responded_at", "responded_by"]
+        # A team offer accepted by the very person the case just left is ping-pong too,
+        # though nobody could tell at offer time.
+        bounced = not handoff.is_ping_pong and is_ping_pong(incident, to_user=actor)
+        if bounced:
+            handoff.is_ping_pong = True
+            handoff.ping_pong_reason = "Accepted back by the person it had just left."
+            handoff_fields += ["is_ping_pong", "ping_pong_reason"]
+        audited_save(handoff, actor=actor, update_fields=handoff_fields)
+        if bounced:
+            event_record(incident=incident, kind=EventKind.PING_PONG, actor=actor, at=now,
+                         new={"handoff": handoff.pk, "to": str(actor)}, detail=handoff.ping_pong_reason)  # fmt: skip
         old = {"stage": incident.stage, "stage_dri": str(incident.stage_dri or ""), "team": str(incident.team or "")}
         fields = ["stage", "stage_dri", "last_progress_at"]
         incident.stage = handoff.to_stage

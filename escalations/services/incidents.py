@@ -11,14 +11,26 @@ from django.db import transaction
 from escalations.choices import (
     OPEN_STATUSES,
     PAUSE_STATUS,
+    STAGE_ORDER,
     EventKind,
     PauseReason,
     SeveritySource,
     Stage,
     Status,
     can_transition,
+    stage_move_allowed,
 )
-from escalations.models import Channel, ClockPause, CustomerUpdate, Incident, Postmortem, ResolveCycle
+from escalations.models import (
+    Channel,
+    ClockPause,
+    CustomerUpdate,
+    Escalation,
+    EscalationStep,
+    Incident,
+    Postmortem,
+    ResolveCycle,
+    SeverityPolicy,
+)
 from escalations.services.checklists import checklists_instantiate, require_stage_exit
 from escalations.services.clocks import (
     SNAPSHOT_FIELDS,
@@ -28,6 +40,7 @@ from escalations.services.clocks import (
 )
 from escalations.services.common import audited_create, audited_save, bump_version, event_record, incident_lock
 from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
+from escalations.services.handoffs import handoffs_cancel_pending
 from escalations.services.intake import check_severity_choice, clean_impact
 from escalations.services.policies import policy_for, triggers_evaluate
 from escalations.sla import severity_rank
@@ -95,6 +108,10 @@ def incident_pause(
         incident = incident_lock(incident, expected_version=expected_version)
         if incident.paused_since is not None:
             raise InvalidTransition("The clock is already paused.", field="status", code="already_paused")
+        if incident.acknowledged_at is None:
+            raise InvalidTransition(
+                "Acknowledge the case first: the acknowledge clock does not pause.", field="status", code="not_acknowledged"
+            )
         old = _move(incident, PAUSE_STATUS[PauseReason(reason)], action="pause")
         audited_create(ClockPause, history_user=actor, incident=incident, reason=reason, note=note, started_at=now, started_by=actor)
         incident.paused_since = now
@@ -129,8 +146,7 @@ def incident_resume(*, incident: Incident | int, actor, now: datetime, expected_
         incident = incident_lock(incident, expected_version=expected_version)
         if incident.paused_since is None:
             raise InvalidTransition("The clock is not paused.", field="status", code="not_paused")
-        back_to = Status.NEW if incident.acknowledged_at is None else Status.INVESTIGATING
-        old = _move(incident, back_to, action="resume")
+        old = _move(incident, Status.INVESTIGATING, action="resume")
         pause = _end_pause(incident, actor=actor, now=now)
         incident.last_progress_at = now
         _finish(incident, actor=actor, now=now, fields=["status", "paused_since", "pause_reason", "last_progress_at"])
@@ -170,9 +186,16 @@ def incident_resolve(
         require_stage_exit(incident, action="resolve the case")
         old = _move(incident, Status.RESOLVED, action="resolve")
         fields = ["status", "resolved_at", "resolution", "last_progress_at"]
+        acknowledged_now = incident.acknowledged_at is None
+        if acknowledged_now:
+            # Resolving answers the page too: stop the acknowledge clock at the same instant.
+            incident.acknowledged_at = now
+            incident.acknowledged_by = actor
+            fields += ["acknowledged_at", "acknowledged_by"]
         if incident.paused_since is not None:
             _end_pause(incident, actor=actor, now=now)
             fields += ["paused_since", "pause_reason"]
+        handoffs_cancel_pending(incident=incident, actor=actor, now=now, why="the case was resolved")
         incident.resolved_at = now
         incident.resolution = resolution
         incident.last_progress_at = now
@@ -185,6 +208,12 @@ def incident_resolve(
             cycle.elapsed_seconds = int(clocks.resolve.elapsed.total_seconds())
             cycle.met = met
             audited_save(cycle, actor=actor, update_fields=["ended_at", "elapsed_seconds", "met"])
+        if acknowledged_now:
+            event_record(
+                incident=incident, kind=EventKind.ACKNOWLEDGED, actor=actor, at=now,
+                new={"tta_seconds": int(clocks.ack.elapsed.total_seconds()), "met": clocks.ack.status == "met"},
+                detail="Acknowledged by resolving",
+            )  # fmt: skip
         event_record(
             incident=incident,
             kind=EventKind.RESOLVED,
@@ -224,6 +253,9 @@ def incident_reopen(*, incident: Incident | int, reason: str, actor, now: dateti
         incident.closed_at = None
         incident.resolve_warned_at = incident.resolve_breached_at = None
         incident.update_warned_at = incident.update_breached_at = None
+        # The update clock restarts with the cycle: a new sequence number keys its
+        # warning and breach apart from the previous cycle's (breach_once_per_cycle).
+        incident.update_seq += 1
         incident.next_escalation_at = None
         incident.last_progress_at = now
         # Clocks run only once the case is on an agreed channel (incident_update starts
@@ -252,6 +284,7 @@ def incident_reopen(*, incident: Incident | int, reason: str, actor, now: dateti
                 "resolve_breached_at",
                 "update_warned_at",
                 "update_breached_at",
+                "update_seq",
                 "next_escalation_at",
                 "last_progress_at",
                 "clock_started_at",
@@ -300,15 +333,33 @@ def incident_change_severity(
             raise RuleViolation(f"The case is already {severity}.", field="severity", code="unchanged")
         check_severity_choice(chosen=severity, floor=incident.trigger_severity or None, reason=reason, actor=actor)
         old = _severity_values(incident)
-        policy = policy_for(severity)
-        for field, value in policy_snapshot(policy).items():
-            setattr(incident, field, value)
+        fields = _apply_policy(incident, policy_for(severity), actor=actor)
         incident.severity_source = SeveritySource.MANUAL
         incident.severity_reason = reason
-        _finish(incident, actor=actor, now=now, fields=[*SNAPSHOT_FIELDS, "severity_source", "severity_reason"])
+        _finish(incident, actor=actor, now=now, fields=[*fields, "severity_source", "severity_reason"])
         checklists_instantiate(incident=incident, actor=actor)
         _record_severity_change(incident, old=old, actor=actor, now=now, detail=reason)
         return incident
+
+
+def _apply_policy(incident: Incident, policy: SeverityPolicy, *, actor) -> list[str]:
+    """Put the case under another severity's policy. Targets apply from the original start
+    (elapsed time is kept; the clock recompute follows in _finish). The open resolve
+    cycle takes the new target, and a case already on the escalation chain continues on
+    the new policy's chain: its next rung is timed from the last escalation."""
+    for field, value in policy_snapshot(policy).items():
+        setattr(incident, field, value)
+    cycle = ResolveCycle.objects.select_for_update().filter(incident=incident, number=incident.resolve_cycle).first()
+    if cycle is not None and cycle.ended_at is None and cycle.target_seconds != incident.resolve_target_seconds:
+        cycle.target_seconds = incident.resolve_target_seconds
+        audited_save(cycle, actor=actor, update_fields=["target_seconds"])
+    fields = list(SNAPSHOT_FIELDS)
+    if incident.escalation_level > 0:
+        following = EscalationStep.objects.filter(policy=policy, level=incident.escalation_level + 1).first()
+        last = Escalation.objects.filter(incident=incident).order_by("-level").values_list("created_at", flat=True).first()
+        incident.next_escalation_at = (last + following.wait) if following is not None and last is not None else None
+        fields.append("next_escalation_at")
+    return fields
 
 
 def _severity_values(incident: Incident) -> dict:
@@ -417,11 +468,10 @@ def incident_update(*, incident: Incident | int, actor, now: datetime, expected_
                 if incident.status not in OPEN_STATUSES:
                     raise RuleViolation("Reopen the case before raising its impact.", field="status")
                 severity_old = _severity_values(incident)
-                for field, value in policy_snapshot(policy_for(result.severity)).items():
-                    setattr(incident, field, value)
+                fields += _apply_policy(incident, policy_for(result.severity), actor=actor)
                 incident.severity_source = SeveritySource.TRIGGER
                 incident.severity_reason = result.explanation
-                fields += [*SNAPSHOT_FIELDS, "severity_source", "severity_reason"]
+                fields += ["severity_source", "severity_reason"]
         incident.last_progress_at = now
         _finish(incident, actor=actor, now=now, fields=[*fields, "last_progress_at"])
         owners = {f: new.pop(f) for f in OWNER_FIELDS if f in new}
@@ -453,6 +503,13 @@ def incident_set_stage(*, incident: Incident | int, stage: str, actor, now: date
             raise InvalidTransition("Only an open case moves between stages.", field="status")
         if incident.stage == stage:
             raise RuleViolation("The case is already in that stage.", field="stage", code="unchanged")
+        if not stage_move_allowed(incident.stage, stage):
+            raise RuleViolation(
+                f"A case moves forward one stage at a time; from {incident.get_stage_display()} the next is "
+                f"{Stage(STAGE_ORDER[STAGE_ORDER.index(incident.stage) + 1]).label}.",
+                field="stage",
+                code="stage_skipped",
+            )
         require_stage_exit(incident, action="leave this stage")
         old = incident.stage
         incident.stage = stage

@@ -113,6 +113,9 @@ def incident_create(
     chosen, source = check_severity_choice(
         chosen=severity, floor=result.severity, reason=severity_reason or "", actor=actor
     )
+    for field, user in (("commander", commander), ("stage_dri", stage_dri)):
+        if user is not None and not (user.is_active and user.has_perm("escalations.change_incident")):
+            raise RuleViolation(f"{user} cannot work cases, so cannot own one.", field=field)
     policy = policy_for(chosen)
     # A case raised elsewhere starts its clocks when it is logged on an agreed channel:
     # reported_at if it came in on one, otherwise not yet.

@@ -58,7 +58,7 @@ def test_s3_clocks_follow_business_hours(make_incident, now):
 
 
 def test_paused_case_does_not_climb_the_escalation_chain(make_incident, agent, now):
-    incident = make_incident()
+    incident = incident_acknowledge(incident=make_incident(), actor=agent, now=now)
     incident.next_escalation_at = now + 5 * M
     incident_recompute_clocks(incident, now=now)
     assert incident.next_check_at == now + 5 * M
@@ -67,3 +67,15 @@ def test_paused_case_does_not_climb_the_escalation_chain(make_incident, agent, n
     incident_recompute_clocks(incident, now=now + M)
     assert incident.next_check_at is None
     assert Incident.objects.get(pk=incident.pk).next_check_at is None
+
+
+def test_a_warning_passed_before_a_pause_waits_for_the_resume(make_incident, agent, now):
+    from escalations.services import incident_resume
+
+    incident = incident_acknowledge(incident=make_incident(), actor=agent, now=now)  # S2: update due at +60 min
+    # The update warning (75 % = +45 min) passed unrecorded, then the case paused: nothing
+    # can fire while the clock is frozen, so the sweep must not be woken for it.
+    incident = incident_pause(incident=incident, reason=PauseReason.CUSTOMER, note="logs", actor=agent, now=now + 50 * M)
+    assert incident.next_check_at is None
+    incident = incident_resume(incident=incident, actor=agent, now=now + 90 * M)
+    assert incident.next_check_at == incident.update_warn_at == now + 45 * M

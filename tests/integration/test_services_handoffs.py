@@ -215,3 +215,49 @@ def test_resolved_case_cannot_be_handed_off(make_incident, agent, other_agent, n
     incident_resolve(incident=case, resolution="Done", actor=agent, now=now)
     with pytest.raises(InvalidTransition):
         offer(fresh(case), agent, now, to_user=other_agent)
+
+
+# ---- who may hand off, and when an offer may still be answered
+
+
+def test_only_the_owner_commander_or_a_manager_hands_off(case, agent, other_agent, duty_manager, manager, now):
+    with pytest.raises(NotAllowed) as exc:
+        offer(case, other_agent, now, to_user=duty_manager)
+    assert (exc.value.field, exc.value.code) == ("handoff", "not_owner")
+    assert not HandoffPacket.objects.filter(incident=case).exists()
+    assert offer(case, manager, now, to_user=duty_manager).from_user == manager
+
+
+def test_a_stage_cannot_be_skipped_by_a_handoff(case, agent, duty_manager, now):
+    tick_stage(case, agent, now)
+    with pytest.raises(RuleViolation) as exc:
+        offer(case, agent, now, to_user=duty_manager, to_stage=Stage.FIX)
+    assert (exc.value.field, exc.value.code) == ("to_stage", "stage_skipped")
+
+
+def test_resolving_withdraws_pending_offers_and_nobody_can_accept_them(case, agent, other_agent, now):
+    handoff = offer(case, agent, now, to_user=other_agent)
+    tick_stage(case, agent, now)
+    incident_resolve(incident=case, resolution="Rolled back", actor=agent, now=now + M)
+    handoff.refresh_from_db()
+    assert handoff.status == HandoffStatus.CANCELLED
+    with pytest.raises(InvalidTransition):
+        handoff_accept(handoff=handoff, actor=other_agent, now=now + 2 * M)
+    assert fresh(case).stage_dri == agent
+
+
+def test_the_sender_cannot_accept_their_own_team_offer(case, agent, team, now):
+    handoff = offer(case, agent, now, to_team=team)
+    with pytest.raises(NotAllowed):
+        handoff_accept(handoff=handoff, actor=agent, now=now + M)
+
+
+def test_a_team_offer_accepted_by_the_person_it_just_left_is_ping_pong(case, agent, other_agent, duty_manager, now):
+    elsewhere = TeamFactory(name="Support Americas", slug="support-americas", members=[agent, duty_manager])
+    handoff_accept(handoff=offer(case, agent, now, to_user=other_agent), actor=other_agent, now=now + M)
+    handoff = offer(case, other_agent, now + 2 * M, to_team=elsewhere)
+    assert not handoff.is_ping_pong  # a team is not the person it left
+    handoff_accept(handoff=handoff, actor=agent, now=now + 3 * M)
+    handoff.refresh_from_db()
+    assert handoff.is_ping_pong
+    assert case.events.filter(kind=EventKind.PING_PONG).count() == 1

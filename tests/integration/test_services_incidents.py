@@ -116,7 +116,7 @@ def test_pause_requires_customer_or_third_party(make_incident, agent, now):
 
 
 def test_while_paused_due_times_are_unknown_and_not_checked(make_incident, agent, now):
-    incident = make_incident()
+    incident = incident_acknowledge(incident=make_incident(), actor=agent, now=now + 5 * M)
     incident = incident_pause(
         incident=incident, reason=PauseReason.CUSTOMER, note="Need HAR file", actor=agent, now=now + 10 * M
     )
@@ -135,10 +135,10 @@ def test_while_paused_due_times_are_unknown_and_not_checked(make_incident, agent
 
 
 def test_resume_shifts_due_times_by_the_paused_duration(make_incident, agent, now):
-    incident = make_incident()
+    incident = incident_acknowledge(incident=make_incident(), actor=agent, now=now + 5 * M)
     incident_pause(incident=incident, reason=PauseReason.THIRD_PARTY, note="AWS ticket", actor=agent, now=now + 10 * M)
     incident = incident_resume(incident=incident, actor=agent, now=now + 40 * M)
-    assert incident.status == Status.NEW  # never acknowledged
+    assert incident.status == Status.INVESTIGATING
     assert incident.paused_since is None and incident.pause_reason == ""
     assert incident.ack_due_at == now + 60 * M
     assert incident.resolve_due_at == now + 8 * H + 30 * M
@@ -158,8 +158,16 @@ def test_resume_after_acknowledge_returns_to_investigating(make_incident, agent,
     assert incident_resume(incident=incident, actor=agent, now=now + 2 * M).status == Status.INVESTIGATING
 
 
-def test_pause_after_the_ack_deadline_keeps_it(make_incident, agent, now):
+def test_pause_before_acknowledging_is_refused(make_incident, agent, now):
     incident = make_incident()
+    with pytest.raises(InvalidTransition) as exc:
+        incident_pause(incident=incident, reason=PauseReason.CUSTOMER, note="x", actor=agent, now=now + M)
+    assert (exc.value.field, exc.value.code) == ("status", "not_acknowledged")
+    assert fresh(incident).status == Status.NEW and not ClockPause.objects.filter(incident=incident).exists()
+
+
+def test_pause_after_the_ack_deadline_keeps_it(make_incident, agent, now):
+    incident = incident_acknowledge(incident=make_incident(), actor=agent, now=now + 35 * M)
     incident = incident_pause(incident=incident, reason=PauseReason.CUSTOMER, note="x", actor=agent, now=now + 40 * M)
     assert incident.ack_due_at == now + 30 * M  # already passed: a pause cannot undo it
     assert incident.resolve_due_at is None
@@ -216,7 +224,7 @@ def test_resolve_after_the_target_records_a_missed_cycle(make_incident, agent, n
 
 
 def test_resolve_while_paused_ends_the_pause_and_excludes_it(make_incident, agent, now):
-    incident = make_incident()
+    incident = incident_acknowledge(incident=make_incident(), actor=agent, now=now)
     tick_stage(incident, agent, now)
     incident_pause(incident=incident, reason=PauseReason.CUSTOMER, note="x", actor=agent, now=now + H)
     incident = incident_resolve(incident=incident, resolution="Customer confirmed", actor=agent, now=now + 10 * H)
@@ -480,3 +488,44 @@ def test_stale_version_is_a_conflict_and_writes_nothing(make_incident, agent, ot
     assert (current.version, current.status) == (2, Status.ACKNOWLEDGED)
     assert incident.history.count() == history_rows
     assert not ClockPause.objects.exists()
+
+
+# ---- rules from review: stage order, cycles, severity changes, owners
+
+
+def test_stages_move_forward_one_at_a_time_or_back(make_incident, agent, now):
+    incident = incident_acknowledge(incident=make_incident(), actor=agent, now=now)
+    tick_stage(incident, agent, now)
+    with pytest.raises(RuleViolation) as exc:
+        incident_set_stage(incident=incident, stage=Stage.VERIFY, actor=agent, now=now)
+    assert (exc.value.field, exc.value.code) == ("stage", "stage_skipped")
+    incident = incident_set_stage(incident=incident, stage=Stage.COMMAND, actor=agent, now=now)
+    assert incident_set_stage(incident=incident, stage=Stage.TRIAGE, actor=agent, now=now).stage == Stage.TRIAGE
+
+
+def test_reopen_gives_the_update_clock_a_new_sequence(make_incident, agent, now):
+    incident = resolved(make_incident(), agent, now + H)
+    seq = incident.update_seq
+    incident = incident_reopen(incident=incident, reason="Back again", actor=agent, now=now + 2 * H)
+    assert incident.update_seq == seq + 1
+
+
+def test_resolving_an_unacknowledged_case_acknowledges_it(make_incident, agent, now):
+    incident = make_incident()
+    tick_stage(incident, agent, now)
+    incident = incident_resolve(incident=incident, resolution="Fixed at once", actor=agent, now=now + 10 * M)
+    assert (incident.acknowledged_at, incident.acknowledged_by) == (now + 10 * M, agent)
+    assert incident.events.filter(kind=EventKind.ACKNOWLEDGED, detail="Acknowledged by resolving").exists()
+
+
+def test_severity_change_retargets_the_open_cycle(make_incident, agent, now):
+    incident = make_incident()  # S2: 8 h
+    incident = incident_change_severity(incident=incident, severity="S1", reason="Spreading", actor=agent, now=now)
+    assert ResolveCycle.objects.get(incident=incident, number=1).target_seconds == 2 * 3600
+
+
+def test_intake_refuses_an_owner_who_cannot_work_cases(make_incident, outsider):
+    with pytest.raises(RuleViolation) as exc:
+        make_incident(stage_dri=outsider)
+    assert exc.value.field == "stage_dri"
+    assert not Incident.objects.exists()

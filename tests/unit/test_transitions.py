@@ -19,8 +19,6 @@ from escalations.choices import (
 S = Status
 EXPECTED = {
     (S.NEW, S.ACKNOWLEDGED),
-    (S.NEW, S.WAITING_ON_CUSTOMER),
-    (S.NEW, S.WAITING_ON_THIRD_PARTY),
     (S.NEW, S.RESOLVED),
     (S.ACKNOWLEDGED, S.INVESTIGATING),
     (S.ACKNOWLEDGED, S.WAITING_ON_CUSTOMER),
@@ -29,10 +27,8 @@ EXPECTED = {
     (S.INVESTIGATING, S.WAITING_ON_CUSTOMER),
     (S.INVESTIGATING, S.WAITING_ON_THIRD_PARTY),
     (S.INVESTIGATING, S.RESOLVED),
-    (S.WAITING_ON_CUSTOMER, S.NEW),
     (S.WAITING_ON_CUSTOMER, S.INVESTIGATING),
     (S.WAITING_ON_CUSTOMER, S.RESOLVED),
-    (S.WAITING_ON_THIRD_PARTY, S.NEW),
     (S.WAITING_ON_THIRD_PARTY, S.INVESTIGATING),
     (S.WAITING_ON_THIRD_PARTY, S.RESOLVED),
     (S.RESOLVED, S.CLOSED),
@@ -61,18 +57,22 @@ def test_closed_and_resolved_only_reopen_to_investigating():
 
 def test_waiting_statuses_resume_or_resolve_only():
     for waiting in PAUSED_STATUSES:
-        assert ALLOWED_TRANSITIONS[waiting] == {S.NEW, S.INVESTIGATING, S.RESOLVED}
+        assert ALLOWED_TRANSITIONS[waiting] == {S.INVESTIGATING, S.RESOLVED}
 
 
 def test_nothing_reaches_closed_except_from_resolved():
     assert {old for old, new in EXPECTED if new == S.CLOSED} == {S.RESOLVED}
 
 
-def test_every_open_status_can_be_resolved_and_paused():
+def test_every_open_status_can_be_resolved_and_every_acknowledged_one_paused():
     for status in OPEN_STATUSES:
         assert can_transition(status, S.RESOLVED)
-        if status not in PAUSED_STATUSES:
+        if status not in PAUSED_STATUSES and status != S.NEW:
             assert all(can_transition(status, PAUSE_STATUS[r]) for r in PauseReason)
+
+
+def test_a_new_case_cannot_wait_before_it_is_acknowledged():
+    assert not any(can_transition(S.NEW, PAUSE_STATUS[r]) for r in PauseReason)
 
 
 def test_nothing_goes_back_to_acknowledged():

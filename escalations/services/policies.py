@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from escalations.choices import ChainTarget
 from escalations.models import SeverityPolicy, TriggerRule
+from escalations.services.common import audited_save
 from escalations.services.errors import RuleViolation
 from escalations.sla import ImpactFacts, Rule, TriggerResult, evaluate
 
@@ -51,3 +56,54 @@ def policy_for(severity: str) -> SeverityPolicy:
         raise RuleViolation(
             f"There is no severity policy {severity!r}; a Policy Admin must create it.", field="severity"
         ) from None
+
+
+# Fields of a severity policy an editor may change (key and rank identify it).
+POLICY_EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "ack_target",
+    "resolve_target",
+    "update_cadence",
+    "handoff_accept_within",
+    "warning_pct",
+    "calendar",
+    "pages_on_intake",
+    "requires_commander",
+    "requires_bridge",
+    "requires_rca",
+    "allows_executive_escalation",
+    "review_by",
+)
+
+
+def severity_policy_update(*, policy: SeverityPolicy, actor, **changes) -> SeverityPolicy:
+    """Edit a policy (the API's door; the admin saves through its ModelForm, which runs the
+    same clean()). Open cases keep the targets they snapshotted: this changes future cases
+    only. History records ``actor``. Raises RuleViolation naming the field at fault."""
+    unknown = set(changes) - set(POLICY_EDITABLE_FIELDS)
+    if unknown:
+        raise RuleViolation(f"These fields cannot be edited: {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    with transaction.atomic():
+        locked = SeverityPolicy.objects.select_for_update().get(pk=policy.pk)
+        changed = [field for field, value in changes.items() if getattr(locked, field) != value]
+        for field in changed:
+            setattr(locked, field, changes[field])
+        if not changed:
+            return locked
+        try:
+            locked.full_clean(validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            field, messages = next(iter(exc.message_dict.items()))
+            raise RuleViolation(" ".join(messages), field=None if field == "__all__" else field) from None
+        if (
+            "allows_executive_escalation" in changed
+            and not locked.allows_executive_escalation
+            and locked.chain.filter(target=ChainTarget.EXECUTIVE).exists()
+        ):
+            raise RuleViolation(
+                "The escalation chain still reaches an executive; remove that step first.",
+                field="allows_executive_escalation",
+            )
+        audited_save(locked, actor=actor, update_fields=changed)
+        return locked

@@ -1,0 +1,533 @@
+"""Input and output serializers, one pair per action. Inputs validate *shape* (types,
+lengths, choices, that referenced rows exist); the services decide every rule. Outputs
+are read-only views of rows.
+
+Every input serializer rejects keys it does not know (400 naming them): a typo such as
+``"severty"`` must not be silently dropped, and a read-only field such as ``status``
+must not look as if it had been written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from escalations.choices import PauseReason, SeverityKey, Stage
+from escalations.models import (
+    PACKET_FIELDS,
+    Breach,
+    BusinessCalendar,
+    CaseEvent,
+    Channel,
+    ChecklistItem,
+    Customer,
+    CustomerUpdate,
+    HandoffPacket,
+    Incident,
+    SeverityPolicy,
+    Team,
+)
+from escalations.services.clocks import incident_pauses
+from escalations.sla import Calendar, elapsed
+
+User = get_user_model()
+
+# How far back a case may be reported. Not a playbook rule but a sanity bound: clocks are
+# computed over the whole span, and a typo'd year (0026) would make every read of the
+# case walk two thousand years of business days.
+MAX_REPORTED_AGE = timedelta(days=366)
+# Upper bound on free-text inputs: far beyond any real packet, short of abuse.
+MAX_TEXT = 20_000
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Refuses unknown keys, naming each."""
+
+    def to_internal_value(self, data: Any) -> dict:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: [f"Unknown field; accepted: {', '.join(sorted(self.fields))}."] for key in unknown},
+                    code="unknown_field",
+                )
+        return super().to_internal_value(data)
+
+
+class VersionedInput(StrictInputSerializer):
+    """``version``: the case version the caller last read. Optional; when given (here or
+    as an ``If-Match`` header) a stale one is refused with 412 and nothing changes."""
+
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+
+
+def text(*, required: bool = False, max_length: int = MAX_TEXT, allow_blank: bool = True) -> serializers.CharField:
+    return serializers.CharField(
+        required=required, max_length=max_length, allow_blank=allow_blank, trim_whitespace=False
+    )
+
+
+def user_field(**kwargs: Any) -> serializers.PrimaryKeyRelatedField:
+    return serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), **kwargs)
+
+
+# --- Cases -----------------------------------------------------------------------------
+
+
+def clock_seconds(incident: Incident, now: datetime) -> tuple[int, int]:
+    """(tta_seconds, ttr_seconds): counted acknowledge time, and counted resolve time of
+    the current cycle, up to now or until the clock stopped. The same inputs as
+    services.clocks.incident_clocks, but only the elapsed part: list pages need no due or
+    warning times, and these walk the calendar too."""
+    if incident.clock_started_at is None:
+        return 0, 0
+    calendar = Calendar.from_json(incident.calendar_snapshot)
+    pauses = incident_pauses(incident)
+
+    def spent(start: datetime | None, stopped: datetime | None) -> int:
+        if start is None:
+            return 0
+        until = min(now, stopped) if stopped is not None else now
+        return int(elapsed(start, until, pauses, calendar).total_seconds())
+
+    return spent(incident.clock_started_at, incident.acknowledged_at), spent(
+        incident.cycle_started_at, incident.resolved_at
+    )
+
+
+class IncidentOut(serializers.ModelSerializer):
+    """A case. ``tta_seconds``/``ttr_seconds`` are counted clock time so far (pauses and
+    off-hours excluded; ``ttr_seconds`` for the current resolve cycle). ``now`` comes from
+    the serializer context so one response uses one instant."""
+
+    reference = serializers.CharField(read_only=True)
+    channel = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    # Blank when unset: declared here so the schema allows "" (an enum or a URI would not).
+    pause_reason = serializers.ChoiceField(choices=[("", "Not paused"), *PauseReason.choices], read_only=True)
+    bridge_url = serializers.CharField(read_only=True)
+    trigger_severity = serializers.ChoiceField(choices=[("", "No trigger"), *SeverityKey.choices], read_only=True)
+    paused = serializers.SerializerMethodField()
+    breached = serializers.SerializerMethodField()
+    tta_seconds = serializers.SerializerMethodField()
+    ttr_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "reference",
+            "title",
+            "description",
+            "customer",
+            "channel",
+            "team",
+            "category",
+            "external_id",
+            "reported_at",
+            "created_at",
+            "updated_at",
+            "arr_at_risk",
+            "users_affected_pct",
+            "data_risk",
+            "legal_risk",
+            "security_risk",
+            "severity",
+            "severity_source",
+            "severity_reason",
+            "trigger_severity",
+            "trigger_explanation",
+            "status",
+            "stage",
+            "commander",
+            "stage_dri",
+            "bridge_url",
+            "sentiment",
+            "resolution",
+            "ack_due_at",
+            "resolve_due_at",
+            "next_update_due_at",
+            "acknowledged_at",
+            "resolved_at",
+            "closed_at",
+            "paused",
+            "pause_reason",
+            "breached",
+            "tta_seconds",
+            "ttr_seconds",
+            "resolve_cycle",
+            "escalation_level",
+            "reopen_count",
+            "is_drill",
+            "version",
+        ]
+        read_only_fields = fields
+
+    def _clock(self, incident: Incident) -> tuple[int, int]:
+        # Memoised per row: both fields come from one pass over the calendar.
+        cache = self.context.setdefault("_clock_cache", {})
+        if incident.pk not in cache:
+            cache[incident.pk] = clock_seconds(incident, self.context["now"])
+        return cache[incident.pk]
+
+    def get_paused(self, incident: Incident) -> bool:
+        return incident.paused_since is not None
+
+    def get_breached(self, incident: Incident) -> bool:
+        return incident.is_breached
+
+    def get_tta_seconds(self, incident: Incident) -> int:
+        return self._clock(incident)[0]
+
+    def get_ttr_seconds(self, incident: Incident) -> int:
+        return self._clock(incident)[1]
+
+
+class IncidentFactsInput(VersionedInput):
+    """Fields shared by create and PATCH (everything incident_update may edit)."""
+
+    title = serializers.CharField(max_length=200)
+    description = text()
+    category = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    channel = serializers.SlugRelatedField(slug_field="slug", queryset=Channel.objects.all())
+    team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
+    commander = user_field(required=False, allow_null=True)
+    stage_dri = user_field(required=False, allow_null=True)
+    bridge_url = serializers.URLField(max_length=200, required=False, allow_blank=True)
+    arr_at_risk = serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=0, max_value=10**12 - 1, required=False
+    )
+    users_affected_pct = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=100, required=False
+    )
+    data_risk = serializers.BooleanField(required=False)
+    legal_risk = serializers.BooleanField(required=False)
+    security_risk = serializers.BooleanField(required=False)
+    severity = serializers.ChoiceField(choices=SeverityKey.choices, required=False, allow_null=True)
+    severity_reason = text(max_length=2000)
+
+
+class IncidentCreateIn(IncidentFactsInput):
+    """Open a case. Severity comes from the trigger rules unless given (raising it needs
+    ``severity_reason``; going below the triggers needs a Manager)."""
+
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
+    reported_at = serializers.DateTimeField(required=False, help_text="Defaults to now; never in the future.")
+    is_drill = serializers.BooleanField(required=False, default=False)
+
+    def validate_reported_at(self, value: datetime) -> datetime:
+        now = self.context["now"]
+        if value < now - MAX_REPORTED_AGE:
+            raise serializers.ValidationError("Reported more than a year ago: check the date.")
+        return value
+
+    def to_internal_value(self, data: Any) -> dict:
+        # version means nothing for a case that does not exist yet.
+        if isinstance(data, dict) and "version" in data:
+            raise serializers.ValidationError({"version": ["Not accepted when opening a case."]}, code="unknown_field")
+        return super().to_internal_value(data)
+
+
+class IntakeIn(IncidentCreateIn):
+    """An integration's signal: a case, plus the integration's own id for it. The same
+    ``external_id`` on the same channel twice returns the existing case."""
+
+    external_id = serializers.CharField(max_length=200, help_text="The id of the case in the integration.")
+
+    def validate_external_id(self, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise serializers.ValidationError("This field may not be blank.", code="blank")
+        return value
+
+
+class IncidentPatchIn(IncidentFactsInput):
+    """Edit a case. Details, impact facts and owners go through incident_update;
+    ``severity`` (with ``severity_reason``) through incident_change_severity; ``stage``
+    through incident_set_stage. All or nothing: one transaction."""
+
+    stage = serializers.ChoiceField(choices=Stage.choices, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("partial", True)
+        super().__init__(*args, **kwargs)
+
+
+class AckIn(VersionedInput):
+    pass
+
+
+class PauseIn(VersionedInput):
+    reason = serializers.ChoiceField(choices=PauseReason.choices)
+    note = text(required=True, max_length=2000)
+
+
+class ResumeIn(VersionedInput):
+    pass
+
+
+class ResolveIn(VersionedInput):
+    resolution = text(required=True)
+
+
+class ReopenIn(VersionedInput):
+    reason = text(required=True, max_length=2000)
+
+
+class CloseIn(VersionedInput):
+    pass
+
+
+class SeverityIn(VersionedInput):
+    severity = serializers.ChoiceField(choices=SeverityKey.choices)
+    reason = text(required=True, max_length=2000)
+
+
+# --- Customer updates, timeline, checklist ----------------------------------------------
+
+
+class CustomerUpdateIn(VersionedInput):
+    body = text(required=True)
+    channel = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Channel.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Defaults to the case's channel.",
+    )
+
+
+class CustomerUpdateOut(serializers.ModelSerializer):
+    channel = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = CustomerUpdate
+        fields = ["id", "incident", "body", "channel", "posted_at", "posted_by", "was_late"]
+        read_only_fields = fields
+
+
+class CaseEventOut(serializers.ModelSerializer):
+    actor_username = serializers.CharField(source="actor.username", read_only=True)
+
+    class Meta:
+        model = CaseEvent
+        fields = ["id", "at", "kind", "actor", "actor_username", "detail", "old", "new"]
+        read_only_fields = fields
+
+
+class ChecklistItemOut(serializers.ModelSerializer):
+    checklist = serializers.CharField(source="checklist.title", read_only=True)
+    checklist_id = serializers.IntegerField(read_only=True)
+    stage = serializers.CharField(source="checklist.stage", read_only=True)
+    done = serializers.BooleanField(source="is_done", read_only=True)
+
+    class Meta:
+        model = ChecklistItem
+        fields = ["id", "checklist_id", "checklist", "stage", "order", "text", "required", "done", "done_at", "done_by"]
+        read_only_fields = fields
+
+
+class ChecklistCompleteIn(VersionedInput):
+    done = serializers.BooleanField(required=False, default=True, help_text="false re-opens the item.")
+
+
+# --- Handoffs --------------------------------------------------------------------------
+
+
+class HandoffOfferIn(VersionedInput):
+    to_user = user_field(required=False, allow_null=True)
+    to_team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
+    to_stage = serializers.ChoiceField(choices=Stage.choices)
+    summary = text(required=True)
+    customer_impact = text(required=True)
+    actions_taken = text()
+    hypothesis = text()
+    next_steps = text(required=True)
+    open_questions = text()
+    links = text()
+    acceptance_criteria = text()
+    ping_pong_reason = text(max_length=2000)
+
+
+class HandoffRejectIn(VersionedInput):
+    reason = text(required=True, max_length=2000)
+
+
+class HandoffAcceptIn(VersionedInput):
+    pass
+
+
+class HandoffOut(serializers.ModelSerializer):
+    incident_version = serializers.IntegerField(source="incident.version", read_only=True)
+
+    class Meta:
+        model = HandoffPacket
+        fields = [
+            "id",
+            "incident",
+            "incident_version",
+            "status",
+            "from_user",
+            "from_team",
+            "from_stage",
+            "to_user",
+            "to_team",
+            "to_stage",
+            *PACKET_FIELDS,
+            "checklist_state",
+            "offered_at",
+            "accept_due_at",
+            "responded_at",
+            "responded_by",
+            "rejection_reason",
+            "is_ping_pong",
+            "ping_pong_reason",
+        ]
+        read_only_fields = fields
+
+
+# --- Breaches, policies ----------------------------------------------------------------
+
+
+class BreachOut(serializers.ModelSerializer):
+    class Meta:
+        model = Breach
+        fields = [
+            "id",
+            "incident",
+            "kind",
+            "cycle",
+            "handoff",
+            "severity",
+            "due_at",
+            "detected_at",
+            "cause",
+            "cause_note",
+        ]
+        read_only_fields = fields
+
+
+def _seconds(value: timedelta | None) -> int | None:
+    return None if value is None else int(value.total_seconds())
+
+
+class PolicyOut(serializers.ModelSerializer):
+    """Durations as whole seconds, like the targets snapshotted on a case."""
+
+    ack_target_seconds = serializers.SerializerMethodField()
+    resolve_target_seconds = serializers.SerializerMethodField()
+    update_cadence_seconds = serializers.SerializerMethodField()
+    handoff_accept_within_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SeverityPolicy
+        fields = [
+            "key",
+            "rank",
+            "name",
+            "description",
+            "ack_target_seconds",
+            "resolve_target_seconds",
+            "update_cadence_seconds",
+            "handoff_accept_within_seconds",
+            "warning_pct",
+            "calendar",
+            "pages_on_intake",
+            "requires_commander",
+            "requires_bridge",
+            "requires_rca",
+            "allows_executive_escalation",
+            "review_by",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_ack_target_seconds(self, policy: SeverityPolicy) -> int | None:
+        return _seconds(policy.ack_target)
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_resolve_target_seconds(self, policy: SeverityPolicy) -> int | None:
+        return _seconds(policy.resolve_target)
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_update_cadence_seconds(self, policy: SeverityPolicy) -> int | None:
+        return _seconds(policy.update_cadence)
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_handoff_accept_within_seconds(self, policy: SeverityPolicy) -> int | None:
+        return _seconds(policy.handoff_accept_within)
+
+
+# A year: longer than any real SLA target, short enough to keep clock walks cheap.
+MAX_TARGET_SECONDS = 366 * 24 * 3600
+
+
+def seconds_field() -> serializers.IntegerField:
+    return serializers.IntegerField(required=False, min_value=1, max_value=MAX_TARGET_SECONDS)
+
+
+class PolicyPatchIn(StrictInputSerializer):
+    name = serializers.CharField(max_length=100, required=False)
+    description = text(max_length=5000)
+    ack_target_seconds = seconds_field()
+    resolve_target_seconds = seconds_field()
+    update_cadence_seconds = seconds_field()
+    handoff_accept_within_seconds = seconds_field()
+    warning_pct = serializers.IntegerField(required=False, min_value=1, max_value=100)
+    calendar = serializers.PrimaryKeyRelatedField(queryset=BusinessCalendar.objects.all(), required=False)
+    pages_on_intake = serializers.BooleanField(required=False)
+    requires_commander = serializers.BooleanField(required=False)
+    requires_bridge = serializers.BooleanField(required=False)
+    requires_rca = serializers.BooleanField(required=False)
+    allows_executive_escalation = serializers.BooleanField(required=False)
+    review_by = serializers.DateField(required=False, allow_null=True)
+
+    DURATIONS = {
+        "ack_target_seconds": "ack_target",
+        "resolve_target_seconds": "resolve_target",
+        "update_cadence_seconds": "update_cadence",
+        "handoff_accept_within_seconds": "handoff_accept_within",
+    }
+
+    def model_changes(self) -> dict[str, Any]:
+        """Validated input → model field values for the service."""
+        out: dict[str, Any] = {}
+        for key, value in self.validated_data.items():
+            if key in self.DURATIONS:
+                out[self.DURATIONS[key]] = timedelta(seconds=value)
+            else:
+                out[key] = value
+        return out
+
+
+# --- Auth, metrics ---------------------------------------------------------------------
+
+
+class TokenIn(StrictInputSerializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenOut(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class WeekQuery(serializers.Serializer):
+    week = serializers.RegexField(
+        r"^\d{4}-W\d{2}$",
+        max_length=8,
+        help_text="ISO week, e.g. 2026-W47.",
+        error_messages={"invalid": "Use an ISO week such as 2026-W47."},
+    )
+
+    def validate_week(self, value: str) -> str:
+        year, week = int(value[:4]), int(value[6:])
+        try:
+            datetime.fromisocalendar(year, week, 1)
+        except ValueError:
+            raise serializers.ValidationError(f"{value} is not a week of {year}.") from None
+        return value

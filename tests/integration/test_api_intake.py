@@ -1,0 +1,182 @@
+"""POST /api/v1/intake/ (integrations, idempotent on external_id), the integration
+command, token issuing, and throttling."""
+
+from __future__ import annotations
+
+from io import StringIO
+from unittest import mock
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from escalations.api.views import IntakeView
+from escalations.models import CaseEvent, ChecklistItem, Incident
+from tests.integration.api_support import _api_test_env, assert_error, client_for, clock, row_counts
+
+__all__ = ["_api_test_env", "clock"]
+
+pytestmark = pytest.mark.django_db
+
+INTAKE = "/api/v1/intake/"
+
+
+@pytest.fixture
+def bot(playbook):
+    out = StringIO()
+    call_command("integration_create", "monitoring-bot", stdout=out, stderr=StringIO())
+    key = out.getvalue().strip()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    client.user = get_user_model().objects.get(username="monitoring-bot")
+    return client
+
+
+def signal(customer, **extra):
+    return {
+        "title": "Error rate > 5 %",
+        "customer": customer.pk,
+        "channel": "monitoring",
+        "external_id": "pd-123",
+        "users_affected_pct": "12",
+        **extra,
+    }
+
+
+def test_integration_command_issues_a_token_for_a_user_who_cannot_log_in(playbook):
+    out = StringIO()
+    call_command("integration_create", "crm-bot", stdout=out, stderr=StringIO())
+    user = get_user_model().objects.get(username="crm-bot")
+    assert Token.objects.get(user=user).key == out.getvalue().strip()
+    assert not user.has_usable_password()
+    assert user.has_perm("escalations.add_incident") and user.has_perm("escalations.view_incident")
+    assert not user.has_perm("escalations.change_incident")
+    rotated = StringIO()
+    call_command("integration_create", "crm-bot", "--rotate", stdout=rotated, stderr=StringIO())
+    assert rotated.getvalue().strip() != out.getvalue().strip()
+
+
+def test_intake_opens_a_case_as_the_integration(bot, customer, clock):
+    response = bot.post(INTAKE, signal(customer), format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    incident = Incident.objects.get(pk=body["id"])
+    assert body["severity"] == "S1" and incident.external_id == "pd-123"
+    assert incident.created_by == bot.user
+    assert incident.history.get().history_user == bot.user
+    # Every row of a real intake is written: checklists, events, history.
+    assert ChecklistItem.objects.filter(checklist__incident=incident).exists()
+    assert CaseEvent.objects.filter(incident=incident).count() >= 2
+
+
+def test_the_same_external_id_returns_the_existing_case(bot, customer, clock):
+    first = bot.post(INTAKE, signal(customer), format="json")
+    before = row_counts()
+    again = bot.post(INTAKE, signal(customer, title="Error rate > 5 % (repeat)"), format="json")
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert row_counts() == before
+    other_channel = bot.post(INTAKE, signal(customer, channel="crm"), format="json")
+    assert other_channel.status_code == 201 and other_channel.json()["id"] != first.json()["id"]
+
+
+def test_a_racing_duplicate_returns_the_winner(bot, customer, clock):
+    winner = bot.post(INTAKE, signal(customer), format="json").json()
+    # Simulate the race: the look-up misses, the insert hits the unique constraint.
+    real = IntakeView._existing
+    calls = iter([None])
+    with mock.patch.object(IntakeView, "_existing", staticmethod(lambda data: next(calls, None) or real(data))):
+        response = bot.post(INTAKE, signal(customer), format="json")
+    assert response.status_code == 200 and response.json()["id"] == winner["id"]
+    assert Incident.objects.filter(external_id="pd-123").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"external_id": ""}, "external_id"),
+        ({"external_id": "   "}, "external_id"),
+        ({"external_id": None}, "external_id"),
+        ({"external_id": "x" * 201}, "external_id"),
+        ({"channel": "nope"}, "channel"),
+        ({"title": None}, "title"),
+        ({"reported_at": "2999-01-01T00:00:00Z"}, "reported_at"),
+    ],
+)
+def test_intake_refusals_change_nothing(bot, customer, clock, change, field):
+    before = row_counts()
+    assert_error(bot.post(INTAKE, {**signal(customer), **change}, format="json"), 400, field=field)
+    assert row_counts() == before
+
+
+def test_intake_without_external_id_is_refused(bot, customer, clock):
+    payload = signal(customer)
+    del payload["external_id"]
+    assert_error(bot.post(INTAKE, payload, format="json"), 400, field="external_id", code="required")
+
+
+def test_intake_needs_add_incident(engineer, customer, clock):
+    before = row_counts()
+    assert_error(client_for(engineer).post(INTAKE, signal(customer), format="json"), 403)
+    assert_error(client_for(None).post(INTAKE, signal(customer), format="json"), 401)
+    assert row_counts() == before
+
+
+def test_intake_is_throttled(bot, customer, clock, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"intake": "2/min", "auth": "20/min"},
+    }
+    assert bot.post(INTAKE, signal(customer, external_id="a"), format="json").status_code == 201
+    assert bot.post(INTAKE, signal(customer, external_id="b"), format="json").status_code == 201
+    before = row_counts()
+    response = bot.post(INTAKE, signal(customer, external_id="c"), format="json")
+    assert_error(response, 429, code="throttled")
+    assert int(response["Retry-After"]) > 0
+    assert row_counts() == before
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+
+def test_token_endpoint(agent):
+    client = APIClient()
+    response = client.post(
+        "/api/v1/auth/token/", {"username": agent.username, "password": "correct-horse-battery"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    key = response.json()["token"]
+    assert key == Token.objects.get(user=agent).key
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/incidents/").status_code == 200
+    assert_error(
+        APIClient().post("/api/v1/auth/token/", {"username": agent.username, "password": "wrong"}, format="json"),
+        400,
+        field="non_field_errors",
+    )
+    assert_error(
+        APIClient().post("/api/v1/auth/token/", {"username": agent.username}, format="json"), 400, field="password"
+    )
+
+
+def test_token_endpoint_is_throttled(agent, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"intake": "100/min", "auth": "3/min"},
+    }
+    client = APIClient()
+    for _ in range(3):
+        assert client.post("/api/v1/auth/token/", {"username": "x", "password": "y"}, format="json").status_code == 400
+    assert_error(
+        client.post("/api/v1/auth/token/", {"username": "x", "password": "y"}, format="json"), 429, code="throttled"
+    )
+
+
+def test_session_authentication_works_for_the_browser(agent, make_incident, clock):
+    make_incident()
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(agent)
+    assert client.get("/api/v1/incidents/").json()["count"] == 1
+    # Session writes need the CSRF token, as in the web app.
+    assert_error(client.post("/api/v1/incidents/", {}, format="json"), 403)

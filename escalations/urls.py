@@ -1,5 +1,35 @@
+"""The CS workspace. The names queue, case-detail, case-acknowledge, pages and
+case-create are a contract with notifications and the API: keep them."""
+
 from django.urls import path
+
+from escalations.views import cases, inbox, intake, profile, queue, shift
 
 app_name = "escalations"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", queue.queue, name="queue"),
+    path("cases/new/", intake.case_create, name="case-create"),
+    path("cases/new/preview/", intake.case_create_preview, name="case-create-preview"),
+    path("cases/<int:pk>/", cases.case_detail, name="case-detail"),
+    path("cases/<int:pk>/acknowledge/", cases.case_acknowledge, name="case-acknowledge"),
+    path("cases/<int:pk>/pause/", cases.case_pause, name="case-pause"),
+    path("cases/<int:pk>/resume/", cases.case_resume, name="case-resume"),
+    path("cases/<int:pk>/resolve/", cases.case_resolve, name="case-resolve"),
+    path("cases/<int:pk>/reopen/", cases.case_reopen, name="case-reopen"),
+    path("cases/<int:pk>/close/", cases.case_close, name="case-close"),
+    path("cases/<int:pk>/severity/", cases.case_severity, name="case-severity"),
+    path("cases/<int:pk>/stage/", cases.case_stage, name="case-stage"),
+    path("cases/<int:pk>/updates/", cases.case_update, name="case-update"),
+    path("cases/<int:pk>/details/", cases.case_edit, name="case-edit"),
+    path("cases/<int:pk>/handoff/", cases.case_handoff, name="case-handoff"),
+    path("cases/<int:pk>/checklist/<int:item_pk>/", cases.case_checklist_item, name="case-checklist-item"),
+    path("handoffs/<int:pk>/accept/", cases.handoff_accept_view, name="handoff-accept"),
+    path("handoffs/<int:pk>/reject/", cases.handoff_reject_view, name="handoff-reject"),
+    path("handoffs/<int:pk>/cancel/", cases.handoff_cancel_view, name="handoff-cancel"),
+    path("pages/", inbox.pages, name="pages"),
+    path("shift/handoff/", shift.shift_handoff, name="shift-handoff"),
+    path("shift/handoff/done/", shift.shift_handoff_done, name="shift-handoff-done"),
+    path("shift/handoff/<int:pk>/", shift.shift_handoff_case, name="shift-handoff-case"),
+    path("profile/", profile.profile, name="profile"),
+]

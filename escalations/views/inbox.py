@@ -1,0 +1,34 @@
+"""The paging inbox: in-app pages for the signed-in person, newest first, each with a
+one-click acknowledge; and the handoffs waiting for their answer."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from escalations.choices import NotificationChannel
+from escalations.models import Notification
+from escalations.selectors import handoff_inbox
+from escalations.views.common import login_required, require_perm
+
+PAGE_SIZE = 50
+
+
+@login_required
+def pages(request: HttpRequest) -> HttpResponse:
+    require_perm(request, "escalations.view_incident")
+    rows = (
+        Notification.objects.filter(recipient=request.user, channel=NotificationChannel.IN_APP)
+        .select_related("incident", "incident__customer", "incident__acknowledged_by")
+        .order_by("-created_at", "-id")
+    )
+    return render(
+        request,
+        "escalations/pages.html",
+        {
+            "page": Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
+            "handoffs": list(handoff_inbox(user=request.user)),
+            "can_work": request.user.has_perm("escalations.change_incident"),
+        },
+    )

@@ -1,0 +1,180 @@
+"""The CS workspace in real headless Chromium: intake of an S1 with its 5-minute
+acknowledge countdown, acknowledge, a customer update, the checklist, a handoff accepted
+by a second person, two editors in conflict, and a breach appearing in the queue.
+Screenshots of the queue and the case page go to docs/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from escalations.models import Incident
+from escalations.services import customer_update_post, incident_acknowledge, incident_create, incident_pause
+from tests.browser.conftest import SCREENSHOTS
+from tests.factories import CustomerFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_agent_opens_s1_acknowledges_updates_ticks_and_hands_off(
+    signed_in, live_server, agent, other_agent, customer, email_channel, team
+):
+    page = signed_in(agent)
+    page.click("text=New case")
+    page.fill("#id_title", "Exports leak other tenants' data")
+    page.select_option("#id_customer", label="Acme Corp")
+    page.select_option("#id_channel", label="Support email")
+    page.select_option("#id_team", label="Support EMEA")
+    page.fill("#id_arr_at_risk", "120000")
+    page.check("#id_data_risk")
+    # Live preview (JavaScript) …
+    expect(page.locator("#severity-preview")).to_contain_text("S1: Data risk")
+    # … and the no-JavaScript path: the "Check severity" button re-renders with the result.
+    page.click("button[value=check]")
+    expect(page.locator("#severity-preview")).to_contain_text("Triggers give S1: Data risk")
+    expect(page.locator("#id_data_risk")).to_be_checked()
+    assert not Incident.objects.exists()
+    page.click("button[value=create]")
+
+    incident = Incident.objects.get()
+    expect(page.locator(".messages")).to_contain_text(f"Created {incident.reference}")
+    ack = page.locator(".clock-box").first.locator(".clock")
+    expect(ack).to_have_attribute("data-state", "running")
+    remaining = ack.locator(".clock-remaining")
+    expect(remaining).to_have_text(re.compile(r"^(4m [0-5]\ds|5m 00s) left$"))
+    first = remaining.text_content()
+    expect(remaining).not_to_have_text(first, timeout=3000)  # the ticker counts down
+
+    page.click("#action-ack button[name=acknowledge]")
+    expect(page.locator(".messages")).to_contain_text(f"Acknowledged {incident.reference}")
+    expect(page.locator("#case-status")).to_have_text("Acknowledged")
+    expect(page.locator(".clock-box").first).to_contain_text("✔ met")
+
+    page.fill("#action-update textarea[name=body]", "We have isolated the export job and are verifying.")
+    page.click("#action-update button[name=post_update]")
+    expect(page.locator(".messages")).to_contain_text("Customer update logged.")
+    expect(page.locator("#next-update-due")).to_be_visible()
+
+    page.click("button[aria-label='Tick Acknowledge the page']")
+    expect(page.locator(".messages")).to_contain_text("✔ Done: Acknowledge the page")
+    page.click("button[aria-label='Tick First customer update sent']")
+    expect(page.locator(".messages")).to_contain_text("✔ Done: First customer update sent")
+
+    form = page.locator("#handoff-form")
+    expect(form.locator("textarea[name=summary]")).to_have_value(re.compile("^Exports leak other tenants' data"))
+    form.locator("select[name=to_user]").select_option(label="Bob_Agent (bob_agent)")
+    form.locator("textarea[name=hypothesis]").fill("A cache key without the tenant id.")
+    form.locator("button[name=offer]").click()
+    expect(page.locator(".messages")).to_contain_text("Handoff offered to bob_agent")
+    expect(page.locator("#pending-handoff")).to_contain_text("A cache key without the tenant id.")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "case.png"), full_page=True)
+
+    receiver = signed_in(other_agent)
+    receiver.goto(f"{live_server.url}/cases/{incident.pk}/")
+    receiver.click("button[name=accept]")
+    expect(receiver.locator(".messages")).to_contain_text("Handoff accepted")
+    expect(receiver.locator("#case-dri")).to_have_text("Bob_Agent")
+    incident.refresh_from_db()
+    assert incident.stage_dri == other_agent
+
+
+def test_two_editors_second_save_sees_the_conflict(signed_in, live_server, agent, other_agent, make_incident):
+    incident = incident_acknowledge(incident=make_incident(now=timezone.now()), actor=agent, now=timezone.now())
+    url = f"{live_server.url}/cases/{incident.pk}/"
+    first, second = signed_in(agent), signed_in(other_agent)
+    first.goto(url)
+    second.goto(url)
+
+    first.click("#action-details summary")
+    first.select_option("#action-details select[name=sentiment]", label="Negative")
+    first.click("button[name=save_details]")
+    expect(first.locator(".messages")).to_contain_text("Case details saved.")
+
+    second.fill("#action-pause textarea[name=note]", "Waiting for the customer's HAR file")
+    second.click("#action-pause button[type=submit]")
+    conflict = second.locator("#conflict")
+    expect(conflict).to_contain_text("This case was changed by someone else since you opened it")
+    expect(conflict).to_contain_text("sentiment")
+    expect(conflict).to_contain_text("negative")
+    expect(second.locator("#action-pause textarea[name=note]")).to_have_value("Waiting for the customer's HAR file")
+    assert Incident.objects.get().paused_since is None  # nothing saved on the stale version
+
+    second.click("#action-pause button[type=submit]")  # a deliberate re-apply on the current version
+    expect(second.locator(".paused-banner")).to_contain_text("‖ paused — waiting on customer since")
+    expect(second.locator(".paused-banner")).to_contain_text("by Bob_Agent")
+
+
+def test_breach_appears_in_the_queue(
+    signed_in, live_server, agent, other_agent, duty_manager, customer, email_channel, team
+):
+    page = signed_in(agent)
+    now = timezone.now()
+    globex, initech = CustomerFactory(name="Globex"), CustomerFactory(name="Initech")
+
+    def open_case(title, ago, **facts):
+        at = timezone.now()
+        return incident_create(
+            actor=agent,
+            title=title,
+            customer=facts.pop("customer", customer),
+            channel=email_channel,
+            now=at,
+            reported_at=at - ago,
+            team=team,
+            **facts,
+        )
+
+    breached = open_case("Invoices show wrong currency", timedelta(minutes=7), customer=globex, legal_risk=True)
+    acknowledged = open_case("Dashboard timeouts in EU", timedelta(minutes=20), customer=initech, arr_at_risk=90000)
+    incident_acknowledge(incident=acknowledged, actor=other_agent, now=now - timedelta(minutes=12))
+    customer_update_post(
+        incident=acknowledged,
+        body="Mitigation in progress",
+        channel=None,
+        actor=other_agent,
+        now=now - timedelta(minutes=10),
+    )
+    waiting = open_case("CSV import rejects UTF-8 BOM", timedelta(minutes=40), customer=globex)
+    incident_acknowledge(incident=waiting, actor=agent, now=timezone.now() - timedelta(minutes=6))
+    incident_pause(
+        incident=waiting,
+        reason="customer",
+        note="Waiting for a sample file",
+        actor=agent,
+        now=now - timedelta(minutes=5),
+    )
+    open_case(
+        "Webhook retries duplicated", timedelta(minutes=2), customer=initech, arr_at_risk=55000, stage_dri=duty_manager
+    )
+
+    # Opened last, just before the page loads: its 5-minute acknowledge deadline is 6 s away.
+    about_to_breach = open_case("Login failing for SSO users", timedelta(minutes=4, seconds=54), data_risk=True)
+    page.goto(f"{live_server.url}/")
+    row = page.locator("tr", has_text=about_to_breach.reference)
+    ack = row.locator("td").nth(5).locator(".clock")
+    expect(ack).to_have_attribute("data-state", "warning")
+    expect(ack).to_contain_text("⚠ warning")
+    # The deadline passes while the page is open: the row flips to breached, in words.
+    expect(ack).to_have_attribute("data-state", "breached", timeout=15_000)
+    expect(ack).to_contain_text("✖ breached")
+    expect(ack).to_contain_text("overdue")
+
+    page.click("text=Breached / at risk")
+    expect(page.locator("table.queue")).to_contain_text(breached.reference)
+    expect(page.locator("table.queue")).to_contain_text(about_to_breach.reference)
+    expect(page.locator("tr", has_text=breached.reference).locator(".clock").first).to_contain_text("✖ breached")
+    expect(page.locator("table.queue")).not_to_contain_text(waiting.reference)  # paused, not at risk
+
+    page.click("text=All open")
+    expect(page.locator("tr", has_text=waiting.reference).locator(".clock").nth(1)).to_contain_text("‖ paused")
+    page.fill("input[name=q]", "globex")
+    page.click("button:has-text('Filter')")
+    expect(page.locator("table.queue tbody tr")).to_have_count(2)
+    page.click("text=Clear")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "queue.png"), full_page=True)

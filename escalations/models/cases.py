@@ -191,6 +191,8 @@ class Incident(models.Model):
             models.Index(fields=["next_deadline_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="incident_queue_idx"),
             models.Index(fields=["stage_dri", "next_deadline_at"], condition=Q(status__in=OPEN_STATUSES), name="incident_queue_mine_idx"),
             models.Index(fields=["team", "next_deadline_at"], condition=Q(status__in=OPEN_STATUSES), name="incident_queue_team_idx"),
+            # No-progress trigger rules: open cases idle since before a cutoff.
+            models.Index(fields=["last_progress_at"], condition=Q(status__in=OPEN_STATUSES), name="incident_progress_idx"),
             # Weekly metrics: cases reported in a week.
             models.Index(fields=["reported_at"], name="incident_reported_idx"),
             # API list filter ?customer=&status=

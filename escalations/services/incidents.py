@@ -4,7 +4,7 @@ update_fields, record the event. History rows carry the actor, whatever the door
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 
@@ -393,6 +393,47 @@ def _record_severity_change(incident: Incident, *, old: dict, actor, now: dateti
         new=new,
         detail=f"Targets of {new['severity']} applied from the original start",
     )
+
+
+def incident_raise_by_trigger(*, incident: Incident | int, severity: str, explanation: str, actor, now: datetime) -> Incident:
+    """Raise a case to ``severity`` because a trigger rule now matches (e.g. no progress
+    for longer than a rule allows; the sweep calls this as the system user). Never
+    lowers: a case already at or above ``severity`` is returned unchanged."""
+    with transaction.atomic():
+        incident = incident_lock(incident)
+        if incident.status not in OPEN_STATUSES or severity_rank(severity) >= severity_rank(incident.severity):
+            return incident
+        old = _severity_values(incident)
+        fields = _apply_policy(incident, policy_for(severity), actor=actor)
+        incident.severity_source = SeveritySource.TRIGGER
+        incident.severity_reason = explanation
+        if not incident.trigger_severity or severity_rank(severity) < severity_rank(incident.trigger_severity):
+            incident.trigger_severity = severity
+            incident.trigger_explanation = explanation[:300]
+            fields += ["trigger_severity", "trigger_explanation"]
+        _finish(incident, actor=actor, now=now, fields=[*fields, "severity_source", "severity_reason"])
+        checklists_instantiate(incident=incident, actor=actor)
+        _record_severity_change(incident, old=old, actor=actor, now=now, detail=explanation)
+        return incident
+
+
+def no_progress_candidates(*, now: datetime, limit: int = 200) -> list[tuple[int, str, str]]:
+    """(case id, severity, explanation) for open cases an active no-progress rule now
+    raises. One indexed range query per rule (incident_progress_idx); rules are few."""
+    from escalations.models import TriggerRule
+
+    found: dict[int, tuple[str, str]] = {}
+    for rule in TriggerRule.objects.filter(active=True, kind="no_progress").order_by("severity"):
+        cutoff = now - timedelta(minutes=float(rule.threshold))
+        lower = [key for key in ("S1", "S2", "S3", "S4") if severity_rank(key) > severity_rank(rule.severity)]
+        rows = (
+            Incident.objects.filter(status__in=OPEN_STATUSES, last_progress_at__lt=cutoff, severity__in=lower)
+            .order_by("last_progress_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        for pk in rows:
+            found.setdefault(pk, (rule.severity, f"{rule.severity}: {rule.name}"))
+    return [(pk, severity, explanation) for pk, (severity, explanation) in found.items()]
 
 
 # Fields a person may edit directly (everything else moves through a named service).

@@ -529,3 +529,24 @@ def test_intake_refuses_an_owner_who_cannot_work_cases(make_incident, outsider):
         make_incident(stage_dri=outsider)
     assert exc.value.field == "stage_dri"
     assert not Incident.objects.exists()
+
+
+def test_no_progress_rule_raises_idle_cases_once(make_incident, agent, now):
+    from escalations.models import TriggerRule
+    from escalations.services.common import system_user
+    from escalations.services.incidents import incident_raise_by_trigger, no_progress_candidates
+
+    TriggerRule.objects.create(name="Idle for 2 hours", kind="no_progress", threshold=120, severity="S1")
+    idle = make_incident()  # S2, last progress at now
+    busy = make_incident()
+    customer_update_post(incident=busy, body="Still on it", channel=None, actor=agent, now=now + 100 * M)
+    assert no_progress_candidates(now=now + 119 * M) == []
+    found = no_progress_candidates(now=now + 121 * M)
+    assert found == [(idle.pk, "S1", "S1: Idle for 2 hours")]
+    raised = incident_raise_by_trigger(
+        incident=idle.pk, severity="S1", explanation=found[0][2], actor=system_user(), now=now + 121 * M
+    )
+    assert (raised.severity, raised.severity_source) == ("S1", SeveritySource.TRIGGER)
+    assert raised.resolve_due_at == now + 2 * H  # the new target from the original start
+    assert raised.events.filter(kind=EventKind.SEVERITY_CHANGED).count() == 1
+    assert no_progress_candidates(now=now + 121 * M) == []  # already S1: nothing more to do

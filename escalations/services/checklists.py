@@ -25,10 +25,11 @@ def matching_templates(incident: Incident) -> list[SOPTemplate]:
     )
 
 
-def checklists_instantiate(*, incident: Incident, actor) -> list[Checklist]:
+def checklists_instantiate(*, incident: Incident, actor, new_case: bool = False) -> list[Checklist]:
     """Create a checklist for each matching SOP template the case does not have yet
-    (called at intake and after a severity change). Bulk inserts, with history."""
-    have = set(incident.checklists.exclude(template=None).values_list("template_id", flat=True))
+    (called at intake, with ``new_case`` since it has none, and after a severity change).
+    Bulk inserts, with history."""
+    have = set() if new_case else set(incident.checklists.exclude(template=None).values_list("template_id", flat=True))
     templates = [t for t in matching_templates(incident) if t.pk not in have]
     if not templates:
         return []

@@ -76,6 +76,24 @@ def event_record(
     )
 
 
+def event_build(
+    *, incident: Incident, kind: str, actor, at: datetime, old: dict | None = None, new: dict | None = None,
+    detail: str = "",
+) -> CaseEvent:
+    """An unsaved event, for callers that write several at once with ``events_save``."""
+    return CaseEvent(
+        incident=incident, kind=kind, at=at, actor=actor, old=_jsonable(old or {}), new=_jsonable(new or {}),
+        detail=detail[:500],
+    )  # fmt: skip
+
+
+def events_save(events: list[CaseEvent], *, actor) -> list[CaseEvent]:
+    """Insert events (and their history rows) in two queries, in order."""
+    from simple_history.utils import bulk_create_with_history
+
+    return bulk_create_with_history(events, CaseEvent, default_user=actor)
+
+
 def _jsonable(values: dict) -> dict:
     out = {}
     for key, value in values.items():

@@ -11,7 +11,7 @@ from escalations.choices import EventKind, SeveritySource, Status
 from escalations.models import Channel, Customer, Incident, ResolveCycle, Team
 from escalations.services.checklists import checklists_instantiate
 from escalations.services.clocks import incident_recompute_clocks, policy_snapshot
-from escalations.services.common import audited_save, event_record
+from escalations.services.common import audited_save, event_build, events_save
 from escalations.services.errors import NotAllowed, RuleViolation
 from escalations.services.policies import DEFAULT_SEVERITY, policy_for, triggers_evaluate
 from escalations.sla import severity_rank
@@ -172,25 +172,34 @@ def incident_create(
                 ),
                 actor=actor,
             )
-        checklists_instantiate(incident=incident, actor=actor)
-        event_record(
-            incident=incident,
-            kind=EventKind.CREATED,
-            actor=actor,
-            at=now,
-            new={"severity": incident.severity, "source": source, "triggers": result.explanation},
-            detail=f"{incident.severity} ({'trigger' if source == SeveritySource.TRIGGER else 'manual'}): "
-            f"{result.explanation if source == SeveritySource.TRIGGER else severity_reason}",
-        )
-        if clock_start:
-            event_record(
+        checklists_instantiate(incident=incident, actor=actor, new_case=True)
+        events = [
+            event_build(
                 incident=incident,
-                kind=EventKind.CLOCK_STARTED,
+                kind=EventKind.CREATED,
                 actor=actor,
                 at=now,
-                new={"started_at": clock_start, "ack_due_at": incident.ack_due_at, "resolve_due_at": incident.resolve_due_at},
-                detail=f"Received on agreed channel {channel.name}",
+                new={"severity": incident.severity, "source": source, "triggers": result.explanation},
+                detail=f"{incident.severity} ({'trigger' if source == SeveritySource.TRIGGER else 'manual'}): "
+                f"{result.explanation if source == SeveritySource.TRIGGER else severity_reason}",
             )
+        ]
+        if clock_start:
+            events.append(
+                event_build(
+                    incident=incident,
+                    kind=EventKind.CLOCK_STARTED,
+                    actor=actor,
+                    at=now,
+                    new={
+                        "started_at": clock_start,
+                        "ack_due_at": incident.ack_due_at,
+                        "resolve_due_at": incident.resolve_due_at,
+                    },
+                    detail=f"Received on agreed channel {channel.name}",
+                )
+            )
+        events_save(events, actor=actor)
         from escalations.services.paging import incident_page_on_intake
 
         incident_page_on_intake(incident=incident, now=now)

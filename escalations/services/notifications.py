@@ -1,0 +1,296 @@
+"""The notification outbox: rows written in the same transaction as the change that caused
+them, published to Celery after commit, delivered by ``notification_deliver``, retried
+with exponential backoff by ``notifications_retry_due``.
+
+Delivery is at-least-once towards the receiver (a worker can die after the POST and
+before recording it); every message carries the row's idempotency key so receivers can
+drop a repeat. Towards our own rows it is exactly-once: a row is sent under a row lock
+and only while still pending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+
+from escalations.choices import NotificationChannel, NotificationStatus
+from escalations.models import Escalation, Incident, Notification
+from escalations.services.common import audited_save
+from escalations.services.escalation import Recipient
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Escalations-Signature"
+IDEMPOTENCY_HEADER = "X-Idempotency-Key"
+
+
+def case_url(incident_id: int) -> str:
+    # Built by hand, not reverse(): the web URLconf is owned elsewhere; the contract is
+    # /cases/<pk>/ and /cases/<pk>/acknowledge/.
+    return f"{settings.SITE_URL}/cases/{incident_id}/"
+
+
+def acknowledge_url(incident_id: int) -> str:
+    return f"{settings.SITE_URL}/cases/{incident_id}/acknowledge/"
+
+
+def incident_summary(incident: Incident) -> dict:
+    """The case as a webhook receiver sees it: plain values only."""
+    return {
+        "id": incident.pk,
+        "reference": incident.reference,
+        "title": incident.title,
+        "severity": incident.severity,
+        "status": incident.status,
+        "escalation_level": incident.escalation_level,
+        "is_drill": incident.is_drill,
+        "url": case_url(incident.pk),
+        "acknowledge_url": acknowledge_url(incident.pk),
+    }
+
+
+def notification_build(
+    *,
+    incident: Incident,
+    recipient: Recipient,
+    kind: str,
+    key: str,
+    subject: str,
+    text: str,
+    now: datetime,
+    escalation: Escalation | None = None,
+) -> Notification:
+    """An unsaved outbox row. ``key`` (unique) makes the same notice impossible to write
+    twice; drills get rows marked suppressed that are never delivered."""
+    payload = {
+        "kind": kind,
+        "text": text,
+        "incident": incident_summary(incident),
+        "links": {"case": case_url(incident.pk)},
+    }
+    if kind in ("page", "escalation") and incident.acknowledged_at is None:
+        # A page to an on-duty person links straight to acknowledging the case.
+        payload["links"]["acknowledge"] = acknowledge_url(incident.pk)
+    return Notification(
+        incident=incident,
+        escalation=escalation,
+        channel=recipient.channel,
+        recipient_id=recipient.user_id,
+        address=recipient.address[:500],
+        subject=subject[:300],
+        payload=payload,
+        idempotency_key=f"{key}:{recipient.channel}:{recipient.key}"[:200],
+        status=NotificationStatus.SUPPRESSED if incident.is_drill else NotificationStatus.PENDING,
+        # If the after-commit publish is lost (broker down), the retry pass picks the row
+        # up once this passes; a delivered row is no longer pending so it is skipped.
+        next_attempt_at=None
+        if incident.is_drill
+        else now + timedelta(seconds=settings.NOTIFICATION_FIRST_RETRY_SECONDS),
+        created_at=now,
+    )
+
+
+def notifications_enqueue_on_commit(notifications: Iterable[Notification]) -> None:
+    """Publish delivery tasks once the surrounding transaction commits (never for rows
+    that might roll back)."""
+    ids = [n.pk for n in notifications if n.pk is not None and n.status == NotificationStatus.PENDING]
+    if ids:
+        transaction.on_commit(lambda: notifications_publish(ids))
+
+
+# After a failed publish, this process stops trying for a while: during a broker outage
+# each attempt costs ~2 s of connection retries, which every web write would otherwise pay.
+# Nothing is lost — the rows stay pending and the retry pass publishes them.
+PUBLISH_PAUSE_SECONDS = 15.0
+_publish_paused_until = 0.0
+
+
+def notifications_publish(ids: list[int]) -> int:
+    """Publish one delivery task per id. Never raises: a web request that already
+    committed must not fail because the broker is down. On the first failure the rest are
+    left to the retry pass, and publishing pauses for PUBLISH_PAUSE_SECONDS in this
+    process. Returns how many were published."""
+    global _publish_paused_until
+    from escalations.tasks import deliver_notification
+
+    if time.monotonic() < _publish_paused_until:
+        logger.info("Broker recently unreachable; %d deliveries left to the retry pass", len(ids))
+        return 0
+    published = 0
+    try:
+        with deliver_notification.app.producer_or_acquire() as producer:
+            for pk in ids:
+                deliver_notification.apply_async(args=[pk], producer=producer, retry=False)
+                published += 1
+    except Exception as exc:  # noqa: BLE001 — any broker error: kombu, redis, socket, timeout
+        _publish_paused_until = time.monotonic() + PUBLISH_PAUSE_SECONDS
+        logger.warning(
+            "Could not publish %d of %d notification deliveries (%s: %s); the retry pass will send them",
+            len(ids) - published,
+            len(ids),
+            type(exc).__name__,
+            exc,
+        )
+    return published
+
+
+def publish_pause_reset() -> None:
+    """Forget an earlier publish failure (tests, or after an operator fixed the broker)."""
+    global _publish_paused_until
+    _publish_paused_until = 0.0
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Delay before attempt ``attempts + 1``: base × 2^(attempts − 1), capped."""
+    base = settings.NOTIFICATION_BACKOFF_BASE_SECONDS
+    return min(base * (2 ** max(attempts - 1, 0)), settings.NOTIFICATION_BACKOFF_MAX_SECONDS)
+
+
+def webhook_body(notification: Notification) -> bytes:
+    """Slack-compatible JSON: ``text`` is what a chat room shows; the rest is for programs."""
+    payload = notification.payload or {}
+    body = {
+        "text": payload.get("text") or notification.subject,
+        "kind": payload.get("kind", ""),
+        "incident": payload.get("incident", {}),
+        "links": payload.get("links", {}),
+        "notification": {"id": notification.pk, "idempotency_key": notification.idempotency_key},
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def webhook_signature(body: bytes) -> str:
+    key = (settings.WEBHOOK_SIGNING_KEY or "").encode()
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+class DeliveryError(Exception):
+    pass
+
+
+def _send(notification: Notification) -> None:
+    channel = notification.channel
+    if channel == NotificationChannel.IN_APP:
+        return  # the row itself is the in-app notice; "sent" means it is in the inbox
+    if channel == NotificationChannel.EMAIL:
+        if not notification.address:
+            raise DeliveryError("no email address")
+        payload = notification.payload or {}
+        lines = [payload.get("text") or notification.subject, ""]
+        lines += [f"{name.title()}: {url}" for name, url in (payload.get("links") or {}).items()]
+        message = EmailMessage(
+            subject=notification.subject,
+            body="\n".join(lines),
+            to=[notification.address],
+            headers={IDEMPOTENCY_HEADER: notification.idempotency_key},
+        )
+        if message.send(fail_silently=False) != 1:
+            raise DeliveryError("the email backend sent nothing")
+        return
+    if channel == NotificationChannel.WEBHOOK:
+        body = webhook_body(notification)
+        response = requests.post(
+            notification.address,
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: webhook_signature(body),
+                IDEMPOTENCY_HEADER: notification.idempotency_key,
+                "User-Agent": "escalations-webhook/1",
+            },
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+        if not 200 <= response.status_code < 300:
+            raise DeliveryError(f"HTTP {response.status_code}: {response.text[:200]}")
+        return
+    raise DeliveryError(f"unknown channel {channel!r}")
+
+
+def notification_deliver(*, notification_id: int, now: datetime, actor) -> str:
+    """Send one pending notification; record success, or the failure with the next
+    attempt time, or — after the last attempt — mark it failed.
+
+    Returns what happened: "sent", "retry", "failed" or "skipped" (not pending any more,
+    being sent by another worker, or not due yet). Idempotent: a repeated task for a row
+    already sent does nothing. The row lock is held while sending so two workers never
+    send the same row; skip_locked makes the second one return at once."""
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(pk=notification_id, status=NotificationStatus.PENDING)
+            .first()
+        )
+        if notification is None:
+            return "skipped"
+        # The first attempt goes at once; later ones wait for their backoff even if a
+        # stray duplicate task arrives early.
+        if notification.attempts and notification.next_attempt_at and notification.next_attempt_at > now:
+            return "skipped"
+        try:
+            _send(notification)
+        except Exception as exc:  # noqa: BLE001 — record any failure on the row, never lose it
+            notification.attempts += 1
+            notification.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if notification.attempts >= notification.max_attempts:
+                notification.status = NotificationStatus.FAILED
+                notification.next_attempt_at = None
+                outcome = "failed"
+                logger.error("Notification %s failed for good: %s", notification.pk, notification.last_error)
+            else:
+                notification.next_attempt_at = now + timedelta(seconds=backoff_seconds(notification.attempts))
+                outcome = "retry"
+                logger.warning(
+                    "Notification %s attempt %s failed (%s); next at %s",
+                    notification.pk,
+                    notification.attempts,
+                    notification.last_error,
+                    notification.next_attempt_at.isoformat(),
+                )
+            audited_save(
+                notification, actor=actor, update_fields=["attempts", "last_error", "status", "next_attempt_at"]
+            )
+            return outcome
+        notification.attempts += 1
+        notification.status = NotificationStatus.SENT
+        notification.sent_at = now
+        notification.next_attempt_at = None
+        audited_save(notification, actor=actor, update_fields=["attempts", "status", "sent_at", "next_attempt_at"])
+        return "sent"
+
+
+def notifications_retry_due(*, now: datetime, limit: int = 500) -> list[int]:
+    """Ids of pending notifications whose next attempt is due (notification_retry_idx):
+    failed attempts after their backoff, and rows whose after-commit publish was lost."""
+    return list(
+        Notification.objects.filter(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "SIGNATURE_HEADER",
+    "acknowledge_url",
+    "backoff_seconds",
+    "case_url",
+    "notification_build",
+    "notification_deliver",
+    "notifications_enqueue_on_commit",
+    "notifications_publish",
+    "notifications_retry_due",
+    "publish_pause_reset",
+    "webhook_body",
+    "webhook_signature",
+]

@@ -36,11 +36,9 @@ NOTES = """
   `html.escape`/`format_html`) instead of one template include per cell/option/entry; the case page's
   person and team pickers evaluated once. Query counts are constant (pinned in
   tests/integration/test_views_queries.py: queue 9, case page 15 at most).
-- Not within budget: **text search** over 100,000 cases (`q=`). The shared filterset's
-  `title ILIKE '%…%' OR customer.name ILIKE '%…%' OR id = …` is a sequential scan; a search that
-  matches few rows walks the whole table. Proposed fix (shared files, not made here): a `pg_trgm`
-  GIN index on `UPPER(title)` (migration) and the customer condition as
-  `customer_id IN (SELECT id FROM customer WHERE name ILIKE …)`, so PostgreSQL can BitmapOr the two.
+- Text search (`q=`) is served by a trigram GIN index on `UPPER(title)` (migration 0003) OR'd with
+  `customer_id IN (…)` (customer ids looked up first in the small customer table), so PostgreSQL
+  combines two index scans instead of walking 100,000 cases; that costs one extra query.
 - The machine has 2 CPUs shared with other test suites; p95/max move with its load.
 """
 

@@ -474,7 +474,7 @@ def test_estimated_count_paginator_uses_the_planner_estimate_only_on_big_unfilte
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from escalations.admin import base
+    from escalations import pagination as base
 
     for n in range(3):
         make_incident(title=f"Case {n}")

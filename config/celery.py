@@ -6,7 +6,14 @@
   idempotent (the sweep claims rows with skip-locked and unique constraints guard
   exactly-once), so a redelivery is harmless.
 - prefetch 1: with acks_late, a worker holds only the task it runs.
-- time limits: a stuck task is killed instead of holding a worker forever.
+- time limits: a stuck task is killed instead of holding a worker forever (per-task
+  limits in escalations/tasks.py; these are the defaults).
+- the Redis visibility timeout (settings.CELERY_BROKER_TRANSPORT_OPTIONS) is longer than
+  any hard time limit, so a slow task is never handed to a second worker while running;
+  a task whose worker died is redelivered after it.
+- two queues: the sweep and the retry pass go to "engine", deliveries to "celery". A
+  worker started without -Q consumes both (task_queues) in turn, so a backlog of
+  thousands of deliveries after an outage never delays the next sweep.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -31,6 +39,12 @@ app.conf.update(
     task_ignore_result=True,
     timezone="UTC",
     enable_utc=True,
+    task_default_queue="celery",
+    task_queues=[Queue("celery"), Queue("engine")],
+    task_routes={
+        "escalations.sweep_breaches": {"queue": "engine"},
+        "escalations.retry_notifications": {"queue": "engine"},
+    },
 )
 app.autodiscover_tasks()
 

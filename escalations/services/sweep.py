@@ -52,6 +52,7 @@ from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks
 from escalations.services.common import _jsonable, audited_create, system_user
 from escalations.services.escalation import Roster, duty_managers, recipients_for, roster_load, step_recipients
 from escalations.services.notifications import notification_build, notifications_enqueue_on_commit
+from escalations.services.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -535,6 +536,7 @@ class SweepResult:
     escalations: int = 0
     notifications: int = 0
     handoff_breaches: int = 0
+    severity_raises: int = 0
     errors: int = 0
     batches: int = 0
     duration_ms: int = 0
@@ -729,12 +731,28 @@ def sweep_run(
                 # Stay inside the task's time limit; the next sweep carries on.
                 logger.warning("Sweep stopped after %.1f s with work left; the next sweep continues", budget)
                 break
+    _raise_idle_cases(now=now, limit=limit, actor=actor, result=result)
     result.duration_ms = int((time.monotonic() - started) * 1000)
     with transaction.atomic():  # the row and its history row: one commit
         _heartbeat(now=now, source=source, result=result, actor=actor)
     if result.breaches or result.errors:
         logger.info("Sweep %s", result.as_dict())
     return result
+
+
+def _raise_idle_cases(*, now: datetime, limit: int, actor, result: SweepResult) -> None:
+    """No-progress trigger rules: raise cases idle past a rule's threshold to its
+    severity, one service call each (rare: a raised case no longer matches). The raise
+    recomputes the clocks, so the next sweep escalates any breach the new targets cause."""
+    from escalations.services.incidents import incident_raise_by_trigger, no_progress_candidates
+
+    for pk, severity, explanation in no_progress_candidates(now=now, limit=limit):
+        try:
+            incident_raise_by_trigger(incident=pk, severity=severity, explanation=explanation, actor=actor, now=now)
+            result.severity_raises += 1
+        except (ServiceError, DatabaseError):
+            logger.exception("Sweep could not raise idle case %s; retrying next sweep", pk)
+            result.errors += 1
 
 
 def _heartbeat(*, now: datetime, source: str, result: SweepResult, actor) -> None:

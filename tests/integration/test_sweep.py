@@ -348,3 +348,20 @@ def test_sweep_touches_only_due_rows(make_incident, now, team, oncall):
     result = _sweep(now)
     assert result.examined == 1 and Breach.objects.filter(incident=due).exists()
     assert Incident.objects.get(pk=later.pk).history.count() == before
+
+
+def test_sweep_raises_cases_idle_past_a_no_progress_rule(make_incident, now):
+    from escalations.models import TriggerRule
+    from escalations.services.sweep import sweep_run
+
+    TriggerRule.objects.create(name="Idle for 2 hours", kind="no_progress", threshold=120, severity="S1")
+    idle = make_incident()  # S2
+    assert sweep_run(now=now + timedelta(minutes=119), source="test").severity_raises == 0
+    result = sweep_run(now=now + timedelta(minutes=121), source="test")
+    assert result.severity_raises == 1
+    idle.refresh_from_db()
+    assert (idle.severity, idle.severity_source, idle.severity_reason) == ("S1", "trigger", "S1: Idle for 2 hours")
+    # Under S1's targets from the original start the case is long overdue: the next
+    # sweep breaches and escalates it.
+    assert idle.next_check_at <= now + timedelta(minutes=121)
+    assert sweep_run(now=now + timedelta(minutes=122), source="test").breaches >= 1

@@ -112,7 +112,9 @@ DEFAULT_VIEWER_TIMEZONE = env_str("DEFAULT_VIEWER_TIMEZONE", "UTC")
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "escalations" / "static_src"] if (BASE_DIR / "escalations" / "static_src").exists() else []
+STATICFILES_DIRS = (
+    [BASE_DIR / "escalations" / "static_src"] if (BASE_DIR / "escalations" / "static_src").exists() else []
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -181,9 +183,10 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "escalations@localhost")
 # Key used to sign outgoing webhooks (HMAC-SHA256); receivers hold it. Never SECRET_KEY
 # itself (it would let a receiver forge sessions): without an explicit key, a key derived
 # one-way from SECRET_KEY, which reveals nothing about it.
-WEBHOOK_SIGNING_KEY = env_str("WEBHOOK_SIGNING_KEY") or hmac.new(
-    SECRET_KEY.encode(), b"escalations.webhook-signing-key", hashlib.sha256
-).hexdigest()
+WEBHOOK_SIGNING_KEY = (
+    env_str("WEBHOOK_SIGNING_KEY")
+    or hmac.new(SECRET_KEY.encode(), b"escalations.webhook-signing-key", hashlib.sha256).hexdigest()
+)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
 SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 10.0)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 500)

@@ -79,7 +79,10 @@ class PauseReason(models.TextChoices):
     THIRD_PARTY = "third_party", "Waiting on third party"
 
 
-PAUSE_STATUS = {PauseReason.CUSTOMER: Status.WAITING_ON_CUSTOMER, PauseReason.THIRD_PARTY: Status.WAITING_ON_THIRD_PARTY}
+PAUSE_STATUS = {
+    PauseReason.CUSTOMER: Status.WAITING_ON_CUSTOMER,
+    PauseReason.THIRD_PARTY: Status.WAITING_ON_THIRD_PARTY,
+}
 
 
 class ClockKind(models.TextChoices):

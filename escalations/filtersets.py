@@ -51,5 +51,3 @@ class IncidentFilterSet(django_filters.FilterSet):
         if pk is not None:
             condition |= Q(pk=pk)
         return queryset.filter(condition)
-
-

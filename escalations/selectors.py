@@ -105,8 +105,9 @@ def incident_detail(*, user, pk: int, for_change: bool = False) -> Incident:
         ),
         Prefetch(
             "handoffs",
-            queryset=HandoffPacket.objects.select_related("from_user", "to_user", "from_team", "to_team", "responded_by")
-            .order_by("-offered_at"),
+            queryset=HandoffPacket.objects.select_related(
+                "from_user", "to_user", "from_team", "to_team", "responded_by"
+            ).order_by("-offered_at"),
         ),
     )
     return incident_get_for_user(user=user, pk=pk, for_change=for_change, queryset=qs)

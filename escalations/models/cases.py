@@ -36,10 +36,10 @@ def pk_from_reference(text: str) -> int | None:
 
 
 class IncidentQuerySet(models.QuerySet):
-    def open(self) -> "IncidentQuerySet":
+    def open(self) -> IncidentQuerySet:
         return self.filter(status__in=OPEN_STATUSES)
 
-    def real(self) -> "IncidentQuerySet":
+    def real(self) -> IncidentQuerySet:
         """Drills never pollute real metrics."""
         return self.filter(is_drill=False)
 
@@ -97,7 +97,9 @@ class Incident(models.Model):
     )
     bridge_url = models.URLField("incident bridge", blank=True)
     sentiment = models.CharField(max_length=10, choices=Sentiment.choices, default=Sentiment.UNKNOWN)
-    is_drill = models.BooleanField(default=False, help_text="Practice case: never notifies anyone real, never in metrics.")
+    is_drill = models.BooleanField(
+        default=False, help_text="Practice case: never notifies anyone real, never in metrics."
+    )
     resolution = models.TextField(blank=True)
 
     acknowledged_at = models.DateTimeField(null=True, blank=True)
@@ -167,7 +169,9 @@ class Incident(models.Model):
             models.CheckConstraint(condition=Q(arr_at_risk__gte=0), name="incident_arr_at_risk_not_negative"),
             models.CheckConstraint(condition=Q(version__gte=1), name="incident_version_positive"),
             models.CheckConstraint(condition=Q(resolve_cycle__gte=1), name="incident_resolve_cycle_positive"),
-            models.CheckConstraint(condition=Q(warning_pct__gte=1, warning_pct__lte=100), name="incident_warning_pct_range"),
+            models.CheckConstraint(
+                condition=Q(warning_pct__gte=1, warning_pct__lte=100), name="incident_warning_pct_range"
+            ),
             # A case is paused exactly when it waits on the customer or a third party.
             models.CheckConstraint(
                 condition=(Q(status__in=PAUSED_STATUSES) & Q(paused_since__isnull=False) & ~Q(pause_reason=""))
@@ -188,11 +192,23 @@ class Incident(models.Model):
             # (a range scan over the few rows with something pending).
             models.Index(fields=["next_check_at"], condition=Q(next_check_at__isnull=False), name="incident_sweep_idx"),
             # Work queues: open cases ordered by nearest deadline, overall / mine / my team's.
-            models.Index(fields=["next_deadline_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="incident_queue_idx"),
-            models.Index(fields=["stage_dri", "next_deadline_at"], condition=Q(status__in=OPEN_STATUSES), name="incident_queue_mine_idx"),
-            models.Index(fields=["team", "next_deadline_at"], condition=Q(status__in=OPEN_STATUSES), name="incident_queue_team_idx"),
+            models.Index(
+                fields=["next_deadline_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="incident_queue_idx"
+            ),
+            models.Index(
+                fields=["stage_dri", "next_deadline_at"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="incident_queue_mine_idx",
+            ),
+            models.Index(
+                fields=["team", "next_deadline_at"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="incident_queue_team_idx",
+            ),
             # No-progress trigger rules: open cases idle since before a cutoff.
-            models.Index(fields=["last_progress_at"], condition=Q(status__in=OPEN_STATUSES), name="incident_progress_idx"),
+            models.Index(
+                fields=["last_progress_at"], condition=Q(status__in=OPEN_STATUSES), name="incident_progress_idx"
+            ),
             # Weekly metrics: cases reported in a week.
             models.Index(fields=["reported_at"], name="incident_reported_idx"),
             # API list filter ?customer=&status=
@@ -236,7 +252,10 @@ class ResolveCycle(models.Model):
         ordering = ["incident", "number"]
         constraints = [
             models.UniqueConstraint(fields=["incident", "number"], name="cycle_unique_number"),
-            models.CheckConstraint(condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")), name="cycle_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="cycle_ends_after_start",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -58,7 +58,9 @@ class Checklist(models.Model):
     class Meta:
         ordering = ["incident", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["incident", "template"], condition=Q(template__isnull=False), name="checklist_template_once")
+            models.UniqueConstraint(
+                fields=["incident", "template"], condition=Q(template__isnull=False), name="checklist_template_once"
+            )
         ]
 
     def __str__(self) -> str:
@@ -71,14 +73,20 @@ class ChecklistItem(models.Model):
     text = models.CharField(max_length=300)
     required = models.BooleanField(default=True)
     done_at = models.DateTimeField(null=True, blank=True)
-    done_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["checklist", "order"]
         constraints = [
             models.UniqueConstraint(fields=["checklist", "order"], name="checklist_item_order_unique"),
-            models.CheckConstraint(condition=Q(done_at__isnull=True, done_by__isnull=True) | Q(done_at__isnull=False, done_by__isnull=False), name="checklist_item_done_by_with_done_at"),
+            models.CheckConstraint(
+                condition=Q(done_at__isnull=True, done_by__isnull=True)
+                | Q(done_at__isnull=False, done_by__isnull=False),
+                name="checklist_item_done_by_with_done_at",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -18,15 +18,22 @@ class ClockPause(models.Model):
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    ended_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["started_at"]
         constraints = [
             # At most one running pause per case.
-            models.UniqueConstraint(fields=["incident"], condition=Q(ended_at__isnull=True), name="pause_one_open_per_incident"),
-            models.CheckConstraint(condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")), name="pause_ends_after_start"),
+            models.UniqueConstraint(
+                fields=["incident"], condition=Q(ended_at__isnull=True), name="pause_one_open_per_incident"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="pause_ends_after_start",
+            ),
             models.CheckConstraint(condition=~Q(note=""), name="pause_note_required"),
         ]
 

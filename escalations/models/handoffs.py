@@ -64,8 +64,12 @@ class HandoffPacket(models.Model):
             models.UniqueConstraint(
                 fields=["incident"], condition=Q(status="offered"), name="handoff_one_offer_per_incident"
             ),
-            models.CheckConstraint(condition=Q(to_user__isnull=False) | Q(to_team__isnull=False), name="handoff_has_receiver"),
-            models.CheckConstraint(condition=~Q(status="rejected") | ~Q(rejection_reason=""), name="handoff_reject_has_reason"),
+            models.CheckConstraint(
+                condition=Q(to_user__isnull=False) | Q(to_team__isnull=False), name="handoff_has_receiver"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rejected") | ~Q(rejection_reason=""), name="handoff_reject_has_reason"
+            ),
             models.CheckConstraint(condition=~Q(summary="") & ~Q(next_steps=""), name="handoff_packet_core_fields"),
         ]
         indexes = [

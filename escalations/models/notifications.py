@@ -14,8 +14,12 @@ from escalations.models.cases import Incident
 
 
 class Notification(models.Model):
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications")
-    escalation = models.ForeignKey(Escalation, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications")
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    escalation = models.ForeignKey(
+        Escalation, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    )
     channel = models.CharField(max_length=10, choices=NotificationChannel.choices)
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
@@ -36,7 +40,11 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(attempts__lte=models.F("max_attempts")), name="notification_attempts_bounded")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(attempts__lte=models.F("max_attempts")), name="notification_attempts_bounded"
+            )
+        ]
         indexes = [
             # Retry pass: pending rows whose next attempt is due.
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="notification_retry_idx"),

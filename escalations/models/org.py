@@ -61,7 +61,9 @@ class Shift(models.Model):
 
     class Meta:
         ordering = ["starts_at"]
-        constraints = [models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="shift_ends_after_start")]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="shift_ends_after_start")
+        ]
         indexes = [
             # "who is on duty as <role> for <team> at <time>" (paging, escalation chain).
             models.Index(fields=["team", "role", "starts_at", "ends_at"], name="shift_on_duty_idx"),
@@ -130,12 +132,12 @@ class BusinessCalendar(models.Model):
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError({"timezone": f"Unknown time zone {self.timezone!r}."})
+            raise ValidationError({"timezone": f"Unknown time zone {self.timezone!r}."}) from None
         if not self.is_24x7:
             try:
                 days = self.weekday_numbers()
             except ValueError:
-                raise ValidationError({"workdays": "Use weekday numbers 0–6 separated by commas."})
+                raise ValidationError({"workdays": "Use weekday numbers 0–6 separated by commas."}) from None
             if not days:
                 raise ValidationError({"workdays": "A business-hours calendar needs at least one working day."})
 

@@ -24,7 +24,9 @@ class SeverityPolicy(models.Model):
     update_cadence = models.DurationField("customer update every")
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="policies")
     handoff_accept_within = models.DurationField(
-        "handoff acceptance time box", default=timedelta(minutes=15), help_text="A handoff not accepted by then breaches."
+        "handoff acceptance time box",
+        default=timedelta(minutes=15),
+        help_text="A handoff not accepted by then breaches.",
     )
     warning_pct = models.PositiveSmallIntegerField(
         "warning at % of target", default=75, help_text="A warning fires at this share of each target."
@@ -43,7 +45,9 @@ class SeverityPolicy(models.Model):
         ordering = ["rank"]
         verbose_name_plural = "severity policies"
         constraints = [
-            models.CheckConstraint(condition=Q(warning_pct__gte=1, warning_pct__lte=100), name="policy_warning_pct_range"),
+            models.CheckConstraint(
+                condition=Q(warning_pct__gte=1, warning_pct__lte=100), name="policy_warning_pct_range"
+            ),
             models.CheckConstraint(condition=Q(ack_target__gt=timedelta(0)), name="policy_ack_target_positive"),
             models.CheckConstraint(condition=Q(resolve_target__gt=timedelta(0)), name="policy_resolve_target_positive"),
             models.CheckConstraint(condition=Q(update_cadence__gt=timedelta(0)), name="policy_update_cadence_positive"),
@@ -72,7 +76,9 @@ class EscalationStep(models.Model):
     level = models.PositiveSmallIntegerField(help_text="1 is the first rung.")
     target = models.CharField(max_length=20, choices=ChainTarget.choices)
     team = models.ForeignKey(Team, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     wait = models.DurationField(
         default=timedelta(minutes=15), help_text="Fires this long after the previous rung if still unresolved."
     )
@@ -88,8 +94,12 @@ class EscalationStep(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["policy", "level"], name="chain_level_unique_per_policy"),
             models.CheckConstraint(condition=Q(level__gte=1), name="chain_level_positive"),
-            models.CheckConstraint(condition=~Q(target="team") | Q(team__isnull=False), name="chain_team_step_has_team"),
-            models.CheckConstraint(condition=~Q(target="user") | Q(user__isnull=False), name="chain_user_step_has_user"),
+            models.CheckConstraint(
+                condition=~Q(target="team") | Q(team__isnull=False), name="chain_team_step_has_team"
+            ),
+            models.CheckConstraint(
+                condition=~Q(target="user") | Q(user__isnull=False), name="chain_user_step_has_user"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -131,10 +141,13 @@ class TriggerRule(models.Model):
         ordering = ["severity", "name"]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(kind__in=["arr_at_risk", "users_affected_pct", "no_progress"]) | Q(threshold__isnull=False),
+                condition=~Q(kind__in=["arr_at_risk", "users_affected_pct", "no_progress"])
+                | Q(threshold__isnull=False),
                 name="trigger_threshold_required",
             ),
-            models.CheckConstraint(condition=Q(threshold__isnull=True) | Q(threshold__gte=0), name="trigger_threshold_not_negative"),
+            models.CheckConstraint(
+                condition=Q(threshold__isnull=True) | Q(threshold__gte=0), name="trigger_threshold_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -33,9 +33,7 @@ def checklists_instantiate(*, incident: Incident, actor, new_case: bool = False)
     templates = [t for t in matching_templates(incident) if t.pk not in have]
     if not templates:
         return []
-    checklists = [
-        Checklist(incident=incident, template=t, stage=t.stage, title=t.name, play=t.play) for t in templates
-    ]
+    checklists = [Checklist(incident=incident, template=t, stage=t.stage, title=t.name, play=t.play) for t in templates]
     # bulk_create returns primary keys on PostgreSQL and SQLite ≥ 3.35.
     checklists = bulk_create_with_history(checklists, Checklist, default_user=actor)
     items = [

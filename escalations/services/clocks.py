@@ -82,7 +82,9 @@ class Clocks:
 def update_clock_start(incident: Incident) -> datetime | None:
     """The customer-update clock runs from the latest of: the clock start, the start of
     the current resolve cycle, the last update posted."""
-    candidates = [t for t in (incident.clock_started_at, incident.cycle_started_at, incident.last_customer_update_at) if t]
+    candidates = [
+        t for t in (incident.clock_started_at, incident.cycle_started_at, incident.last_customer_update_at) if t
+    ]
     return max(candidates) if incident.clock_started_at else None
 
 
@@ -173,7 +175,9 @@ def incident_recompute_clocks(incident: Incident, *, now: datetime, pauses: list
             deadlines.append(incident.ack_due_at)
             watch(incident.ack_due_at, incident.ack_warn_at, incident.ack_breached_at, incident.ack_warned_at)
         deadlines += [incident.resolve_due_at, incident.next_update_due_at]
-        watch(incident.resolve_due_at, incident.resolve_warn_at, incident.resolve_breached_at, incident.resolve_warned_at)
+        watch(
+            incident.resolve_due_at, incident.resolve_warn_at, incident.resolve_breached_at, incident.resolve_warned_at
+        )
         watch(
             incident.next_update_due_at, incident.update_warn_at, incident.update_breached_at, incident.update_warned_at
         )

@@ -66,7 +66,10 @@ def event_record(
     detail: str = "",
 ) -> CaseEvent:
     """Append a business event to the case's timeline."""
-    return audited_create(CaseEvent, history_user=actor, actor=actor,
+    return audited_create(
+        CaseEvent,
+        history_user=actor,
+        actor=actor,
         incident=incident,
         kind=kind,
         at=at,
@@ -77,7 +80,13 @@ def event_record(
 
 
 def event_build(
-    *, incident: Incident, kind: str, actor, at: datetime, old: dict | None = None, new: dict | None = None,
+    *,
+    incident: Incident,
+    kind: str,
+    actor,
+    at: datetime,
+    old: dict | None = None,
+    new: dict | None = None,
     detail: str = "",
 ) -> CaseEvent:
     """An unsaved event, for callers that write several at once with ``events_save``."""
@@ -113,11 +122,7 @@ def incident_lock(incident: Incident | int, *, expected_version: int | None = No
     version. The lock serialises concurrent changes to one case; the version check stops
     a change made from a stale page or payload."""
     pk = incident.pk if isinstance(incident, Incident) else incident
-    locked = (
-        Incident.objects.select_for_update(of=("self",))
-        .select_related("policy", "customer", "channel")
-        .get(pk=pk)
-    )
+    locked = Incident.objects.select_for_update(of=("self",)).select_related("policy", "customer", "channel").get(pk=pk)
     if expected_version is not None and locked.version != int(expected_version):
         raise VersionConflict(
             f"This case was changed by someone else (you had version {expected_version}, it is now "
@@ -143,8 +148,17 @@ def changed_since(incident: Incident, version: int) -> dict:
 
 
 # Bookkeeping fields left out of "what changed" summaries shown to people.
-_INTERNAL_FIELDS = {"version", "next_check_at", "next_deadline_at", "calendar_snapshot", "policy", "paused_seconds",
-                    "update_cadence_seconds", "warning_pct", "last_progress_at"}
+_INTERNAL_FIELDS = {
+    "version",
+    "next_check_at",
+    "next_deadline_at",
+    "calendar_snapshot",
+    "policy",
+    "paused_seconds",
+    "update_cadence_seconds",
+    "warning_pct",
+    "last_progress_at",
+}
 
 
 def _display(value: Any) -> Any:

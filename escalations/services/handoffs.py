@@ -39,9 +39,9 @@ def is_ping_pong(incident: Incident, *, to_user=None, to_team: Team | None = Non
 def checklist_state(incident: Incident) -> list[dict]:
     return [
         {"item": item.text, "stage": item.checklist.stage, "required": item.required, "done": item.done_at is not None}
-        for item in ChecklistItem.objects.filter(checklist__incident=incident).select_related("checklist").order_by(
-            "checklist_id", "order"
-        )
+        for item in ChecklistItem.objects.filter(checklist__incident=incident)
+        .select_related("checklist")
+        .order_by("checklist_id", "order")
     ]
 
 
@@ -99,7 +99,9 @@ def handoff_offer(
             )
         try:
             with transaction.atomic():
-                handoff = audited_create(HandoffPacket, history_user=actor,
+                handoff = audited_create(
+                    HandoffPacket,
+                    history_user=actor,
                     incident=incident,
                     from_user=actor,
                     from_team=incident.team,
@@ -126,13 +128,22 @@ def handoff_offer(
             kind=EventKind.HANDOFF_OFFERED,
             actor=actor,
             at=now,
-            new={"handoff": handoff.pk, "to": str(receiver), "to_stage": to_stage, "accept_due_at": handoff.accept_due_at},
+            new={
+                "handoff": handoff.pk,
+                "to": str(receiver),
+                "to_stage": to_stage,
+                "accept_due_at": handoff.accept_due_at,
+            },
             detail=f"Offered to {receiver} for {Stage(to_stage).label}",
         )
         if ping_pong:
             event_record(
-                incident=incident, kind=EventKind.PING_PONG, actor=actor, at=now,
-                new={"handoff": handoff.pk, "to": str(receiver)}, detail=ping_pong_reason,
+                incident=incident,
+                kind=EventKind.PING_PONG,
+                actor=actor,
+                at=now,
+                new={"handoff": handoff.pk, "to": str(receiver)},
+                detail=ping_pong_reason,
             )
         return handoff
 
@@ -224,8 +235,17 @@ def handoff_accept(*, handoff: HandoffPacket | int, actor, now: datetime) -> Han
         fields = bump_version(incident, fields + incident_recompute_clocks(incident, now=now))
         audited_save(incident, actor=actor, update_fields=fields)
         event_record(
-            incident=incident, kind=EventKind.HANDOFF_ACCEPTED, actor=actor, at=now, old=old,
-            new={"stage": incident.stage, "stage_dri": str(actor), "team": str(incident.team or ""), "handoff": handoff.pk},
+            incident=incident,
+            kind=EventKind.HANDOFF_ACCEPTED,
+            actor=actor,
+            at=now,
+            old=old,
+            new={
+                "stage": incident.stage,
+                "stage_dri": str(actor),
+                "team": str(incident.team or ""),
+                "handoff": handoff.pk,
+            },
             detail=f"Accepted by {actor}",
         )
         return handoff
@@ -247,8 +267,12 @@ def handoff_reject(*, handoff: HandoffPacket | int, reason: str, actor, now: dat
         audited_save(handoff, actor=actor, update_fields=["status", "responded_at", "responded_by", "rejection_reason"])
         audited_save(incident, actor=actor, update_fields=bump_version(incident, []))
         event_record(
-            incident=incident, kind=EventKind.HANDOFF_REJECTED, actor=actor, at=now,
-            new={"handoff": handoff.pk, "reason": reason}, detail=reason,
+            incident=incident,
+            kind=EventKind.HANDOFF_REJECTED,
+            actor=actor,
+            at=now,
+            new={"handoff": handoff.pk, "reason": reason},
+            detail=reason,
         )
         return handoff
 
@@ -264,6 +288,12 @@ def handoff_cancel(*, handoff: HandoffPacket | int, actor, now: datetime) -> Han
         handoff.responded_by = actor
         audited_save(handoff, actor=actor, update_fields=["status", "responded_at", "responded_by"])
         audited_save(incident, actor=actor, update_fields=bump_version(incident, []))
-        event_record(incident=incident, kind=EventKind.NOTE, actor=actor, at=now,
-                     new={"handoff": handoff.pk}, detail="Handoff withdrawn")
+        event_record(
+            incident=incident,
+            kind=EventKind.NOTE,
+            actor=actor,
+            at=now,
+            new={"handoff": handoff.pk},
+            detail="Handoff withdrawn",
+        )
         return handoff

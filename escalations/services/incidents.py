@@ -62,7 +62,9 @@ def _finish(incident: Incident, *, actor, now: datetime, fields: list[str]) -> I
     return incident
 
 
-def incident_acknowledge(*, incident: Incident | int, actor, now: datetime, expected_version: int | None = None) -> Incident:
+def incident_acknowledge(
+    *, incident: Incident | int, actor, now: datetime, expected_version: int | None = None
+) -> Incident:
     """Answer the page: stops the acknowledge clock (TTA). The acknowledger becomes the
     stage DRI when nobody owns the stage yet."""
     with transaction.atomic():
@@ -110,10 +112,20 @@ def incident_pause(
             raise InvalidTransition("The clock is already paused.", field="status", code="already_paused")
         if incident.acknowledged_at is None:
             raise InvalidTransition(
-                "Acknowledge the case first: the acknowledge clock does not pause.", field="status", code="not_acknowledged"
+                "Acknowledge the case first: the acknowledge clock does not pause.",
+                field="status",
+                code="not_acknowledged",
             )
         old = _move(incident, PAUSE_STATUS[PauseReason(reason)], action="pause")
-        audited_create(ClockPause, history_user=actor, incident=incident, reason=reason, note=note, started_at=now, started_by=actor)
+        audited_create(
+            ClockPause,
+            history_user=actor,
+            incident=incident,
+            reason=reason,
+            note=note,
+            started_at=now,
+            started_by=actor,
+        )
         incident.paused_since = now
         incident.pause_reason = reason
         _finish(incident, actor=actor, now=now, fields=["status", "paused_since", "pause_reason"])
@@ -202,7 +214,9 @@ def incident_resolve(
         clocks = incident_clocks(incident, now=now)
         _finish(incident, actor=actor, now=now, fields=fields)
         met = clocks.resolve.status == "met"
-        cycle = ResolveCycle.objects.select_for_update().filter(incident=incident, number=incident.resolve_cycle).first()
+        cycle = (
+            ResolveCycle.objects.select_for_update().filter(incident=incident, number=incident.resolve_cycle).first()
+        )
         if cycle is not None:
             cycle.ended_at = now
             cycle.elapsed_seconds = int(clocks.resolve.elapsed.total_seconds())
@@ -235,7 +249,9 @@ def incident_resolve(
         return incident
 
 
-def incident_reopen(*, incident: Incident | int, reason: str, actor, now: datetime, expected_version: int | None = None) -> Incident:
+def incident_reopen(
+    *, incident: Incident | int, reason: str, actor, now: datetime, expected_version: int | None = None
+) -> Incident:
     """Start a new resolve cycle with the full target. Earlier cycles keep their result;
     the reopen is counted."""
     reason = (reason or "").strip()
@@ -263,7 +279,9 @@ def incident_reopen(*, incident: Incident | int, reason: str, actor, now: dateti
         if incident.clock_started_at is None and incident.channel.agreed:
             incident.clock_started_at = now
         if incident.clock_started_at is not None:
-            audited_create(ResolveCycle, history_user=actor,
+            audited_create(
+                ResolveCycle,
+                history_user=actor,
                 incident=incident,
                 number=incident.resolve_cycle,
                 started_at=now,
@@ -308,11 +326,20 @@ def incident_close(*, incident: Incident | int, actor, now: datetime, expected_v
         incident = incident_lock(incident, expected_version=expected_version)
         old = _move(incident, Status.CLOSED, action="close")
         if incident.policy.requires_rca and not Postmortem.objects.filter(incident=incident).exists():
-            raise RuleViolation(f"{incident.severity} cases need a root cause analysis before closing.", field="postmortem")
+            raise RuleViolation(
+                f"{incident.severity} cases need a root cause analysis before closing.", field="postmortem"
+            )
         incident.closed_at = now
         incident.stage = Stage.VERIFY
         _finish(incident, actor=actor, now=now, fields=["status", "closed_at", "stage"])
-        event_record(incident=incident, kind=EventKind.CLOSED, actor=actor, at=now, old={"status": old}, new={"status": incident.status})
+        event_record(
+            incident=incident,
+            kind=EventKind.CLOSED,
+            actor=actor,
+            at=now,
+            old={"status": old},
+            new={"status": incident.status},
+        )
         return incident
 
 
@@ -356,7 +383,9 @@ def _apply_policy(incident: Incident, policy: SeverityPolicy, *, actor) -> list[
     fields = list(SNAPSHOT_FIELDS)
     if incident.escalation_level > 0:
         following = EscalationStep.objects.filter(policy=policy, level=incident.escalation_level + 1).first()
-        last = Escalation.objects.filter(incident=incident).order_by("-level").values_list("created_at", flat=True).first()
+        last = (
+            Escalation.objects.filter(incident=incident).order_by("-level").values_list("created_at", flat=True).first()
+        )
         incident.next_escalation_at = (last + following.wait) if following is not None and last is not None else None
         fields.append("next_escalation_at")
     return fields
@@ -395,7 +424,9 @@ def _record_severity_change(incident: Incident, *, old: dict, actor, now: dateti
     )
 
 
-def incident_raise_by_trigger(*, incident: Incident | int, severity: str, explanation: str, actor, now: datetime) -> Incident:
+def incident_raise_by_trigger(
+    *, incident: Incident | int, severity: str, explanation: str, actor, now: datetime
+) -> Incident:
     """Raise a case to ``severity`` because a trigger rule now matches (e.g. no progress
     for longer than a rule allows; the sweep calls this as the system user). Never
     lowers: a case already at or above ``severity`` is returned unchanged."""
@@ -457,14 +488,18 @@ IMPACT_FIELDS = ("arr_at_risk", "users_affected_pct", "data_risk", "legal_risk",
 OWNER_FIELDS = ("commander", "stage_dri")
 
 
-def incident_update(*, incident: Incident | int, actor, now: datetime, expected_version: int | None = None, **changes) -> Incident:
+def incident_update(
+    *, incident: Incident | int, actor, now: datetime, expected_version: int | None = None, **changes
+) -> Incident:
     """Edit details, impact facts and owners. New impact facts re-run the triggers: a
     higher floor raises the severity at once (source: trigger); a lower one never lowers
     it (that needs a Manager's explicit change). Moving a case onto an agreed channel
     starts its clocks."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
-        raise RuleViolation(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+        raise RuleViolation(
+            f"These fields cannot be edited here: {', '.join(sorted(unknown))}.", field=sorted(unknown)[0]
+        )
     if "title" in changes and not (changes["title"] or "").strip():
         raise RuleViolation("A case needs a title.", field="title")
     if "channel" in changes and changes["channel"] is None:
@@ -496,7 +531,12 @@ def incident_update(*, incident: Incident | int, actor, now: datetime, expected_
         if "channel" in new and incident.clock_started_at is None and incident.channel.agreed:
             incident.clock_started_at = incident.cycle_started_at = now
             fields += ["clock_started_at", "cycle_started_at"]
-            audited_create(ResolveCycle, history_user=actor, incident=incident, number=incident.resolve_cycle, started_at=now,
+            audited_create(
+                ResolveCycle,
+                history_user=actor,
+                incident=incident,
+                number=incident.resolve_cycle,
+                started_at=now,
                 target_seconds=incident.resolve_target_seconds,
             )
         severity_old = None
@@ -518,23 +558,45 @@ def incident_update(*, incident: Incident | int, actor, now: datetime, expected_
         owners = {f: new.pop(f) for f in OWNER_FIELDS if f in new}
         owners_old = {f: old.pop(f) for f in OWNER_FIELDS if f in old}
         if new:
-            event_record(incident=incident, kind=EventKind.EDITED, actor=actor, at=now, old=old, new=new,
-                         detail="Changed " + ", ".join(sorted(new)))
+            event_record(
+                incident=incident,
+                kind=EventKind.EDITED,
+                actor=actor,
+                at=now,
+                old=old,
+                new=new,
+                detail="Changed " + ", ".join(sorted(new)),
+            )
         if owners:
             event_record(
-                incident=incident, kind=EventKind.ASSIGNED, actor=actor, at=now, old=owners_old, new=owners,
+                incident=incident,
+                kind=EventKind.ASSIGNED,
+                actor=actor,
+                at=now,
+                old=owners_old,
+                new=owners,
                 detail="; ".join(f"{f.replace('_', ' ')}: {v or 'nobody'}" for f, v in owners.items()),
             )
         if "channel" in fields and "clock_started_at" in fields:
-            event_record(incident=incident, kind=EventKind.CLOCK_STARTED, actor=actor, at=now,
-                         new={"started_at": now}, detail=f"Logged on agreed channel {incident.channel.name}")
+            event_record(
+                incident=incident,
+                kind=EventKind.CLOCK_STARTED,
+                actor=actor,
+                at=now,
+                new={"started_at": now},
+                detail=f"Logged on agreed channel {incident.channel.name}",
+            )
         if severity_old is not None:
             checklists_instantiate(incident=incident, actor=actor)
-            _record_severity_change(incident, old=severity_old, actor=actor, now=now, detail=incident.trigger_explanation)
+            _record_severity_change(
+                incident, old=severity_old, actor=actor, now=now, detail=incident.trigger_explanation
+            )
         return incident
 
 
-def incident_set_stage(*, incident: Incident | int, stage: str, actor, now: datetime, expected_version: int | None = None) -> Incident:
+def incident_set_stage(
+    *, incident: Incident | int, stage: str, actor, now: datetime, expected_version: int | None = None
+) -> Incident:
     """Move the case to another stage; its exit criteria must be met first."""
     if stage not in Stage.values:
         raise RuleViolation(f"Unknown stage {stage!r}.", field="stage")
@@ -556,12 +618,25 @@ def incident_set_stage(*, incident: Incident | int, stage: str, actor, now: date
         incident.stage = stage
         incident.last_progress_at = now
         _finish(incident, actor=actor, now=now, fields=["stage", "last_progress_at"])
-        event_record(incident=incident, kind=EventKind.STAGE_CHANGED, actor=actor, at=now, old={"stage": old}, new={"stage": stage})
+        event_record(
+            incident=incident,
+            kind=EventKind.STAGE_CHANGED,
+            actor=actor,
+            at=now,
+            old={"stage": old},
+            new={"stage": stage},
+        )
         return incident
 
 
 def customer_update_post(
-    *, incident: Incident | int, body: str, channel: Channel | None, actor, now: datetime, expected_version: int | None = None
+    *,
+    incident: Incident | int,
+    body: str,
+    channel: Channel | None,
+    actor,
+    now: datetime,
+    expected_version: int | None = None,
 ) -> CustomerUpdate:
     """Log an update sent to the customer; the next one is due a cadence from now."""
     body = (body or "").strip()
@@ -573,7 +648,14 @@ def customer_update_post(
             raise InvalidTransition("The case is resolved; reopen it to post updates.", field="status")
         channel = channel or incident.channel
         was_late = bool(incident.next_update_due_at and now > incident.next_update_due_at)
-        update = audited_create(CustomerUpdate, history_user=actor, incident=incident, body=body, channel=channel, posted_at=now, posted_by=actor,
+        update = audited_create(
+            CustomerUpdate,
+            history_user=actor,
+            incident=incident,
+            body=body,
+            channel=channel,
+            posted_at=now,
+            posted_by=actor,
             was_late=was_late,
         )
         incident.last_customer_update_at = now
@@ -584,7 +666,13 @@ def customer_update_post(
             incident,
             actor=actor,
             now=now,
-            fields=["last_customer_update_at", "last_progress_at", "update_seq", "update_warned_at", "update_breached_at"],
+            fields=[
+                "last_customer_update_at",
+                "last_progress_at",
+                "update_seq",
+                "update_warned_at",
+                "update_breached_at",
+            ],
         )
         event_record(
             incident=incident,

@@ -13,7 +13,16 @@ from decimal import Decimal
 from django.db import transaction
 
 from escalations.choices import ChainTarget, Stage, TriggerKind
-from escalations.models import BusinessCalendar, Channel, ChannelKind, EscalationStep, SeverityPolicy, SOPTemplate, SOPTemplateItem, TriggerRule
+from escalations.models import (
+    BusinessCalendar,
+    Channel,
+    ChannelKind,
+    EscalationStep,
+    SeverityPolicy,
+    SOPTemplate,
+    SOPTemplateItem,
+    TriggerRule,
+)
 from escalations.roles import sync_roles
 from escalations.services.common import audited_create, system_user
 
@@ -22,32 +31,87 @@ M = timedelta(minutes=1)
 
 CALENDARS = [
     {"name": "24x7", "is_24x7": True, "timezone": "UTC"},
-    {"name": "Business hours (London)", "is_24x7": False, "timezone": "Europe/London", "workdays": "0,1,2,3,4",
-     "day_start": time(9), "day_end": time(17)},
+    {
+        "name": "Business hours (London)",
+        "is_24x7": False,
+        "timezone": "Europe/London",
+        "workdays": "0,1,2,3,4",
+        "day_start": time(9),
+        "day_end": time(17),
+    },
 ]
 
 POLICIES = [
-    {"key": "S1", "rank": 1, "name": "Critical", "ack_target": 5 * M, "resolve_target": 2 * H, "update_cadence": 30 * M,
-     "calendar": "24x7", "pages_on_intake": True, "requires_commander": True, "requires_bridge": True,
-     "requires_rca": True, "allows_executive_escalation": True, "handoff_accept_within": 10 * M,
-     "description": "Data or legal risk, or 10 % or more of the customer's users affected."},
-    {"key": "S2", "rank": 2, "name": "Major", "ack_target": 30 * M, "resolve_target": 8 * H, "update_cadence": 60 * M,
-     "calendar": "24x7", "pages_on_intake": True, "requires_commander": False, "requires_bridge": False,
-     "requires_rca": False, "allows_executive_escalation": False, "handoff_accept_within": 15 * M,
-     "description": "$50,000 or more of ARR at risk."},
-    {"key": "S3", "rank": 3, "name": "Minor", "ack_target": 4 * H, "resolve_target": 24 * H, "update_cadence": 8 * H,
-     "calendar": "Business hours (London)", "handoff_accept_within": 2 * H,
-     "description": "Business-hours calendar."},
-    {"key": "S4", "rank": 4, "name": "Low", "ack_target": 8 * H, "resolve_target": 80 * H, "update_cadence": 24 * H,
-     "calendar": "Business hours (London)", "handoff_accept_within": 4 * H,
-     "description": "Business-hours calendar."},
+    {
+        "key": "S1",
+        "rank": 1,
+        "name": "Critical",
+        "ack_target": 5 * M,
+        "resolve_target": 2 * H,
+        "update_cadence": 30 * M,
+        "calendar": "24x7",
+        "pages_on_intake": True,
+        "requires_commander": True,
+        "requires_bridge": True,
+        "requires_rca": True,
+        "allows_executive_escalation": True,
+        "handoff_accept_within": 10 * M,
+        "description": "Data or legal risk, or 10 % or more of the customer's users affected.",
+    },
+    {
+        "key": "S2",
+        "rank": 2,
+        "name": "Major",
+        "ack_target": 30 * M,
+        "resolve_target": 8 * H,
+        "update_cadence": 60 * M,
+        "calendar": "24x7",
+        "pages_on_intake": True,
+        "requires_commander": False,
+        "requires_bridge": False,
+        "requires_rca": False,
+        "allows_executive_escalation": False,
+        "handoff_accept_within": 15 * M,
+        "description": "$50,000 or more of ARR at risk.",
+    },
+    {
+        "key": "S3",
+        "rank": 3,
+        "name": "Minor",
+        "ack_target": 4 * H,
+        "resolve_target": 24 * H,
+        "update_cadence": 8 * H,
+        "calendar": "Business hours (London)",
+        "handoff_accept_within": 2 * H,
+        "description": "Business-hours calendar.",
+    },
+    {
+        "key": "S4",
+        "rank": 4,
+        "name": "Low",
+        "ack_target": 8 * H,
+        "resolve_target": 80 * H,
+        "update_cadence": 24 * H,
+        "calendar": "Business hours (London)",
+        "handoff_accept_within": 4 * H,
+        "description": "Business-hours calendar.",
+    },
 ]
 
 CHAINS = {
-    "S1": [(1, ChainTarget.DUTY_MANAGER, 0 * M), (2, ChainTarget.COMMANDER, 5 * M), (3, ChainTarget.FIX_LEAD, 10 * M),
-           (4, ChainTarget.MANAGER, 15 * M), (5, ChainTarget.EXECUTIVE, 30 * M)],
-    "S2": [(1, ChainTarget.DUTY_MANAGER, 0 * M), (2, ChainTarget.COMMANDER, 30 * M), (3, ChainTarget.FIX_LEAD, 60 * M),
-           (4, ChainTarget.MANAGER, 120 * M)],
+    "S1": [
+        (1, ChainTarget.DUTY_MANAGER, 0 * M),
+        (2, ChainTarget.COMMANDER, 5 * M),
+        (3, ChainTarget.FIX_LEAD, 10 * M),
+        (4, ChainTarget.MANAGER, 15 * M),
+        (5, ChainTarget.EXECUTIVE, 30 * M),
+    ],
+    "S2": [
+        (1, ChainTarget.DUTY_MANAGER, 0 * M),
+        (2, ChainTarget.COMMANDER, 30 * M),
+        (3, ChainTarget.FIX_LEAD, 60 * M),
+        (4, ChainTarget.MANAGER, 120 * M),
+    ],
     "S3": [(1, ChainTarget.DUTY_MANAGER, 0 * M), (2, ChainTarget.MANAGER, 4 * H)],
     "S4": [(1, ChainTarget.DUTY_MANAGER, 0 * M)],
 }
@@ -55,8 +119,18 @@ CHAINS = {
 TRIGGERS = [
     {"name": "Data risk", "kind": TriggerKind.DATA_RISK, "severity": "S1"},
     {"name": "Legal risk", "kind": TriggerKind.LEGAL_RISK, "severity": "S1"},
-    {"name": "10 % or more of users affected", "kind": TriggerKind.USERS_AFFECTED, "threshold": Decimal(10), "severity": "S1"},
-    {"name": "$50,000 or more ARR at risk", "kind": TriggerKind.ARR_AT_RISK, "threshold": Decimal(50000), "severity": "S2"},
+    {
+        "name": "10 % or more of users affected",
+        "kind": TriggerKind.USERS_AFFECTED,
+        "threshold": Decimal(10),
+        "severity": "S1",
+    },
+    {
+        "name": "$50,000 or more ARR at risk",
+        "kind": TriggerKind.ARR_AT_RISK,
+        "threshold": Decimal(50000),
+        "severity": "S2",
+    },
 ]
 
 CHANNELS = [
@@ -71,30 +145,63 @@ CHANNELS = [
 ]
 
 SOPS = [
-    {"name": "S1 first hour (triage)", "severity": "S1", "stage": Stage.TRIAGE,
-     "play": "S1 play — first hour.\n1. Acknowledge the page within 5 minutes.\n2. Name an Incident Commander and open "
-             "the bridge.\n3. Confirm the impact facts with the customer.\n4. First customer update within 30 minutes, "
-             "then every 30 minutes.\n5. Hand to command with a full packet.",
-     "items": [("Acknowledge the page", True), ("Incident Commander named", True), ("Incident bridge opened and linked", True),
-               ("Impact facts confirmed with the customer", True), ("First customer update sent", True),
-               ("Executive sponsor informed (only if the policy says so)", False)]},
-    {"name": "S1 command", "severity": "S1", "stage": Stage.COMMAND,
-     "play": "The IC runs the bridge, owns trade-offs and keeps the 30-minute customer cadence.",
-     "items": [("Eng Fix Lead engaged", True), ("Workaround assessed", True), ("Status page updated", False)]},
-    {"name": "S1 fix", "severity": "S1", "stage": Stage.FIX,
-     "play": "The Eng Fix Lead owns the technical fix and reports to the IC.",
-     "items": [("Root cause hypothesis written down", True), ("Fix deployed", True)]},
-    {"name": "S1 verify and close", "severity": "S1", "stage": Stage.VERIFY,
-     "play": "Verify with the customer, schedule the RCA, close.",
-     "items": [("Customer confirmed restoration", True), ("RCA scheduled", True)]},
-    {"name": "S2 first hour (triage)", "severity": "S2", "stage": Stage.TRIAGE,
-     "play": "S2 play — first hour.\n1. Acknowledge within 30 minutes.\n2. Confirm ARR at risk and impact.\n"
-             "3. Customer update every 60 minutes.\n4. Decide whether an IC is needed.",
-     "items": [("Acknowledge the page", True), ("Impact and ARR at risk confirmed", True),
-               ("First customer update sent", True), ("Decide whether to name an IC", False)]},
-    {"name": "S2 verify and close", "severity": "S2", "stage": Stage.VERIFY,
-     "play": "Verify with the customer and close.",
-     "items": [("Customer confirmed restoration", True)]},
+    {
+        "name": "S1 first hour (triage)",
+        "severity": "S1",
+        "stage": Stage.TRIAGE,
+        "play": "S1 play — first hour.\n1. Acknowledge the page within 5 minutes.\n2. Name an Incident Commander and open "
+        "the bridge.\n3. Confirm the impact facts with the customer.\n4. First customer update within 30 minutes, "
+        "then every 30 minutes.\n5. Hand to command with a full packet.",
+        "items": [
+            ("Acknowledge the page", True),
+            ("Incident Commander named", True),
+            ("Incident bridge opened and linked", True),
+            ("Impact facts confirmed with the customer", True),
+            ("First customer update sent", True),
+            ("Executive sponsor informed (only if the policy says so)", False),
+        ],
+    },
+    {
+        "name": "S1 command",
+        "severity": "S1",
+        "stage": Stage.COMMAND,
+        "play": "The IC runs the bridge, owns trade-offs and keeps the 30-minute customer cadence.",
+        "items": [("Eng Fix Lead engaged", True), ("Workaround assessed", True), ("Status page updated", False)],
+    },
+    {
+        "name": "S1 fix",
+        "severity": "S1",
+        "stage": Stage.FIX,
+        "play": "The Eng Fix Lead owns the technical fix and reports to the IC.",
+        "items": [("Root cause hypothesis written down", True), ("Fix deployed", True)],
+    },
+    {
+        "name": "S1 verify and close",
+        "severity": "S1",
+        "stage": Stage.VERIFY,
+        "play": "Verify with the customer, schedule the RCA, close.",
+        "items": [("Customer confirmed restoration", True), ("RCA scheduled", True)],
+    },
+    {
+        "name": "S2 first hour (triage)",
+        "severity": "S2",
+        "stage": Stage.TRIAGE,
+        "play": "S2 play — first hour.\n1. Acknowledge within 30 minutes.\n2. Confirm ARR at risk and impact.\n"
+        "3. Customer update every 60 minutes.\n4. Decide whether an IC is needed.",
+        "items": [
+            ("Acknowledge the page", True),
+            ("Impact and ARR at risk confirmed", True),
+            ("First customer update sent", True),
+            ("Decide whether to name an IC", False),
+        ],
+    },
+    {
+        "name": "S2 verify and close",
+        "severity": "S2",
+        "stage": Stage.VERIFY,
+        "play": "Verify with the customer and close.",
+        "items": [("Customer confirmed restoration", True)],
+    },
 ]
 
 
@@ -141,9 +248,13 @@ def playbook_load(*, actor=None) -> dict[str, int]:
             if SOPTemplate.objects.filter(name=spec["name"]).exists():
                 continue
             items = spec["items"]
-            template = audited_create(SOPTemplate, history_user=actor, **{k: v for k, v in spec.items() if k != "items"})
+            template = audited_create(
+                SOPTemplate, history_user=actor, **{k: v for k, v in spec.items() if k != "items"}
+            )
             for order, (text, required) in enumerate(items, start=1):
-                audited_create(SOPTemplateItem, history_user=actor, template=template, order=order, text=text, required=required)
+                audited_create(
+                    SOPTemplateItem, history_user=actor, template=template, order=order, text=text, required=required
+                )
             created["sop_templates"] += 1
     return created
 

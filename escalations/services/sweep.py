@@ -50,9 +50,9 @@ from escalations.models import (
 )
 from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks
 from escalations.services.common import _jsonable, audited_create, system_user
+from escalations.services.errors import ServiceError
 from escalations.services.escalation import Roster, duty_managers, recipients_for, roster_load, step_recipients
 from escalations.services.notifications import notification_build, notifications_enqueue_on_commit
-from escalations.services.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 

@@ -93,7 +93,9 @@ def _counting_intervals(
             return
 
 
-def elapsed(start: datetime, now: datetime, pauses: Sequence[Pause] = (), calendar: Calendar = TWENTY_FOUR_SEVEN) -> timedelta:
+def elapsed(
+    start: datetime, now: datetime, pauses: Sequence[Pause] = (), calendar: Calendar = TWENTY_FOUR_SEVEN
+) -> timedelta:
     """Counted clock time between ``start`` and ``now``: pauses and off-hours excluded.
     Zero if ``now`` is before ``start``."""
     _require_aware(start)
@@ -126,7 +128,11 @@ def due_at(
 
 
 def warn_at(
-    start: datetime, target: timedelta, warning_pct: int, pauses: Sequence[Pause] = (), calendar: Calendar = TWENTY_FOUR_SEVEN
+    start: datetime,
+    target: timedelta,
+    warning_pct: int,
+    pauses: Sequence[Pause] = (),
+    calendar: Calendar = TWENTY_FOUR_SEVEN,
 ) -> datetime | None:
     """When the warning fires: at ``warning_pct`` % of the target's counted time."""
     if not 0 < warning_pct <= 100:

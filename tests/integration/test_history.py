@@ -102,13 +102,17 @@ def test_every_service_records_its_actor(make_incident, agent, other_agent, duty
     )
     handoff = audited(
         # other_agent acknowledged, so owns the stage: only the owner hands off.
-        lambda: handoff_offer(incident=pk, actor=other_agent, now=now, to_stage=Stage.TRIAGE, to_user=engineer, **PACKET),
+        lambda: handoff_offer(
+            incident=pk, actor=other_agent, now=now, to_stage=Stage.TRIAGE, to_user=engineer, **PACKET
+        ),
         other_agent,
     )
     audited(lambda: handoff_reject(handoff=handoff, reason="Busy", actor=engineer, now=now), engineer)
     handoff = handoff_offer(incident=pk, actor=other_agent, now=now, to_stage=Stage.TRIAGE, to_user=engineer, **PACKET)
     audited(lambda: handoff_cancel(handoff=handoff, actor=manager, now=now), manager)
-    handoff = handoff_offer(incident=pk, actor=other_agent, now=now, to_stage=Stage.TRIAGE, to_user=duty_manager, **PACKET)
+    handoff = handoff_offer(
+        incident=pk, actor=other_agent, now=now, to_stage=Stage.TRIAGE, to_user=duty_manager, **PACKET
+    )
     audited(lambda: handoff_accept(handoff=handoff, actor=duty_manager, now=now), duty_manager)
 
     audited(

@@ -75,7 +75,9 @@ def test_a_warning_passed_before_a_pause_waits_for_the_resume(make_incident, age
     incident = incident_acknowledge(incident=make_incident(), actor=agent, now=now)  # S2: update due at +60 min
     # The update warning (75 % = +45 min) passed unrecorded, then the case paused: nothing
     # can fire while the clock is frozen, so the sweep must not be woken for it.
-    incident = incident_pause(incident=incident, reason=PauseReason.CUSTOMER, note="logs", actor=agent, now=now + 50 * M)
+    incident = incident_pause(
+        incident=incident, reason=PauseReason.CUSTOMER, note="logs", actor=agent, now=now + 50 * M
+    )
     assert incident.next_check_at is None
     incident = incident_resume(incident=incident, actor=agent, now=now + 90 * M)
     assert incident.next_check_at == incident.update_warn_at == now + 45 * M

@@ -358,9 +358,3 @@ def celery_procs_fixture(private_redis, tmp_path) -> Iterator[Callable[..., Cele
 
 def webhook_payloads(receiver: Receiver) -> list[dict]:
     return [json.loads(r["body"]) for r in receiver.accepted()]
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # Personas are created per test; PBKDF2 at full strength costs seconds per test.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -41,12 +41,6 @@ def _plain_http_for_the_live_server():
     settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE = saved
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # Before the persona fixtures hash their passwords (and the login form checks them).
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture(scope="session")
 def chromium():
     if not _chromium_available():

@@ -31,12 +31,6 @@ M = timedelta(minutes=1)
 PACKET = {"summary": "s", "customer_impact": "c", "next_steps": "n"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    # Personas are made with a password; the production hasher costs ~0.5 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def row_counts() -> dict[str, int]:
     """Rows of every model of the app, the Historical* ones included."""
     models = apps.get_app_config("escalations").get_models()

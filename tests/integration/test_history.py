@@ -39,12 +39,6 @@ H = timedelta(hours=1)
 PACKET = {"summary": "s", "customer_impact": "c", "next_steps": "n"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    # Personas are made with a password; the production hasher costs ~0.5 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def history_models() -> list:
     """The Historical* models that record a user (the m2m through-history rows do not)."""
     return [

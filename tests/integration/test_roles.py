@@ -24,12 +24,6 @@ PERSONAS = ["agent", "duty_manager", "engineer", "manager", "policy_admin", "out
 PACKET = {"summary": "s", "customer_impact": "c", "next_steps": "n"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    # Personas are made with a password; the production hasher costs ~0.5 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_migrations_create_the_five_groups_with_exactly_their_permissions():
     # No playbook fixture: this is the state the migrations leave.
     assert set(Group.objects.values_list("name", flat=True)) >= set(ROLE_PERMISSIONS)

@@ -15,12 +15,6 @@ from escalations.models import CaseEvent, HandoffPacket, Incident, Shift, Team
 from escalations.services.demo import CASES, USERS
 
 
-@pytest.fixture(autouse=True)
-def _fast_hasher(settings):
-    # Seven demo passwords: PBKDF2 would dominate the test's run time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def row_counts() -> dict[str, int]:
     return {model._meta.label: model.objects.count() for model in apps.get_models()}
 

@@ -14,12 +14,6 @@ from escalations.services.common import audited_create
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    # Personas are made with a password; the production hasher costs ~0.5 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_instantiate_is_idempotent(make_incident, agent):
     incident = make_incident(data_risk=True)
     assert checklists_instantiate(incident=incident, actor=agent) == []

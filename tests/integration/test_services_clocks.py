@@ -19,12 +19,6 @@ M = timedelta(minutes=1)
 H = timedelta(hours=1)
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    # Personas are made with a password; the production hasher costs ~0.5 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_editing_a_policy_never_moves_an_open_case(make_incident, policy_admin, agent, now):
     incident = make_incident()
     policy = SeverityPolicy.objects.get(key="S2")

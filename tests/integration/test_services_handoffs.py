@@ -28,12 +28,6 @@ M = timedelta(minutes=1)
 PACKET = {"summary": "Checkout 500s for EU", "customer_impact": "No orders since 09:40", "next_steps": "Roll back 4.2"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    # Personas are made with a password; the production hasher costs ~0.5 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def case(make_incident, agent, team, now) -> Incident:
     """An S2 owned (stage DRI) by the agent, in the agent's team."""

@@ -31,12 +31,6 @@ from escalations.services.common import audited_create
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    # Personas are made with a password; the production hasher costs ~0.5 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
 

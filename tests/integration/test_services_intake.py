@@ -16,12 +16,6 @@ from escalations.services.intake import check_severity_choice, clean_impact
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    # Personas are made with a password; the production hasher costs ~0.5 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
 

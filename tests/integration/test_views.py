@@ -37,13 +37,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # Autouse fixtures run before the persona fixtures: hashing their passwords with the
-    # production hasher would cost most of each test's time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _frozen(time_machine):
     time_machine.move_to(T0 + timedelta(minutes=1), tick=False)
     return time_machine

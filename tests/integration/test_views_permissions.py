@@ -16,13 +16,6 @@ from tests.conftest import T0
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # Autouse fixtures run before the persona fixtures: hashing their passwords with the
-    # production hasher would cost most of each test's time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 VIEW = {"agent", "duty_manager", "engineer", "manager", "policy_admin"}
 WORK = {"agent", "duty_manager", "engineer", "manager"}
 CREATE = {"agent", "duty_manager", "manager"}

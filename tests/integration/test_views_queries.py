@@ -23,13 +23,6 @@ from tests.conftest import T0
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # Autouse fixtures run before the persona fixtures: hashing their passwords with the
-    # production hasher would cost most of each test's time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 # Queue: session, user, profile (time zone), 2× permissions, count, page, filter choices
 # (teams, customers). Case page: those five, the case, its pauses, checklists, items,
 # handoffs, timeline, latest update, channels, teams, people (pickers share them). Pinned

@@ -13,7 +13,6 @@ from django.utils import timezone
 from escalations.choices import NotificationChannel, NotificationStatus
 from escalations.models import Breach, Escalation, Notification, SweepHeartbeat
 from tests.engine_support import (  # noqa: F401
-    _fast_password_hashing,
     celery_procs_fixture,
     private_redis_fixture,
     receiver_fixture,

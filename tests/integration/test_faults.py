@@ -26,7 +26,6 @@ from escalations.services.sweep import sweep_run
 from escalations.tasks import sweep_breaches
 from tests.engine_support import (  # noqa: F401
     Receiver,
-    _fast_password_hashing,
     bulk_due_cases,
     celery_procs_fixture,
     free_port,

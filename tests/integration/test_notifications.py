@@ -23,7 +23,7 @@ from escalations.services.notifications import (
     notifications_retry_due,
 )
 from escalations.tasks import deliver_notification, retry_notifications
-from tests.engine_support import _fast_password_hashing, free_port, point_celery_at, receiver_fixture, verify_signature  # noqa: F401
+from tests.engine_support import free_port, point_celery_at, receiver_fixture, verify_signature  # noqa: F401
 
 S = timedelta(seconds=1)
 

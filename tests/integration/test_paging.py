@@ -7,7 +7,7 @@ import pytest
 
 from escalations.choices import EventKind, NotificationChannel, NotificationStatus
 from escalations.models import CaseEvent, Notification
-from tests.engine_support import _fast_password_hashing, roster  # noqa: F401
+from tests.engine_support import roster  # noqa: F401
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from escalations.services import (
 from escalations.services import sweep as sweep_module
 from escalations.services.common import system_user
 from escalations.services.sweep import sweep_run, sweep_status
-from tests.engine_support import _fast_password_hashing, roster  # noqa: F401
+from tests.engine_support import roster  # noqa: F401
 from tests.factories import UserFactory
 
 M = timedelta(minutes=1)

@@ -36,7 +36,6 @@ from escalations.services import (
 )
 from escalations.services.sweep import sweep_run
 from escalations.sla import Calendar, Pause, due_at, warn_at
-from tests.engine_support import _fast_password_hashing  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

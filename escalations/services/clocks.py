@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from escalations.choices import OPEN_STATUSES
-from escalations.models import BusinessCalendar, Incident, SeverityPolicy
+from escalations.models import BusinessCalendar, Incident, ResolveCycle, SeverityPolicy
+from escalations.services.common import audited_create
 from escalations.sla import Calendar, ClockState, Pause, clock_state, due_at, elapsed, warn_at
 
 # The denormalised fields this module owns on Incident.
@@ -186,3 +187,16 @@ def incident_recompute_clocks(incident: Incident, *, now: datetime, pauses: list
     incident.next_check_at = min((t for t in pending if t is not None), default=None)
     incident.next_deadline_at = min((t for t in deadlines if t is not None), default=None)
     return list(CLOCK_FIELDS)
+
+
+def cycle_open(incident: Incident, *, actor, started_at: datetime) -> ResolveCycle:
+    """Record the start of the case's current resolve cycle with the full target; its
+    result (met or missed) is written when the case is resolved."""
+    return audited_create(
+        ResolveCycle,
+        history_user=actor,
+        incident=incident,
+        number=incident.resolve_cycle,
+        started_at=started_at,
+        target_seconds=incident.resolve_target_seconds,
+    )

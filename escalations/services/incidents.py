@@ -34,6 +34,7 @@ from escalations.models import (
 from escalations.services.checklists import checklists_instantiate, require_stage_exit
 from escalations.services.clocks import (
     SNAPSHOT_FIELDS,
+    cycle_open,
     incident_clocks,
     incident_recompute_clocks,
     policy_snapshot,
@@ -279,14 +280,7 @@ def incident_reopen(
         if incident.clock_started_at is None and incident.channel.agreed:
             incident.clock_started_at = now
         if incident.clock_started_at is not None:
-            audited_create(
-                ResolveCycle,
-                history_user=actor,
-                incident=incident,
-                number=incident.resolve_cycle,
-                started_at=now,
-                target_seconds=incident.resolve_target_seconds,
-            )
+            cycle_open(incident, actor=actor, started_at=now)
         _finish(
             incident,
             actor=actor,
@@ -531,14 +525,7 @@ def incident_update(
         if "channel" in new and incident.clock_started_at is None and incident.channel.agreed:
             incident.clock_started_at = incident.cycle_started_at = now
             fields += ["clock_started_at", "cycle_started_at"]
-            audited_create(
-                ResolveCycle,
-                history_user=actor,
-                incident=incident,
-                number=incident.resolve_cycle,
-                started_at=now,
-                target_seconds=incident.resolve_target_seconds,
-            )
+            cycle_open(incident, actor=actor, started_at=now)
         severity_old = None
         if set(new) & set(IMPACT_FIELDS):
             result = triggers_evaluate(**{f: getattr(incident, f) for f in IMPACT_FIELDS})

@@ -8,9 +8,9 @@ from decimal import Decimal, InvalidOperation
 from django.db import IntegrityError, transaction
 
 from escalations.choices import EventKind, SeveritySource, Status
-from escalations.models import Channel, Customer, Incident, ResolveCycle, Team
+from escalations.models import Channel, Customer, Incident, Team
 from escalations.services.checklists import checklists_instantiate
-from escalations.services.clocks import incident_recompute_clocks, policy_snapshot
+from escalations.services.clocks import cycle_open, incident_recompute_clocks, policy_snapshot
 from escalations.services.common import audited_save, event_build, events_save
 from escalations.services.errors import NotAllowed, RuleViolation
 from escalations.services.policies import DEFAULT_SEVERITY, policy_for, triggers_evaluate
@@ -166,12 +166,7 @@ def incident_create(
                 ) from None
             raise
         if clock_start:
-            audited_save(
-                ResolveCycle(
-                    incident=incident, number=1, started_at=clock_start, target_seconds=incident.resolve_target_seconds
-                ),
-                actor=actor,
-            )
+            cycle_open(incident, actor=actor, started_at=clock_start)
         checklists_instantiate(incident=incident, actor=actor, new_case=True)
         events = [
             event_build(

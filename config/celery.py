@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -51,3 +51,12 @@ app.autodiscover_tasks()
 from config.beat import BEAT_SCHEDULE  # noqa: E402  (after app exists; pure data)
 
 app.conf.beat_schedule = BEAT_SCHEDULE
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _refuse_to_start_without_a_key(**_kwargs) -> None:
+    # Settings load without SECRET_KEY (so migrations can run); a worker or beat must not.
+    from config.env import require_secret_key
+
+    require_secret_key()

@@ -15,6 +15,18 @@ def env_str(name: str, default: str | None = None) -> str | None:
     return default if value in (None, "") else value
 
 
+def require_secret_key() -> None:
+    """Called by the long-running processes (web, worker, beat): refuse to start without
+    SECRET_KEY rather than fail on the first request or task that signs something."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        settings.SECRET_KEY  # noqa: B018 — Django raises here for an empty key
+    except ImproperlyConfigured as exc:
+        raise ImproperEnv("SECRET_KEY must be set when DEBUG is off (see README, Configuration)") from exc
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     if value in (None, ""):

@@ -18,11 +18,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("SECRET_KEY must be set when DEBUG is off (see README, Configuration)")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+# Without a key and with DEBUG off, settings still load so that commands which sign
+# nothing (makemigrations --check, migrate) run; Django refuses every signing use of an
+# empty key, and the web, worker and beat processes refuse to start without one
+# (config.env.require_secret_key, called from config/wsgi.py and config/celery.py).
+SECRET_KEY = env_str("SECRET_KEY") or ("dev-only-insecure-key-do-not-use-in-production" if DEBUG else "")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -183,9 +183,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "escalations@localhost")
 # Key used to sign outgoing webhooks (HMAC-SHA256); receivers hold it. Never SECRET_KEY
 # itself (it would let a receiver forge sessions): without an explicit key, a key derived
 # one-way from SECRET_KEY, which reveals nothing about it.
-WEBHOOK_SIGNING_KEY = (
-    env_str("WEBHOOK_SIGNING_KEY")
-    or hmac.new(SECRET_KEY.encode(), b"escalations.webhook-signing-key", hashlib.sha256).hexdigest()
+WEBHOOK_SIGNING_KEY = env_str("WEBHOOK_SIGNING_KEY") or (
+    hmac.new(SECRET_KEY.encode(), b"escalations.webhook-signing-key", hashlib.sha256).hexdigest() if SECRET_KEY else ""
 )
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
 SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 10.0)

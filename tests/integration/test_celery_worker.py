@@ -67,8 +67,13 @@ def test_overdue_case_is_escalated_and_its_webhook_delivered_by_worker_and_beat(
     assert all(verify_signature(r) for r in receiver.accepted())
     assert Breach.objects.filter(incident=incident, kind="ack").count() == 1
     assert Escalation.objects.get(incident=incident).level == 1
+    # The receiver has the POST before the worker reads the response and records it.
     hook = Notification.objects.get(incident=incident, channel=NotificationChannel.WEBHOOK)
-    assert hook.status == NotificationStatus.SENT
+    wait_until(
+        lambda: Notification.objects.filter(pk=hook.pk, status=NotificationStatus.SENT).exists(),
+        timeout=15,
+        what="the webhook notification marked sent",
+    )
     # The page written at intake is delivered by the worker too (published after commit).
     wait_until(
         lambda: not Notification.objects.filter(incident=incident, status=NotificationStatus.PENDING).exists(),

@@ -95,7 +95,7 @@ format: install
 # host, and none of the variables that relax the security defaults.
 check-deploy: install
 	env -u TESTING -u SECURE_SSL_REDIRECT -u SECURE_COOKIES -u SECURE_HSTS_SECONDS -u SECURE_HSTS_PRELOAD \
-		DEBUG=0 ALLOWED_HOSTS=example.com \
+		DEBUG=0 ALLOWED_HOSTS=example.com CACHE_URL=redis://127.0.0.1:6379/1 \
 		SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
 		$(PY) manage.py check --deploy --fail-level WARNING
 

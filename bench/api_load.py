@@ -5,14 +5,17 @@ through gunicorn over loopback, with 100,000 cases on PostgreSQL.
         [--workers 5] [--intake-clients 8] [--intake-seconds 20] [--reload]
 
 Steps: (1) a separate database (esc_bench_api on 127.0.0.1 by default) is migrated and
-loaded: reference data through the services, then bulk rows cloned from a case the
-intake service opened (bench data: no history rows for the clones; 90 % resolved over
-the past year, 10 % open in the past fortnight, 5 % with a clock pause); (2) gunicorn
-serves config.wsgi on a free 127.0.0.1 port (DEBUG off, plain http); (3) ``--clients``
-closed-loop client threads hit each endpoint for ``--seconds`` (after a warm-up), one
-connection per request (gunicorn's sync workers close after each response); (4)
-``--intake-clients`` threads POST /api/v1/intake/ for ``--intake-seconds`` with unique
-external ids, then every row intake must write is counted in the database.
+loaded: reference data through the services (with a Support Duty Manager on shift, so
+S1/S2 intake pages someone), then bulk rows cloned from a case the intake service opened
+(bench data: no history rows for the clones; 90 % resolved over the past year, 10 % open
+in the past fortnight, 5 % with a clock pause); (2) gunicorn serves config.wsgi on a
+free 127.0.0.1 port (DEBUG off, plain http, Celery broker on Redis db ``--redis-url``,
+which the bench empties before and after); (3) ``--clients`` closed-loop clients hit
+each endpoint for ``--seconds`` (after a warm-up), one connection per request
+(gunicorn's sync workers close after each response): wrk (Debian package ``wrk``, a C
+load generator that leaves the CPUs to the server) when installed, else Python threads;
+(4) ``--intake-clients`` threads POST /api/v1/intake/ for ``--intake-seconds`` with
+unique external ids, then every row intake must write is counted in the database.
 
 Bounded (fixed durations) and loopback only. Writes bench/RESULTS-api.md."""
 
@@ -24,6 +27,8 @@ import json
 import os
 import platform
 import random
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -36,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/esc_bench_api"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
+WRK_SCRIPT = Path(__file__).resolve().parent / "api_load.lua"
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "RESULTS-api.md"
 BENCH_ENV = {
@@ -52,9 +59,10 @@ BENCH_ENV = {
 }
 
 
-def _configure_env(database_url: str, var_dir: str) -> None:
+def _configure_env(database_url: str, var_dir: str, redis_url: str) -> None:
     os.environ.update(BENCH_ENV)
     os.environ["DATABASE_URL"] = database_url
+    os.environ["REDIS_URL"] = redis_url
     os.environ["VAR_DIR"] = var_dir
     os.environ["TESTING"] = "1"  # plain static storage: no collectstatic needed
 
@@ -108,6 +116,20 @@ def _load(n_cases: int, reload: bool) -> dict[str, Any]:
             content_type__app_label="escalations", codename__in=["add_incident", "view_incident"]
         )
     )
+    # Somebody to page: S1/S2 intake notifies the Support Duty Manager on shift.
+    from escalations.models import Shift, ShiftRole, Team
+
+    duty_manager, _ = User.objects.get_or_create(username="bench_api_dm", defaults={"first_name": "Dana"})
+    duty_manager.groups.add(Group.objects.get(name=roles.DUTY_MANAGERS))
+    team, _ = Team.objects.get_or_create(slug="bench-api", defaults={"name": "Bench API team"})
+    if not Shift.objects.filter(user=duty_manager, ends_at__gt=timezone.now() + timedelta(days=1)).exists():
+        Shift.objects.create(
+            team=team,
+            user=duty_manager,
+            role=ShiftRole.DUTY_MANAGER,
+            starts_at=timezone.now() - timedelta(days=1),
+            ends_at=timezone.now() + timedelta(days=30),
+        )
     customers = [Customer.objects.get_or_create(name=f"API bench customer {i:03d}")[0] for i in range(200)]
     channel = Channel.objects.get(slug="email")
     now = timezone.now()
@@ -274,6 +296,29 @@ def _drive(port: int, token: str, clients: int, seconds: float, make_path: Any, 
     return _summary(latencies, errors, seconds)
 
 
+def _drive_wrk(port: int, token: str, clients: int, seconds: float, mode: str, ids_file: str) -> dict:
+    """The same closed loop, driven by wrk (one thread, ``clients`` connections)."""
+    base = ["wrk", "-t1", f"-c{clients}", "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{port}", "--", token, mode]
+    warm = [*base[:3], "-d3s", *base[3:]]
+    subprocess.run([*warm, ids_file], capture_output=True, check=True, timeout=60)
+    run = [*base[:3], f"-d{seconds:g}s", *base[3:]]
+    out = subprocess.run([*run, ids_file], capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    match = re.search(r"^RESULT (.*)$", out, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"wrk printed no result:\n{out}")
+    values = {k: float(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
+    return {
+        "requests": int(values["requests"]),
+        "rps": values["requests"] / values["seconds"],
+        "p50": values["p50"],
+        "p95": values["p95"],
+        "p99": values["p99"],
+        "max": values["max"],
+        "errors": int(values["socket_errors"] + values["non2xx"]),
+        "error_codes": [],
+    }
+
+
 def _summary(latencies: list[float], errors: list[int], seconds: float) -> dict:
     ms = sorted(x * 1000 for x in latencies)
     q = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else ms * 99
@@ -362,12 +407,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=5)
     parser.add_argument("--intake-clients", type=int, default=8)
     parser.add_argument("--intake-seconds", type=float, default=20.0)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS, help="Broker; a Redis db the bench may empty.")
+    parser.add_argument("--python-clients", action="store_true", help="Python threads even when wrk is installed.")
     parser.add_argument("--reload", action="store_true", help="Truncate the cases first.")
     args = parser.parse_args(argv)
 
     var_dir = tempfile.mkdtemp(prefix="esc-bench-api-")
-    _configure_env(args.database_url, var_dir)
+    _configure_env(args.database_url, var_dir, args.redis_url)
     _ensure_database(args.database_url)
+    import redis
+
+    broker = redis.Redis.from_url(args.redis_url)
+    broker.flushdb()  # the bench's own db: queued page deliveries of earlier runs
     import django
 
     django.setup()
@@ -399,14 +450,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _wait_ready(port, data["reader_token"])
         ids = data["ids"]
+        ids_file = Path(var_dir) / "ids.txt"
+        ids_file.write_text("\n".join(map(str, ids)) + "\n")
+        use_wrk = shutil.which("wrk") is not None and not args.python_clients
+        data["client"] = "wrk (1 thread)" if use_wrk else "Python threads"
         scenarios = {
-            "GET /api/v1/incidents/ (page 1, 50 rows)": lambda rng: "/api/v1/incidents/",
-            "GET /api/v1/incidents/?status=new&severity=S2": lambda rng: "/api/v1/incidents/?status=new&severity=S2",
-            "GET /api/v1/incidents/?page=<random 1..200>": lambda rng: f"/api/v1/incidents/?page={rng.randint(1, 200)}",
-            "GET /api/v1/incidents/{id}/ (random of 100k)": lambda rng: f"/api/v1/incidents/{rng.choice(ids)}/",
+            "GET /api/v1/incidents/ (page 1, 50 rows)": ("list", lambda rng: "/api/v1/incidents/"),
+            "GET /api/v1/incidents/?status=new&severity=S2": (
+                "filtered",
+                lambda rng: "/api/v1/incidents/?status=new&severity=S2",
+            ),
+            "GET /api/v1/incidents/?page=<random 1..200>": (
+                "pages",
+                lambda rng: f"/api/v1/incidents/?page={rng.randint(1, 200)}",
+            ),
+            "GET /api/v1/incidents/{id}/ (random of 100k)": (
+                "detail",
+                lambda rng: f"/api/v1/incidents/{rng.choice(ids)}/",
+            ),
         }
-        for name, make_path in scenarios.items():
-            results[name] = _drive(port, data["reader_token"], args.clients, args.seconds, make_path)
+        for name, (mode, make_path) in scenarios.items():
+            if use_wrk:
+                results[name] = _drive_wrk(port, data["reader_token"], args.clients, args.seconds, mode, str(ids_file))
+            else:
+                results[name] = _drive(port, data["reader_token"], args.clients, args.seconds, make_path)
             print(
                 name, {k: round(v, 1) if isinstance(v, float) else v for k, v in results[name].items()}, file=sys.stderr
             )
@@ -416,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        broker.flushdb()
     rows = _verify_intake(run_id, intake["created"])
     print("rows", rows, file=sys.stderr)
     _write_results(args, data, results, intake, rows)
@@ -428,6 +496,8 @@ def _write_results(args: Any, data: dict, results: dict, intake: dict, rows: dic
         f"--seconds {args.seconds:g} --workers {args.workers} --intake-clients {args.intake_clients} "
         f"--intake-seconds {args.intake_seconds:g}"
     )
+    if args.python_clients:
+        cmd += " --python-clients"
     lines = [
         "# API load benchmark",
         "",
@@ -445,7 +515,8 @@ def _write_results(args: Any, data: dict, results: dict, intake: dict, rows: dic
         "",
         f"## List and detail: {args.clients} concurrent clients, closed loop, {args.seconds:g} s each after 3 s warm-up",
         "",
-        "Latency is client-measured wall time per request over loopback (connect, request, full response).",
+        f"Load generator: {data.get('client')}. Latency is client-measured wall time per request over "
+        "loopback (connect, request, full response).",
         "",
         "| Endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | non-200 |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

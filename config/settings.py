@@ -59,6 +59,9 @@ MIDDLEWARE = [
     "escalations.middleware.ViewerTimezoneMiddleware",
 ]
 
+# ModelBackend with one query for a user's permissions instead of two.
+AUTHENTICATION_BACKENDS = ["escalations.backends.RoleBackend"]
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
@@ -217,7 +220,21 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The cache holds the API throttles' counters. Several web processes must share one
+# (Redis: CACHE_URL), or each process would allow the whole rate on its own. Unset: a
+# per-process memory cache (development, tests). Keep it apart from the Celery broker's
+# Redis database: clearing a cache empties its database.
+CACHE_URL = env_str("CACHE_URL")
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "esc",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LOGGING = {
     "version": 1,

@@ -274,9 +274,13 @@ def test_list_query_count_does_not_grow_with_rows(agent, make_incident, clock):
         incident_acknowledge(incident=incident, actor=agent, now=T0)
         incident_pause(incident=incident, reason="customer", note="logs", actor=agent, now=T0)
     assert count_queries() == one
-    # token+user, user perms, group perms, row estimate (PostgreSQL; exact count below
-    # 100,000 rows), count, page, pauses.
-    assert one <= 7
+    # token+user, permissions (one query: escalations.backends), row estimate (PostgreSQL;
+    # exact count below 100,000 rows), count, page, pauses.
+    assert one <= 6
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(detail(incident.pk)).status_code == 200
+    # token+user, permissions, the case, its pauses.
+    assert len(ctx.captured_queries) == 4
 
 
 def test_list_and_detail_need_authentication():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from config.env import ImproperEnv, require_secret_key
+from tests.engine_support import in_ci
 
 
 def test_long_running_processes_refuse_an_empty_secret_key(settings):
@@ -17,3 +18,51 @@ def test_long_running_processes_refuse_an_empty_secret_key(settings):
 def test_a_set_secret_key_passes(settings):
     settings.SECRET_KEY = "a-real-key"
     require_secret_key()
+
+
+def test_cache_url_gives_every_process_one_shared_cache():
+    """With CACHE_URL, separate processes (separate interpreters here) count in one
+    cache, so the API throttles, which keep their counters there, hold across web
+    processes."""
+    import os
+    import subprocess
+    import sys
+
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        if in_ci():
+            pytest.fail("CI=true but REDIS_URL is not set")
+        pytest.skip("needs REDIS_URL (set in CI)")
+    cache_url = redis_url.rsplit("/", 1)[0] + "/14"
+    script = (
+        "import django; django.setup()\n"
+        "from django.core.cache import cache\n"
+        "from django.conf import settings\n"
+        "assert settings.CACHES['default']['BACKEND'].endswith('RedisCache')\n"
+        "cache.get_or_set('shared-count', 0); cache.incr('shared-count'); print(cache.get('shared-count'))\n"
+    )
+    env = {**os.environ, "CACHE_URL": cache_url, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    import redis
+
+    redis.Redis.from_url(cache_url).flushdb()
+    try:
+        seen = [
+            subprocess.run(
+                [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, timeout=60
+            ).stdout.strip()
+            for _ in range(2)
+        ]
+    finally:
+        redis.Redis.from_url(cache_url).flushdb()
+    assert seen == ["1", "2"]
+
+
+def test_deploy_check_warns_about_a_per_process_cache(settings):
+    from escalations.checks import shared_cache_check
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert [m.id for m in shared_cache_check(None)] == ["escalations.W001"]
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/1"}
+    }
+    assert shared_cache_check(None) == []

@@ -94,6 +94,12 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # failing at once while the worker and the web process both write.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif env_bool("DB_PREPARED_STATEMENTS", True):
+    # PostgreSQL: bind parameters server-side and let psycopg prepare a statement after
+    # its fifth run on a connection, so PostgreSQL stops re-planning the same queries
+    # (planning cost more than running the API's list query). Turn off behind a
+    # connection pooler in transaction mode that cannot hold prepared statements.
+    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

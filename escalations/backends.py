@@ -2,13 +2,44 @@
 query instead of two.
 
 Every web page and API request checks role permissions; ModelBackend reads the user's
-own permissions and their groups' permissions in two queries (then caches them on the
-user object for the rest of the request). One UNION query gives the same set."""
+own permissions and their groups' permissions in two ORM queries (then caches them on
+the user object for the rest of the request). One prepared SQL statement gives the same
+set at a fraction of the cost: building the ORM queries took longer than running them."""
 
 from __future__ import annotations
 
+from functools import cache
+
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+
+
+@cache
+def _permissions_sql() -> str:
+    """The user's own permissions and their groups', as (app_label, codename), from the
+    auth tables' real names (portable across databases and user models)."""
+    user_model = get_user_model()
+    quote = connection.ops.quote_name
+    own = user_model.user_permissions.through._meta
+    membership = user_model.groups.through._meta
+    group_perms = Group.permissions.through._meta
+    user_fk = user_model.user_permissions.field.m2m_field_name()
+    member_fk = user_model.groups.field.m2m_field_name()
+    member_group = user_model.groups.field.m2m_reverse_field_name()
+    group_fk = Group.permissions.field.m2m_field_name()
+    return (
+        f"SELECT ct.{quote('app_label')}, p.{quote('codename')} "
+        f"FROM {quote(Permission._meta.db_table)} p "
+        f"JOIN {quote(ContentType._meta.db_table)} ct ON ct.{quote('id')} = p.{quote('content_type_id')} "
+        f"WHERE p.{quote('id')} IN ("
+        f"SELECT {quote('permission_id')} FROM {quote(own.db_table)} WHERE {quote(user_fk + '_id')} = %s "
+        f"UNION SELECT gp.{quote('permission_id')} FROM {quote(group_perms.db_table)} gp "
+        f"JOIN {quote(membership.db_table)} ug ON ug.{quote(member_group + '_id')} = gp.{quote(group_fk + '_id')} "
+        f"WHERE ug.{quote(member_fk + '_id')} = %s)"
+    )
 
 
 class RoleBackend(ModelBackend):
@@ -17,12 +48,10 @@ class RoleBackend(ModelBackend):
             return set()
         if not hasattr(user_obj, "_perm_cache"):
             if user_obj.is_superuser:
-                perms = Permission.objects.all().values_list("content_type__app_label", "codename")
+                rows = Permission.objects.values_list("content_type__app_label", "codename")
             else:
-                own = Permission.objects.filter(user=user_obj).values_list("content_type__app_label", "codename")
-                via_groups = Permission.objects.filter(group__user=user_obj).values_list(
-                    "content_type__app_label", "codename"
-                )
-                perms = own.order_by().union(via_groups.order_by())
-            user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in perms}
+                with connection.cursor() as cursor:
+                    cursor.execute(_permissions_sql(), [user_obj.pk, user_obj.pk])
+                    rows = cursor.fetchall()
+            user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}
         return user_obj._perm_cache

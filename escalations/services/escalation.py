@@ -20,6 +20,10 @@ from escalations.choices import ChainTarget, NotificationChannel, Stage
 from escalations.models import EscalationStep, Incident, Shift, ShiftRole, Team
 from escalations.roles import DUTY_MANAGERS, MANAGERS
 
+# ``NotificationChannel.values`` builds a new list on every access; the sweep filters
+# channels for every case it escalates.
+KNOWN_CHANNELS = frozenset(NotificationChannel.values)
+
 
 @dataclass(frozen=True)
 class Recipient:
@@ -143,7 +147,7 @@ def recipients_for(
 ) -> list[Recipient]:
     """Expand people × channels into deliveries. Webhooks go to a chat room, not a
     person: the step's team webhook, else the case team's; the team mailbox gets email."""
-    channels = [c for c in channels if c in NotificationChannel.values]
+    channels = KNOWN_CHANNELS.intersection(channels)
     out: list[Recipient] = []
     seen: set[tuple[str, str]] = set()
 
@@ -152,11 +156,13 @@ def recipients_for(
             seen.add((recipient.channel, recipient.key))
             out.append(recipient)
 
+    in_app = NotificationChannel.IN_APP in channels
+    email = NotificationChannel.EMAIL in channels
     for person in people:
         label = person.get_full_name() or person.get_username()
-        if NotificationChannel.IN_APP in channels:
+        if in_app:
             add(Recipient(NotificationChannel.IN_APP, person.pk, "", label))
-        if NotificationChannel.EMAIL in channels and person.email:
+        if email and person.email:
             add(Recipient(NotificationChannel.EMAIL, person.pk, person.email, label))
     room = team or (roster.teams.get(incident.team_id) if incident.team_id else None)
     if room is None and incident.team_id is not None:

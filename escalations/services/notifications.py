@@ -59,6 +59,39 @@ def incident_summary(incident: Incident) -> dict:
     }
 
 
+def notification_values(
+    *, incident: Incident, recipient: Recipient, kind: str, key: str, subject: str, text: str, now: datetime
+) -> dict:
+    """The columns of an outbox row (field attname → value), without the links to the case
+    and the escalation: what ``notification_build`` makes a model of, and what the sweep
+    writes by COPY. ``key`` (unique) makes the same notice impossible to write twice;
+    drills get rows marked suppressed that are never delivered."""
+    payload = {
+        "kind": kind,
+        "text": text,
+        "incident": incident_summary(incident),
+        "links": {"case": case_url(incident.pk)},
+    }
+    if kind in ("page", "escalation") and incident.acknowledged_at is None:
+        # A page to an on-duty person links straight to acknowledging the case.
+        payload["links"]["acknowledge"] = acknowledge_url(incident.pk)
+    return {
+        "channel": recipient.channel,
+        "recipient_id": recipient.user_id,
+        "address": recipient.address[:500],
+        "subject": subject[:300],
+        "payload": payload,
+        "idempotency_key": f"{key}:{recipient.channel}:{recipient.key}"[:200],
+        "status": NotificationStatus.SUPPRESSED if incident.is_drill else NotificationStatus.PENDING,
+        # If the after-commit publish is lost (broker down), the retry pass picks the row
+        # up once this passes; a delivered row is no longer pending so it is skipped.
+        "next_attempt_at": None
+        if incident.is_drill
+        else now + timedelta(seconds=settings.NOTIFICATION_FIRST_RETRY_SECONDS),
+        "created_at": now,
+    }
+
+
 def notification_build(
     *,
     incident: Incident,
@@ -70,40 +103,24 @@ def notification_build(
     now: datetime,
     escalation: Escalation | None = None,
 ) -> Notification:
-    """An unsaved outbox row. ``key`` (unique) makes the same notice impossible to write
-    twice; drills get rows marked suppressed that are never delivered."""
-    payload = {
-        "kind": kind,
-        "text": text,
-        "incident": incident_summary(incident),
-        "links": {"case": case_url(incident.pk)},
-    }
-    if kind in ("page", "escalation") and incident.acknowledged_at is None:
-        # A page to an on-duty person links straight to acknowledging the case.
-        payload["links"]["acknowledge"] = acknowledge_url(incident.pk)
-    return Notification(
-        incident=incident,
-        escalation=escalation,
-        channel=recipient.channel,
-        recipient_id=recipient.user_id,
-        address=recipient.address[:500],
-        subject=subject[:300],
-        payload=payload,
-        idempotency_key=f"{key}:{recipient.channel}:{recipient.key}"[:200],
-        status=NotificationStatus.SUPPRESSED if incident.is_drill else NotificationStatus.PENDING,
-        # If the after-commit publish is lost (broker down), the retry pass picks the row
-        # up once this passes; a delivered row is no longer pending so it is skipped.
-        next_attempt_at=None
-        if incident.is_drill
-        else now + timedelta(seconds=settings.NOTIFICATION_FIRST_RETRY_SECONDS),
-        created_at=now,
+    """An unsaved outbox row (see ``notification_values``)."""
+    values = notification_values(
+        incident=incident, recipient=recipient, kind=kind, key=key, subject=subject, text=text, now=now
     )
+    return Notification(incident=incident, escalation=escalation, **values)
 
 
 def notifications_enqueue_on_commit(notifications: Iterable[Notification]) -> None:
     """Publish delivery tasks once the surrounding transaction commits (never for rows
     that might roll back)."""
-    ids = [n.pk for n in notifications if n.pk is not None and n.status == NotificationStatus.PENDING]
+    notification_ids_enqueue_on_commit(
+        [n.pk for n in notifications if n.pk is not None and n.status == NotificationStatus.PENDING]
+    )
+
+
+def notification_ids_enqueue_on_commit(ids: list[int]) -> None:
+    """``notifications_enqueue_on_commit`` for rows written without model instances (the
+    sweep): ``ids`` are the pending rows' primary keys."""
     if ids:
         transaction.on_commit(lambda: notifications_publish(ids))
 
@@ -287,6 +304,8 @@ __all__ = [
     "case_url",
     "notification_build",
     "notification_deliver",
+    "notification_ids_enqueue_on_commit",
+    "notification_values",
     "notifications_enqueue_on_commit",
     "notifications_publish",
     "notifications_retry_due",

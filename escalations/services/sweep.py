@@ -21,22 +21,30 @@ What fires is decided by ``sweep_decide`` — a pure function of the row's field
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import time
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Protocol
+from functools import cache
+from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, transaction
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from escalations.choices import OPEN_STATUSES, ChainTarget, ClockKind, EventKind, HandoffStatus, NotificationChannel
+from escalations.choices import (
+    OPEN_STATUSES,
+    ChainTarget,
+    ClockKind,
+    EventKind,
+    HandoffStatus,
+    NotificationChannel,
+    NotificationStatus,
+)
 from escalations.models import (
     Breach,
     CaseEvent,
@@ -51,8 +59,16 @@ from escalations.models import (
 from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks
 from escalations.services.common import _jsonable, audited_create, system_user
 from escalations.services.errors import ServiceError
-from escalations.services.escalation import Roster, duty_managers, recipients_for, roster_load, step_recipients
-from escalations.services.notifications import notification_build, notifications_enqueue_on_commit
+from escalations.services.escalation import (
+    Recipient,
+    Roster,
+    duty_managers,
+    recipients_for,
+    roster_load,
+    step_recipients,
+)
+from escalations.services.notifications import notification_ids_enqueue_on_commit, notification_values
+from escalations.sla import Pause
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +199,14 @@ def sweep_decide(row: SweepRow, now: datetime) -> SweepDecision:
 
 
 # --- Planning one case --------------------------------------------------------------------
+#
+# A batch of 500 newly due cases writes ~3,000 rows and as many history rows. The plan
+# holds them as plain column values (field attname → value), not model instances:
+# building and then preparing a model instance per row cost more than writing it. A row
+# that points at another row of the same batch holds the parent row itself under the
+# foreign key's name (``"breach": breach_row``); the write resolves it to the parent's id.
+
+Row = dict[str, Any]
 
 
 @dataclass
@@ -199,18 +223,35 @@ class Plan:
     """The rows one case's sweep writes. Nothing is saved until ``_write``."""
 
     incident: Incident
-    warnings: list[SlaWarning] = field(default_factory=list)
-    breaches: list[Breach] = field(default_factory=list)
-    escalations: list[Escalation] = field(default_factory=list)
-    notifications: list[Notification] = field(default_factory=list)
-    events: list[CaseEvent] = field(default_factory=list)
+    warnings: list[Row] = field(default_factory=list)
+    breaches: list[Row] = field(default_factory=list)
+    escalations: list[Row] = field(default_factory=list)
+    notifications: list[Row] = field(default_factory=list)
+    events: list[Row] = field(default_factory=list)
     handoffs: list[HandoffPacket] = field(default_factory=list)
 
 
 def _event(plan: Plan, *, kind: str, actor, now: datetime, new: dict, detail: str) -> None:
     plan.events.append(
-        CaseEvent(incident=plan.incident, kind=kind, at=now, actor=actor, new=_jsonable(new), detail=detail[:500])
-    )
+        {"incident_id": plan.incident.pk, "kind": kind, "at": now, "actor_id": actor.pk, "old": {},
+         "new": _jsonable(new), "detail": detail[:500]}
+    )  # fmt: skip
+
+
+def _notify(
+    plan: Plan, recipients: list[Recipient], *, kind: str, key: str, subject: str, text: str, now: datetime,
+    escalation: Row | None = None,
+) -> None:  # fmt: skip
+    incident = plan.incident
+    for recipient in recipients:
+        values = notification_values(
+            incident=incident, recipient=recipient, kind=kind, key=key, subject=subject, text=text, now=now
+        )
+        plan.notifications.append({**values, "incident_id": incident.pk, "escalation": escalation})
+
+
+# ``get_target_display()`` rebuilds its lookup on every call.
+TARGET_LABELS = dict(ChainTarget.choices)
 
 
 def _clock_label(kind: str) -> str:
@@ -218,7 +259,7 @@ def _clock_label(kind: str) -> str:
 
 
 def _escalate(
-    plan: Plan, *, roster: Roster, actor, now: datetime, reason: str, breach: Breach | None, known: Known
+    plan: Plan, *, roster: Roster, actor, now: datetime, reason: str, breach: Row | None, known: Known
 ) -> None:
     """Raise the case one rung and notify that rung. Past the top of the chain the level
     stays, and a breach is told to the top rung again."""
@@ -234,64 +275,50 @@ def _escalate(
         if breach is None or top is None:
             return
         recipients, _ = step_recipients(top, incident, roster)
-        key = f"breach:{incident.pk}:{breach.kind}:{breach.cycle}"
-        text = f"[{incident.severity}] {incident.reference} {incident.title}: {reason} (top of the escalation chain)"
-        for recipient in recipients:
-            plan.notifications.append(
-                notification_build(
-                    incident=incident, recipient=recipient, kind="breach", key=key, now=now,
-                    subject=f"Breach: {incident.severity} {incident.reference} {incident.title}", text=text,
-                )
-            )  # fmt: skip
+        _notify(
+            plan, recipients, kind="breach", key=f"breach:{incident.pk}:{breach['kind']}:{breach['cycle']}", now=now,
+            subject=f"Breach: {incident.severity} {incident.reference} {incident.title}",
+            text=f"[{incident.severity}] {incident.reference} {incident.title}: {reason} (top of the escalation chain)",
+        )  # fmt: skip
         _event(
             plan, kind=EventKind.NOTE, actor=actor, now=now, new={"notified": [r.as_dict() for r in recipients]},
             detail=f"Top of the escalation chain already reached; {reason}",
         )  # fmt: skip
         return
     recipients, is_executive = step_recipients(step, incident, roster)
-    escalation = Escalation(
-        incident=incident,
-        level=level,
-        reason=reason[:300],
-        breach=breach,
-        step=step,
-        notified=[r.as_dict() for r in recipients],
-        created_at=now,
-        actor=actor,
-        is_executive=is_executive,
-    )
+    notified = [r.as_dict() for r in recipients]
+    target_label = TARGET_LABELS.get(step.target, step.target)
+    escalation = {
+        "incident_id": incident.pk,
+        "level": level,
+        "reason": reason[:300],
+        "breach": breach,
+        "step_id": step.pk,
+        "notified": notified,
+        "created_at": now,
+        "actor_id": actor.pk,
+        "is_executive": is_executive,
+    }
     plan.escalations.append(escalation)
     old_level = incident.escalation_level
     incident.escalation_level = level
     following = roster.step(policy_id, level + 1)
     incident.next_escalation_at = now + following.wait if following is not None else None
-    text = (
-        f"[{incident.severity}] {incident.reference} {incident.title}: {reason}. "
-        f"Escalated to level {level} ({step.get_target_display()})."
-    )
-    for recipient in recipients:
-        plan.notifications.append(
-            notification_build(
-                incident=incident,
-                recipient=recipient,
-                kind="escalation",
-                key=f"esc:{incident.pk}:L{level}",
-                subject=f"Escalation L{level}: {incident.severity} {incident.reference} {incident.title}",
-                text=text,
-                now=now,
-                escalation=escalation,
-            )
-        )
+    _notify(
+        plan, recipients, kind="escalation", key=f"esc:{incident.pk}:L{level}", now=now, escalation=escalation,
+        subject=f"Escalation L{level}: {incident.severity} {incident.reference} {incident.title}",
+        text=f"[{incident.severity}] {incident.reference} {incident.title}: {reason}. "
+        f"Escalated to level {level} ({target_label}).",
+    )  # fmt: skip
     names = ", ".join(sorted({r.label for r in recipients})) or "nobody on duty"
     _event(
         plan,
         kind=EventKind.ESCALATED,
         actor=actor,
         now=now,
-        new={"level": level, "target": step.target, "notified": [r.as_dict() for r in recipients],
-             "executive": is_executive},
-        detail=f"Level {old_level} → {level} ({step.get_target_display()}): {reason}. Notified {names}",
-    )  # fmt: skip
+        new={"level": level, "target": step.target, "notified": notified, "executive": is_executive},
+        detail=f"Level {old_level} → {level} ({target_label}): {reason}. Notified {names}",
+    )
 
 
 def _warn_recipients(incident: Incident, roster: Roster):
@@ -299,9 +326,18 @@ def _warn_recipients(incident: Incident, roster: Roster):
     return recipients_for(people, WARNING_CHANNELS, incident=incident, roster=roster)
 
 
-def plan_incident(incident: Incident, *, now: datetime, roster: Roster, actor, known: Known | None = None) -> Plan:
+def plan_incident(
+    incident: Incident,
+    *,
+    now: datetime,
+    roster: Roster,
+    actor,
+    known: Known | None = None,
+    pauses: list[Pause] | None = None,
+) -> Plan:
     """Decide what fired for a locked case and build (unsaved) the rows that record it;
-    set the markers, raise the level and recompute ``next_check_at`` on the instance."""
+    set the markers, raise the level and recompute ``next_check_at`` on the instance.
+    ``pauses``: the case's pauses when the caller loaded them for a batch (else one query)."""
     known = known or Known()
     plan = Plan(incident=incident)
     decision = sweep_decide(incident, now)
@@ -311,10 +347,8 @@ def plan_incident(incident: Incident, *, now: datetime, roster: Roster, actor, k
         if (fired.kind, fired.cycle) in known.warnings:
             continue
         plan.warnings.append(
-            SlaWarning(
-                incident=incident, kind=fired.kind, cycle=fired.cycle, warn_at=fired.warn_at, due_at=fired.due_at,
-                detected_at=now,
-            )
+            {"incident_id": incident.pk, "kind": fired.kind, "cycle": fired.cycle, "warn_at": fired.warn_at,
+             "due_at": fired.due_at, "detected_at": now}
         )  # fmt: skip
         _event(
             plan, kind=EventKind.WARNING, actor=actor, now=now,
@@ -323,33 +357,31 @@ def plan_incident(incident: Incident, *, now: datetime, roster: Roster, actor, k
         )  # fmt: skip
         if fired.kind in breached_kinds:
             continue  # the breach notice below supersedes a warning seen in the same pass
-        for recipient in _warn_recipients(incident, roster):
-            plan.notifications.append(
-                notification_build(
-                    incident=incident, recipient=recipient, kind="warning", now=now,
-                    key=f"warn:{incident.pk}:{fired.kind}:{fired.cycle}",
-                    subject=f"Warning: {incident.reference} {_clock_label(fired.kind)} due {fired.due_at:%H:%M} UTC",
-                    text=f"[{incident.severity}] {incident.reference} {incident.title}: {_clock_label(fired.kind)} "
-                    f"target {incident.warning_pct} % used, due {fired.due_at:%Y-%m-%d %H:%M} UTC.",
-                )
-            )  # fmt: skip
+        _notify(
+            plan, _warn_recipients(incident, roster), kind="warning", now=now,
+            key=f"warn:{incident.pk}:{fired.kind}:{fired.cycle}",
+            subject=f"Warning: {incident.reference} {_clock_label(fired.kind)} due {fired.due_at:%H:%M} UTC",
+            text=f"[{incident.severity}] {incident.reference} {incident.title}: {_clock_label(fired.kind)} "
+            f"target {incident.warning_pct} % used, due {fired.due_at:%Y-%m-%d %H:%M} UTC.",
+        )  # fmt: skip
     escalated = False
     for fired in decision.breaches:
         setattr(incident, f"{fired.kind}_breached_at", now)
         if (fired.kind, fired.cycle) in known.breaches:
             continue  # recorded (and escalated) by an earlier sweep
-        breach = Breach(
-            incident=incident, kind=fired.kind, cycle=fired.cycle, severity=incident.severity, due_at=fired.due_at,
-            detected_at=now,
-        )  # fmt: skip
+        breach = {
+            "incident_id": incident.pk, "kind": fired.kind, "cycle": fired.cycle, "severity": incident.severity,
+            "due_at": fired.due_at, "detected_at": now,
+        }  # fmt: skip
         plan.breaches.append(breach)
         late = int((now - fired.due_at).total_seconds())
+        label = ClockKind(fired.kind).label
         _event(
             plan, kind=EventKind.BREACHED, actor=actor, now=now,
             new={"clock": fired.kind, "cycle": fired.cycle, "due_at": fired.due_at, "detected_late_seconds": late},
-            detail=f"{ClockKind(fired.kind).label} target missed (due {fired.due_at:%Y-%m-%d %H:%M} UTC)",
+            detail=f"{label} target missed (due {fired.due_at:%Y-%m-%d %H:%M} UTC)",
         )  # fmt: skip
-        reason = f"{ClockKind(fired.kind).label} target breached (due {fired.due_at:%H:%M} UTC)"
+        reason = f"{label} target breached (due {fired.due_at:%H:%M} UTC)"
         _escalate(plan, roster=roster, actor=actor, now=now, reason=reason, breach=breach, known=known)
         known.levels.add(incident.escalation_level)
         escalated = True
@@ -369,7 +401,7 @@ def plan_incident(incident: Incident, *, now: datetime, roster: Roster, actor, k
         )  # fmt: skip
         if incident.escalation_level == before:
             break
-    incident_recompute_clocks(incident, now=now)
+    incident_recompute_clocks(incident, now=now, pauses=pauses)
     if incident.next_check_at is not None and incident.next_check_at <= now:
         # Should not happen (every fired item set its marker); never let one row spin.
         raise RuntimeError(f"next_check_at {incident.next_check_at.isoformat()} not after now after processing")
@@ -380,144 +412,214 @@ def plan_incident(incident: Incident, *, now: datetime, roster: Roster, actor, k
 
 
 def _write(plans: list[Plan], *, actor) -> None:
-    """Write every row of ``plans`` with bulk inserts (history included) in the caller's
-    transaction. Order matters: escalations point at breaches, notifications at
-    escalations; bulk_create sets primary keys (RETURNING) so the links resolve."""
-    batch = 1000
-    rows = {
+    """Write every row of ``plans`` and the cases' markers and clocks, each with its
+    history row, in the caller's transaction."""
+    rows = {  # parents before children: escalations point at breaches, notifications at escalations
         Breach: [r for p in plans for r in p.breaches],
         SlaWarning: [r for p in plans for r in p.warnings],
         Escalation: [r for p in plans for r in p.escalations],
         Notification: [r for p in plans for r in p.notifications],
         CaseEvent: [r for p in plans for r in p.events],
     }
-    for model, objs in rows.items():
-        if not objs:
-            continue
-        if connection.vendor == "postgresql":
-            pg_copy_create_with_history(model, objs, actor=actor)
-        else:
-            bulk_create_with_history(objs, model, batch_size=batch, default_user=actor)
+    rows_create_with_history(rows, actor=actor)
     handoffs = [h for p in plans for h in p.handoffs]
     if handoffs:
-        bulk_update_with_history(handoffs, HandoffPacket, ["accept_breached_at"], batch_size=batch, default_user=actor)
+        bulk_update_with_history(handoffs, HandoffPacket, ["accept_breached_at"], batch_size=1000, default_user=actor)
     incidents = [p.incident for p in plans]
     if incidents:
         incidents_bulk_update_with_history(incidents, [*SWEEP_FIELDS, *CLOCK_FIELDS], actor=actor)
-    notifications_enqueue_on_commit(rows[Notification])
+    notification_ids_enqueue_on_commit(
+        [n["id"] for n in rows[Notification] if n["status"] == NotificationStatus.PENDING]
+    )
 
 
-def incidents_bulk_update_with_history(incidents: list[Incident], fields: list[str], *, actor) -> None:
-    """bulk_update_with_history, fast on PostgreSQL.
+def rows_create_with_history(rows: dict[type[models.Model], list[Row]], *, actor) -> None:
+    """Insert ``rows`` (column values per model, parents first) and a history row for
+    each — the rows ``bulk_create_with_history`` writes (history_type "+", history_user =
+    ``actor``, history_date = the wall clock), without model instances. Sets each
+    ``row["id"]``.
 
-    Django's bulk_update writes one ``CASE WHEN id = … THEN …`` per field and row; for a
-    batch of 500 cases × 17 fields that is most of a sweep's time. On PostgreSQL the
-    rows go instead as one JSON document joined with ``jsonb_to_recordset`` — a single
-    UPDATE. History rows are written exactly as bulk_update_with_history writes them
-    (simple-history's bulk_history_create, history_type "~", the acting user)."""
-    if connection.vendor != "postgresql":
-        bulk_update_with_history(incidents, Incident, fields, batch_size=1000, default_user=actor)
+    On PostgreSQL the primary keys are drawn from the sequences first (one query), so rows
+    can point at each other; each table is written by COPY, and then one statement copies
+    the new rows into their history tables inside the database (the values never travel
+    twice). Django's bulk_create binds every value through psycopg's client-side quoting
+    and costs seconds for a batch; this takes milliseconds."""
+    rows = {model: batch for model, batch in rows.items() if batch}
+    if not rows:
         return
-    model_fields = [Incident._meta.get_field(name) for name in fields]
-    qn = connection.ops.quote_name
-    columns = ", ".join(f"{qn(f.column)} {f.cast_db_type(connection)}" for f in model_fields)
-    assignments = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in model_fields)
-    table = qn(Incident._meta.db_table)
-    for start in range(0, len(incidents), 1000):
-        chunk = incidents[start : start + 1000]
-        document = json.dumps(
-            [{"id": i.pk, **{f.column: _json_value(getattr(i, f.attname)) for f in model_fields}} for i in chunk]
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} AS t SET {assignments} "  # noqa: S608 — identifiers from the model, values bound
-                f"FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, {columns}) WHERE t.id = v.id",
-                [document],
-            )
-    _pg_copy_history(Incident, incidents, actor=actor, history_type="~")
-
-
-# --- PostgreSQL COPY fast path -------------------------------------------------------------
-#
-# A batch of 1,000 newly due cases writes ~13,000 rows (breach, escalation, notifications,
-# events, and a history row for each). Django's bulk_create binds every value through
-# the client-side quoting of psycopg and costs seconds for that; COPY takes tens of
-# milliseconds. Primary keys are drawn from the table's sequence first, so the rows can
-# point at each other (escalation → breach, notification → escalation) and the caller
-# gets the ids as bulk_create would give them.
-
-
-def pg_copy_create_with_history(model, objs: list, *, actor) -> None:
-    """bulk_create_with_history for PostgreSQL, by COPY: same rows, same history rows
-    (history_type "+", history_user = ``actor``, history_date = the wall clock)."""
-    meta = model._meta
-    fields = list(meta.concrete_fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(objs)],
-        )
-        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-            obj.pk = pk
-        for obj in objs:
-            obj._prepare_related_fields_for_save(operation_name="bulk_create")  # FK ids of just-created parents
-            obj._state.adding = False
-            obj._state.db = connection.alias
-        prep = _preparers(fields)
-        _pg_copy(
-            cursor,
-            meta.db_table,
-            fields,
-            ([p(f.pre_save(o, True)) for f, p in zip(fields, prep, strict=True)] for o in objs),
-        )
-    _pg_copy_history(model, objs, actor=actor, history_type="+")
-
-
-def _pg_copy_history(model, objs: list, *, actor, history_type: str) -> None:
-    """The historical rows simple-history's bulk_history_create would write."""
-    history_model = model.history.model
-    fields = [f for f in history_model._meta.concrete_fields if not f.primary_key]
+    if connection.vendor != "postgresql":
+        _create_with_models(rows, actor=actor)
+        return
+    _assign_ids(rows)
     when = timezone.now()
-    special = {"history_date": when, "history_change_reason": None, "history_type": history_type,
-               "history_user_id": actor.pk}  # fmt: skip
-
-    prep = _preparers(fields)
-    pairs = list(zip(fields, prep, strict=True))
-
-    def row(obj) -> list:
-        return [p(special[f.attname] if f.attname in special else getattr(obj, f.attname)) for f, p in pairs]
-
+    history, params = [], []
     with connection.cursor() as cursor:
-        _pg_copy(cursor, history_model._meta.db_table, fields, (row(o) for o in objs))
+        for model, batch in rows.items():
+            table = _copy_table(model)
+            _pg_copy(cursor, table.table, table.columns, [table.values(row) for row in batch])
+            history.append(f"h{len(history)} AS ({table.history_insert})")
+            params += [when, actor.pk, [row["id"] for row in batch]]
+        # Data-modifying CTEs: every history table in one round trip.
+        cursor.execute(f"WITH {', '.join(history)} SELECT 1", params)
 
 
-def _identity(value):
-    return value
+def _assign_ids(rows: dict[type[models.Model], list[Row]]) -> None:
+    """Draw every primary key the rows need from their sequences, in one round trip."""
+    draws, params = [], []
+    for model, batch in rows.items():
+        draws.append("(SELECT array_agg(nextval(pg_get_serial_sequence(%s, %s))) FROM generate_series(1, %s))")
+        params += [model._meta.db_table, model._meta.pk.column, len(batch)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(draws)}", params)
+        drawn = cursor.fetchone()
+    for batch, ids in zip(rows.values(), drawn, strict=True):
+        for row, pk in zip(batch, ids, strict=True):
+            row["id"] = pk
 
 
-def _preparers(fields: list) -> list:
-    """Per column, how a Python value becomes a COPY value. psycopg dumps ints, strings,
-    booleans, decimals and aware datetimes itself; only JSON needs Django's preparation
-    (and going through it for every value costs more than the COPY)."""
-    conn = connections[DEFAULT_DB_ALIAS]  # the real connection, not the per-access proxy
-    return [
-        partial(f.get_db_prep_save, connection=conn) if f.get_internal_type() == "JSONField" else _identity
-        for f in fields
-    ]
+def _create_with_models(rows: dict[type[models.Model], list[Row]], *, actor) -> None:
+    """The same rows by ``bulk_create_with_history`` (SQLite, the development default)."""
+    for model, batch in rows.items():
+        table = _copy_table(model)
+        links = {name for name, _ in table.links}
+        for row in batch:
+            table.resolve_links(row)
+        objs = [model(**{k: v for k, v in row.items() if k not in links}) for row in batch]
+        bulk_create_with_history(objs, model, batch_size=1000, default_user=actor)
+        for row, obj in zip(batch, objs, strict=True):
+            row["id"] = obj.pk
 
 
-def _pg_copy(cursor, table: str, fields: list, rows) -> None:
+@dataclass(frozen=True)
+class _CopyTable:
+    """How new rows of one model go in by COPY: columns (primary key first) with each
+    field's default, which are JSON, which foreign keys may hold a parent row; and the
+    statement that copies rows (by id) into the history table with simple-history's own
+    four columns (history_date and history_user_id bound, type "+", no change reason)."""
+
+    table: str
+    columns: tuple[str, ...]
+    history_insert: str  # parameters: history_date, history_user_id, the ids
+    defaults: tuple[tuple[str, Any], ...]  # (attname, default) for every column after the key
+    json: tuple[tuple[int, Any], ...]  # (position in the row tuple, the field's encoder)
+    links: tuple[tuple[str, str], ...]  # (foreign key name, attname)
+    known: frozenset[str]
+    required: frozenset[str]
+
+    def resolve_links(self, row: Row) -> None:
+        for name, attname in self.links:
+            if name in row:
+                parent = row[name]
+                row[attname] = None if parent is None else parent["id"]
+
+    def values(self, row: Row) -> tuple:
+        """The row as a COPY tuple; a missing column takes its field's default."""
+        self.resolve_links(row)
+        if not (row.keys() <= self.known and self.required <= row.keys()):
+            raise ValueError(
+                f"{self.table} row: unknown {sorted(row.keys() - self.known)}, missing {sorted(self.required - row.keys())}"
+            )
+        values = [row["id"], *[row.get(attname, default) for attname, default in self.defaults]]
+        for at, encoder in self.json:
+            if values[at] is not None:
+                values[at] = json.dumps(values[at], cls=encoder)  # what JSONField stores, serialised once
+        return tuple(values)
+
+
+@cache
+def _copy_table(model: type[models.Model]) -> _CopyTable:
+    meta = model._meta
+    history = model.history.model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    defaults, required, json_at, links = [], set(), [], []
+    for position, f in enumerate(fields, start=1):
+        if f.many_to_one:
+            links.append((f.name, f.attname))
+        if isinstance(f, models.JSONField):
+            json_at.append((position, f.encoder))
+        time_dependent = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        if f.has_default() and callable(f.default) and f.default not in (dict, list):
+            time_dependent = True  # e.g. default=timezone.now: the builder must set it
+        default = None if time_dependent else f.get_default()
+        if time_dependent or (default is None and not f.null):
+            required.add(f.attname)
+        defaults.append((f.attname, default))
     qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in fields)
+    tracked = [f for f in fields if f.name in {h.name for h in history.fields}]  # what simple-history keeps
+    specials = ("history_date", "history_change_reason", "history_type", "history_user")
+    source = ", ".join(qn(c) for c in [meta.pk.column, *(f.column for f in tracked)])
+    target = ", ".join(qn(history.get_field(n).column) for n in [meta.pk.name, *(f.name for f in tracked), *specials])
+    return _CopyTable(
+        table=qn(meta.db_table),
+        columns=tuple(qn(c) for c in [meta.pk.column, *(f.column for f in fields)]),
+        history_insert=(
+            f"INSERT INTO {qn(history.db_table)} ({target}) "  # noqa: S608 — identifiers from the models
+            f"SELECT {source}, %s, NULL, '+', %s FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} = ANY(%s)"
+        ),
+        defaults=tuple(defaults),
+        json=tuple(json_at),
+        links=tuple(links),
+        known=frozenset({"id", *(f.attname for f in fields), *(name for name, _ in links)}),
+        required=frozenset(required),
+    )
+
+
+def _pg_copy(cursor, table: str, columns: tuple[str, ...], rows) -> None:
+    """COPY ``rows`` (tuples in ``columns`` order; names already quoted) into ``table``."""
     # Raw psycopg COPY bypasses Django's error translation; wrap it so a unique violation
     # is django.db.IntegrityError like any other write (the sweep's conflict handling).
-    with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {qn(table)} ({columns}) FROM STDIN") as copy:
+    with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for values in rows:
             copy.write_row(values)
 
 
-def _json_value(value):
-    return value.isoformat() if isinstance(value, datetime) else value
+def incidents_bulk_update_with_history(incidents: list[Incident], fields: list[str], *, actor) -> None:
+    """Write ``fields`` of ``incidents`` and a history row for each (history_type "~",
+    history_user = ``actor``), as bulk_update_with_history does.
+
+    Django's bulk_update writes one ``CASE WHEN id = … THEN …`` per field and row; for a
+    batch of 500 cases × 17 fields that is most of a sweep's time. On PostgreSQL the
+    values go instead as one JSON document joined with ``jsonb_to_recordset``, and the
+    same statement copies the updated rows (``RETURNING``) into the history table: one
+    round trip, and the cases' other fifty columns never travel to Python and back. The
+    history rows hold what the database now holds, which is what simple-history records."""
+    if not incidents:
+        return
+    if connection.vendor != "postgresql":
+        Incident.objects.bulk_update(incidents, fields, batch_size=1000)
+        fresh = list(Incident.objects.filter(pk__in=[i.pk for i in incidents]))
+        Incident.history.bulk_history_create(fresh, batch_size=1000, update=True, default_user=actor)
+        return
+    model_fields = [Incident._meta.get_field(name) for name in fields]
+    history = Incident.history.model._meta
+    specials = ("history_date", "history_change_reason", "history_type", "history_user")
+    copied = [f.column for f in history.concrete_fields if not f.primary_key and f.name not in specials]
+    qn = connection.ops.quote_name
+    columns = ", ".join(f"{qn(f.column)} {f.cast_db_type(connection)}" for f in model_fields)
+    assignments = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in model_fields)
+    returning = ", ".join(f"t.{qn(c)}" for c in copied)
+    history_columns = ", ".join(qn(c) for c in [*copied, *(history.get_field(n).column for n in specials)])
+    sql = (
+        f"WITH updated AS (UPDATE {qn(Incident._meta.db_table)} AS t SET {assignments} "  # noqa: S608 — identifiers from the models, values bound
+        f"FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, {columns}) WHERE t.id = v.id RETURNING {returning}) "
+        f"INSERT INTO {qn(history.db_table)} ({history_columns}) "
+        f"SELECT {', '.join(qn(c) for c in copied)}, %s, NULL, '~', %s FROM updated"
+    )
+    when = timezone.now()
+    with connection.cursor() as cursor:
+        for start in range(0, len(incidents), 1000):
+            chunk = incidents[start : start + 1000]
+            document = json.dumps(
+                [{"id": i.pk, **{f.column: getattr(i, f.attname) for f in model_fields}} for i in chunk],
+                default=_json_default,
+            )
+            cursor.execute(sql, [document, when, actor.pk])
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _known_for(incident_id: int) -> Known:
@@ -548,7 +650,7 @@ class SweepResult:
             self.warnings += len(plan.warnings)
             self.escalations += len(plan.escalations)
             self.notifications += len(plan.notifications)
-            self.handoff_breaches += sum(1 for b in plan.breaches if b.kind == ClockKind.HANDOFF)
+            self.handoff_breaches += sum(1 for b in plan.breaches if b["kind"] == ClockKind.HANDOFF)
             if plan.breaches and len(self.breached_incident_ids) < 100:
                 self.breached_incident_ids.append(plan.incident.pk)
 
@@ -556,9 +658,7 @@ class SweepResult:
         return {k: v for k, v in self.__dict__.items() if k != "breached_incident_ids"}
 
 
-def _commit_plans(
-    plans: list[Plan], snapshots: dict[int, Incident], *, now, roster, actor, result: SweepResult
-) -> None:
+def _commit_plans(plans: list[Plan], *, now, roster, actor, result: SweepResult) -> None:
     """Write a batch; on a unique-constraint conflict (another sweep got there first —
     only possible if a row escaped its lock, e.g. markers reset by hand) fall back to one
     savepoint per case, re-planned against what is already recorded."""
@@ -569,39 +669,60 @@ def _commit_plans(
         return
     except IntegrityError:
         logger.warning("Sweep batch hit a unique constraint; retrying case by case", exc_info=True)
+    # The failed write rolled back to the cases as they were locked (this transaction still
+    # holds them): read them again rather than keep a copy of every case for this rare path.
+    fresh = {i.pk: i for i in _case_rows().filter(pk__in=[p.incident.pk for p in plans])}
+    pauses = _pauses_for(fresh)
     for plan in plans:
-        snapshot = copy.copy(snapshots[plan.incident.pk])
+        incident = fresh[plan.incident.pk]
         try:
             with transaction.atomic():
-                replanned = plan_incident(snapshot, now=now, roster=roster, actor=actor, known=_known_for(snapshot.pk))
+                replanned = plan_incident(
+                    incident, now=now, roster=roster, actor=actor, known=_known_for(incident.pk),
+                    pauses=pauses[incident.pk],
+                )  # fmt: skip
                 replanned.handoffs = plan.handoffs
                 _write([replanned], actor=actor)
             result.add([replanned])
         except (IntegrityError, DatabaseError, RuntimeError):
-            logger.exception("Sweep could not record case %s; retrying it later", snapshot.pk)
-            _push_forward(copy.copy(snapshots[plan.incident.pk]), now=now, actor=actor)
+            logger.exception("Sweep could not record case %s; retrying it later", incident.pk)
+            _push_forward(incident, now=now, actor=actor)
             result.errors += 1
 
 
 def _push_forward(incident: Incident, *, now: datetime, actor) -> None:
+    """Retry a case the sweep could not process later. Only ``next_check_at`` is written
+    (and the history row is taken from the database), so whatever a failed plan changed
+    on the instance is not recorded."""
     incident.next_check_at = now + BAD_ROW_RETRY
     with transaction.atomic():
         incidents_bulk_update_with_history([incident], ["next_check_at"], actor=actor)
 
 
+def _case_rows():
+    # The case's team comes from the roster (roster_add_teams), not a join per row.
+    return Incident.objects.select_related("policy", "commander", "stage_dri")
+
+
+def _pauses_for(incident_ids: Iterable[int]) -> defaultdict[int, list[Pause]]:
+    """The cases' pauses as values, in one query. (A Django prefetch would build a
+    queryset object per case: a tenth of a sweep's time.)"""
+    pauses: defaultdict[int, list[Pause]] = defaultdict(list)
+    rows = ClockPause.objects.filter(incident_id__in=list(incident_ids)).order_by("incident_id", "started_at")
+    for incident_id, started_at, ended_at in rows.values_list("incident_id", "started_at", "ended_at"):
+        pauses[incident_id].append(Pause(started_at, ended_at))
+    return pauses
+
+
 def _lock_due_incidents(now: datetime, limit: int) -> list[Incident]:
     # incident_sweep_idx: a range scan over rows with something pending, oldest first.
     # SKIP LOCKED: rows another sweep (or a person's change) holds are left to it.
-    rows = list(
-        Incident.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("policy", "team", "commander", "stage_dri")
+    return list(
+        _case_rows()
+        .select_for_update(skip_locked=True, of=("self",))
         .filter(next_check_at__lte=now)
         .order_by("next_check_at")[:limit]
     )
-    prefetch_related_objects(
-        rows, Prefetch("pauses", queryset=ClockPause.objects.only("incident_id", "started_at", "ended_at"))
-    )
-    return rows
 
 
 def _sweep_incident_batch(*, now: datetime, limit: int, roster: LazyRoster, actor, result: SweepResult) -> int:
@@ -611,17 +732,16 @@ def _sweep_incident_batch(*, now: datetime, limit: int, roster: LazyRoster, acto
             return 0
         roster = roster.get()
         roster_add_teams(roster, {r.team_id for r in rows if r.team_id})
+        pauses = _pauses_for(r.pk for r in rows)
         plans: list[Plan] = []
-        snapshots: dict[int, Incident] = {}
         for incident in rows:
-            snapshots[incident.pk] = copy.copy(incident)
             try:
-                plans.append(plan_incident(incident, now=now, roster=roster, actor=actor))
+                plans.append(plan_incident(incident, now=now, roster=roster, actor=actor, pauses=pauses[incident.pk]))
             except Exception:  # noqa: BLE001 — one bad row must not stall the sweep
                 logger.exception("Sweep could not process case %s; retrying it later", incident.pk)
-                _push_forward(copy.copy(snapshots[incident.pk]), now=now, actor=actor)
+                _push_forward(incident, now=now, actor=actor)
                 result.errors += 1
-        _commit_plans(plans, snapshots, now=now, roster=roster, actor=actor, result=result)
+        _commit_plans(plans, now=now, roster=roster, actor=actor, result=result)
         result.examined += len(rows)
         return len(rows)
 
@@ -651,31 +771,26 @@ def _sweep_handoff_batch(*, now: datetime, limit: int, roster: LazyRoster, actor
         # accepting this very handoff) is left for the next sweep.
         incidents = {
             i.pk: i
-            for i in Incident.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("policy", "team", "commander", "stage_dri")
+            for i in _case_rows()
+            .select_for_update(skip_locked=True, of=("self",))
             .filter(pk__in={p.incident_id for p in packets})
         }
-        prefetch_related_objects(
-            list(incidents.values()),
-            Prefetch("pauses", queryset=ClockPause.objects.only("incident_id", "started_at", "ended_at")),
-        )
+        pauses = _pauses_for(incidents)
         roster_add_teams(roster, {i.team_id for i in incidents.values() if i.team_id})
         plans: dict[int, Plan] = {}
-        snapshots: dict[int, Incident] = {}
         taken = 0
         for packet in packets:
             incident = incidents.get(packet.incident_id)
             if incident is None:
                 continue
             taken += 1
-            snapshots.setdefault(incident.pk, copy.copy(incident))
             plan = plans.setdefault(incident.pk, Plan(incident=incident))
             packet.accept_breached_at = now
             plan.handoffs.append(packet)
-            breach = Breach(
-                incident=incident, kind=ClockKind.HANDOFF, cycle=packet.pk, handoff=packet, severity=incident.severity,
-                due_at=packet.accept_due_at, detected_at=now,
-            )  # fmt: skip
+            breach = {
+                "incident_id": incident.pk, "kind": ClockKind.HANDOFF, "cycle": packet.pk, "handoff_id": packet.pk,
+                "severity": incident.severity, "due_at": packet.accept_due_at, "detected_at": now,
+            }  # fmt: skip
             plan.breaches.append(breach)
             receiver = packet.to_user or packet.to_team
             _event(
@@ -689,7 +804,7 @@ def _sweep_handoff_batch(*, now: datetime, limit: int, roster: LazyRoster, actor
                     reason=f"Handoff to {receiver} not accepted in time",
                 )  # fmt: skip
         for plan in plans.values():
-            incident_recompute_clocks(plan.incident, now=now)
+            incident_recompute_clocks(plan.incident, now=now, pauses=pauses[plan.incident.pk])
         try:
             with transaction.atomic():
                 _write(list(plans.values()), actor=actor)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
@@ -47,6 +47,7 @@ from escalations.models import (
 from escalations.services import incident_create, incident_update
 from escalations.services.clocks import Clocks, incident_clocks
 from escalations.services.incidents import EDITABLE_FIELDS
+from escalations.services.notifications import notifications_retry_failed
 from escalations.sla import ClockState
 
 # The arguments of incident_create a person types in (actor and now come from the request).
@@ -495,15 +496,30 @@ class EscalationAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
-    """The outbox. Failed rows are found with the status filter. No "retry now" action:
-    delivery belongs to the notification service, which offers no retry function yet."""
+    """The outbox. Failed rows are found with the status filter; "Retry now" puts the
+    selected failed ones back in the outbox (notifications_retry_failed) for whoever may
+    change notifications (Policy Admins)."""
 
+    actions = ["retry_now"]
     list_display = ("created_at", "channel", "recipient", "address", "subject", "status", "attempts", "next_attempt_at")
     list_filter = ("status", "channel")
     search_fields = ("subject", "address", "recipient__username", "idempotency_key")
     list_select_related = ("recipient",)
     autocomplete_fields = ("incident", "escalation", "recipient")
     ordering = ("-created_at",)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("escalations.change_notification")
+
+    @admin.action(description="Retry the selected failed notifications now", permissions=["retry"])
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        selected = list(queryset.values_list("pk", flat=True))
+        requeued = notifications_retry_failed(ids=selected, actor=request.user, now=timezone.now())
+        skipped = len(selected) - requeued
+        message = f"{requeued} notification(s) back in the outbox, due now."
+        if skipped:
+            message += f" {skipped} not failed, left as they were."
+        self.message_user(request, message, messages.SUCCESS if requeued else messages.WARNING)
 
 
 @admin.register(SweepHeartbeat)

@@ -296,8 +296,32 @@ def notifications_retry_due(*, now: datetime, limit: int = 500) -> list[int]:
     )
 
 
+# A "retry now" on a failed notification gives it this many more attempts.
+RETRY_NOW_ATTEMPTS = 3
+
+
+def notifications_retry_failed(*, ids: Iterable[int], actor, now: datetime) -> int:
+    """Put failed notifications back in the outbox: due at once, with RETRY_NOW_ATTEMPTS
+    more attempts (the attempts made so far stay counted, and the history shows who
+    asked). Rows that are not failed are left alone. Returns how many were requeued;
+    their delivery tasks are published after commit (the retry pass covers a lost one)."""
+    requeued: list[int] = []
+    with transaction.atomic():
+        for notification in Notification.objects.select_for_update().filter(
+            pk__in=list(ids), status=NotificationStatus.FAILED
+        ):
+            notification.status = NotificationStatus.PENDING
+            notification.max_attempts = notification.attempts + RETRY_NOW_ATTEMPTS
+            notification.next_attempt_at = now
+            audited_save(notification, actor=actor, update_fields=["status", "max_attempts", "next_attempt_at"])
+            requeued.append(notification.pk)
+        notification_ids_enqueue_on_commit(requeued)
+    return len(requeued)
+
+
 __all__ = [
     "IDEMPOTENCY_HEADER",
+    "RETRY_NOW_ATTEMPTS",
     "SIGNATURE_HEADER",
     "acknowledge_url",
     "backoff_seconds",
@@ -309,6 +333,7 @@ __all__ = [
     "notifications_enqueue_on_commit",
     "notifications_publish",
     "notifications_retry_due",
+    "notifications_retry_failed",
     "publish_pause_reset",
     "webhook_body",
     "webhook_signature",

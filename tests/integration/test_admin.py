@@ -443,6 +443,48 @@ def test_failed_notifications_are_found_by_the_status_filter(superuser, every_ro
 
 
 @pytest.mark.django_db
+def test_policy_admin_retries_a_failed_notification_and_history_names_them(
+    policy_admin, manager, every_row, django_capture_on_commit_callbacks
+):
+    failed = Notification.objects.get(status=NotificationStatus.FAILED)
+    sent = Notification.objects.create(
+        channel=NotificationChannel.IN_APP,
+        subject="Already sent",
+        idempotency_key="k-sent",
+        status=NotificationStatus.SENT,
+        attempts=1,
+        created_at=failed.created_at,
+    )
+    changelist = admin_url(Notification, "changelist")
+    # A Manager may look at the outbox but not requeue it: the action is not offered.
+    manager.is_staff = True
+    manager.save()
+    page = login(manager).get(changelist)
+    assert page.status_code == 200 and "retry_now" not in page.content.decode()
+    refused = login(manager).post(changelist, {"action": "retry_now", "_selected_action": [failed.pk]})
+    assert refused.status_code == 200  # Django re-renders with "No action selected."
+    failed.refresh_from_db()
+    assert failed.status == NotificationStatus.FAILED
+
+    policy_admin.is_staff = True
+    policy_admin.save()
+    client = login(policy_admin)
+    assert "retry_now" in client.get(changelist).content.decode()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            changelist, {"action": "retry_now", "_selected_action": [failed.pk, sent.pk]}, follow=True
+        )
+    assert "1 notification(s) back in the outbox" in response.content.decode()
+    assert "1 not failed" in response.content.decode()
+    assert len(callbacks) == 1  # the delivery task is published after commit
+    failed.refresh_from_db()
+    sent.refresh_from_db()
+    assert failed.status == NotificationStatus.PENDING and failed.max_attempts == failed.attempts + 3
+    assert failed.next_attempt_at is not None and sent.status == NotificationStatus.SENT
+    assert failed.history.latest().history_user == policy_admin
+
+
+@pytest.mark.django_db
 def test_incident_search_finds_a_case_by_reference(superuser, make_incident):
     target = make_incident(title="Needle")
     make_incident(title="Haystack")

@@ -28,6 +28,7 @@ urlpatterns = [
     path("handoffs/<int:pk>/reject/", cases.handoff_reject_view, name="handoff-reject"),
     path("handoffs/<int:pk>/cancel/", cases.handoff_cancel_view, name="handoff-cancel"),
     path("pages/", inbox.pages, name="pages"),
+    path("pages/read/", inbox.pages_mark_read, name="pages-mark-read"),
     path("shift/handoff/", shift.shift_handoff, name="shift-handoff"),
     path("shift/handoff/done/", shift.shift_handoff_done, name="shift-handoff-done"),
     path("shift/handoff/<int:pk>/", shift.shift_handoff_case, name="shift-handoff-case"),

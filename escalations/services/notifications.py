@@ -22,6 +22,7 @@ import requests
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
+from simple_history.utils import bulk_update_with_history
 
 from escalations.choices import NotificationChannel, NotificationStatus
 from escalations.models import Escalation, Incident, Notification
@@ -319,6 +320,22 @@ def notifications_retry_failed(*, ids: Iterable[int], actor, now: datetime) -> i
     return len(requeued)
 
 
+def notifications_mark_read(*, user, now: datetime) -> int:
+    """Mark the person's unread in-app pages read (their inbox's "Mark all read"), with
+    history rows naming them. Returns how many."""
+    with transaction.atomic():
+        unread = list(
+            Notification.objects.select_for_update()
+            .filter(recipient=user, channel=NotificationChannel.IN_APP, read_at__isnull=True)
+            .order_by("pk")
+        )
+        for notification in unread:
+            notification.read_at = now
+        if unread:
+            bulk_update_with_history(unread, Notification, ["read_at"], default_user=user, default_date=now)
+    return len(unread)
+
+
 __all__ = [
     "IDEMPOTENCY_HEADER",
     "RETRY_NOW_ATTEMPTS",
@@ -331,6 +348,7 @@ __all__ = [
     "notification_ids_enqueue_on_commit",
     "notification_values",
     "notifications_enqueue_on_commit",
+    "notifications_mark_read",
     "notifications_publish",
     "notifications_retry_due",
     "notifications_retry_failed",

@@ -1,15 +1,20 @@
-"""The paging inbox: in-app pages for the signed-in person, newest first, each with a
-one-click acknowledge; and the handoffs waiting for their answer."""
+"""The paging inbox: in-app pages for the signed-in person, newest first, unread ones
+marked "New", each with a one-click acknowledge; "Mark all read"; and the handoffs
+waiting for their answer."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from escalations.choices import NotificationChannel
 from escalations.models import Notification
 from escalations.selectors import handoff_inbox
+from escalations.services.notifications import notifications_mark_read
 from escalations.views.common import login_required, require_perm
 
 PAGE_SIZE = 50
@@ -32,3 +37,12 @@ def pages(request: HttpRequest) -> HttpResponse:
             "can_work": request.user.has_perm("escalations.change_incident"),
         },
     )
+
+
+@login_required
+@require_POST
+def pages_mark_read(request: HttpRequest) -> HttpResponse:
+    require_perm(request, "escalations.view_incident")
+    count = notifications_mark_read(user=request.user, now=timezone.now())
+    messages.success(request, f"{count} page(s) marked read." if count else "Nothing unread.")
+    return redirect("escalations:pages")

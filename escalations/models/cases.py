@@ -213,6 +213,9 @@ class Incident(models.Model):
             models.Index(fields=["reported_at"], name="incident_reported_idx"),
             # API list filter ?customer=&status=
             models.Index(fields=["customer", "status"], name="incident_customer_status_idx"),
+            # API list filter ?status=&severity= (integrations polling for new S1/S2 cases):
+            # its count is an index-only scan instead of a heap scan of every open case.
+            models.Index(fields=["status", "severity"], name="incident_status_severity_idx"),
         ]
 
     def __str__(self) -> str:

@@ -6,42 +6,41 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
-from simple_history.utils import bulk_create_with_history
 
 from escalations.choices import EventKind
-from escalations.models import Checklist, ChecklistItem, Incident, SOPTemplate
-from escalations.services.common import audited_save, bump_version, event_record, incident_lock
+from escalations.models import Checklist, ChecklistItem, Incident
+from escalations.services.common import audited_insert, audited_save, bump_version, event_record, incident_lock
 from escalations.services.errors import RuleViolation
+from escalations.services.policy_tables import PolicyTables, TemplateSpec, policy_tables
 
 
-def matching_templates(incident: Incident) -> list[SOPTemplate]:
-    return list(
-        SOPTemplate.objects.filter(active=True)
-        .filter(Q(severity="") | Q(severity=incident.severity))
-        .filter(Q(category="") | Q(category=incident.category))
-        .prefetch_related("items")
-        .order_by("stage", "name")
-    )
+def matching_templates(incident: Incident, *, tables: PolicyTables | None = None) -> list[TemplateSpec]:
+    """The active SOP templates for the case's severity and category (a blank template
+    field matches any), by stage then name."""
+    return (tables or policy_tables()).templates_for(severity=incident.severity, category=incident.category)
 
 
-def checklists_instantiate(*, incident: Incident, actor, new_case: bool = False) -> list[Checklist]:
+def checklists_instantiate(
+    *, incident: Incident, actor, new_case: bool = False, tables: PolicyTables | None = None
+) -> list[Checklist]:
     """Create a checklist for each matching SOP template the case does not have yet
     (called at intake, with ``new_case`` since it has none, and after a severity change).
-    Bulk inserts, with history."""
+    Two statements whatever the number of templates and items: the checklists, then the
+    items, each with its history rows recording ``actor``."""
     have = set() if new_case else set(incident.checklists.exclude(template=None).values_list("template_id", flat=True))
-    templates = [t for t in matching_templates(incident) if t.pk not in have]
+    templates = [t for t in matching_templates(incident, tables=tables) if t.pk not in have]
     if not templates:
         return []
-    checklists = [Checklist(incident=incident, template=t, stage=t.stage, title=t.name, play=t.play) for t in templates]
-    # bulk_create returns primary keys on PostgreSQL and SQLite ≥ 3.35.
-    checklists = bulk_create_with_history(checklists, Checklist, default_user=actor)
+    checklists = [
+        Checklist(incident=incident, template_id=t.pk, stage=t.stage, title=t.name, play=t.play) for t in templates
+    ]
+    checklists = audited_insert(checklists, actor=actor)
     items = [
         ChecklistItem(checklist=checklist, order=item.order, text=item.text, required=item.required)
         for checklist, template in zip(checklists, templates, strict=True)
-        for item in template.items.all()
+        for item in template.items
     ]
-    bulk_create_with_history(items, ChecklistItem, default_user=actor)
+    audited_insert(items, actor=actor)
     return checklists
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from escalations.choices import OPEN_STATUSES
 from escalations.models import BusinessCalendar, Incident, ResolveCycle, SeverityPolicy
-from escalations.services.common import audited_create
+from escalations.services.common import audited_insert
 from escalations.sla import Calendar, ClockState, Pause, clock_state, due_at, elapsed, warn_at
 
 # The denormalised fields this module owns on Incident.
@@ -192,11 +192,10 @@ def incident_recompute_clocks(incident: Incident, *, now: datetime, pauses: list
 def cycle_open(incident: Incident, *, actor, started_at: datetime) -> ResolveCycle:
     """Record the start of the case's current resolve cycle with the full target; its
     result (met or missed) is written when the case is resolved."""
-    return audited_create(
-        ResolveCycle,
-        history_user=actor,
+    cycle = ResolveCycle(
         incident=incident,
         number=incident.resolve_cycle,
         started_at=started_at,
         target_seconds=incident.resolve_target_seconds,
     )
+    return audited_insert([cycle], actor=actor)[0]

@@ -11,9 +11,11 @@ from escalations.choices import EventKind, SeveritySource, Status
 from escalations.models import Channel, Customer, Incident, Team
 from escalations.services.checklists import checklists_instantiate
 from escalations.services.clocks import cycle_open, incident_recompute_clocks, policy_snapshot
-from escalations.services.common import audited_save, event_build, events_save
+from escalations.services.common import audited_insert, event_build, events_save
 from escalations.services.errors import NotAllowed, RuleViolation
+from escalations.services.paging import intake_page_build, pages_save
 from escalations.services.policies import DEFAULT_SEVERITY, policy_for, triggers_evaluate
+from escalations.services.policy_tables import policy_tables
 from escalations.sla import severity_rank
 
 # Clock skew tolerated between an integration's clock and ours.
@@ -92,7 +94,12 @@ def incident_create(
 ) -> Incident:
     """Open a case: severity from the trigger rules (or a person's justified choice),
     policy targets snapshotted, clocks started if the channel is agreed, SOP checklists
-    made, events recorded. One transaction: on any error nothing is written."""
+    made, the on-duty people paged, events recorded. One transaction: on any error
+    nothing is written.
+
+    Cost: the policy tables come from the per-process cache (one query to check it is
+    current), and each table written gets one INSERT carrying its history rows too — about
+    ten statements for a paged case with checklists."""
     title = (title or "").strip()
     if not title:
         raise RuleViolation("A case needs a title.", field="title")
@@ -107,8 +114,14 @@ def incident_create(
     if reported_at > now + FUTURE_TOLERANCE:
         raise RuleViolation("The reported time cannot be in the future.", field="reported_at")
 
+    tables = policy_tables()  # one query while the policy tables are unchanged
     result = triggers_evaluate(
-        arr_at_risk=arr, users_affected_pct=pct, data_risk=data_risk, legal_risk=legal_risk, security_risk=security_risk
+        arr_at_risk=arr,
+        users_affected_pct=pct,
+        data_risk=data_risk,
+        legal_risk=legal_risk,
+        security_risk=security_risk,
+        rules=tables.rules,
     )
     chosen, source = check_severity_choice(
         chosen=severity, floor=result.severity, reason=severity_reason or "", actor=actor
@@ -116,86 +129,88 @@ def incident_create(
     for field, user in (("commander", commander), ("stage_dri", stage_dri)):
         if user is not None and not (user.is_active and user.has_perm("escalations.change_incident")):
             raise RuleViolation(f"{user} cannot work cases, so cannot own one.", field=field)
-    policy = policy_for(chosen)
+    policy = policy_for(chosen, tables=tables)
     # A case raised elsewhere starts its clocks when it is logged on an agreed channel:
     # reported_at if it came in on one, otherwise not yet.
     clock_start = reported_at if channel.agreed else None
 
-    with transaction.atomic():
-        incident = Incident(
-            title=title[:200],
-            description=description or "",
-            customer=customer,
-            channel=channel,
-            team=team,
-            category=category or "",
-            external_id=external_id or "",
-            reported_at=reported_at,
-            created_by=actor,
-            arr_at_risk=arr,
-            users_affected_pct=pct,
-            data_risk=bool(data_risk),
-            legal_risk=bool(legal_risk),
-            security_risk=bool(security_risk),
-            severity_source=source,
-            severity_reason=severity_reason or "",
-            trigger_severity=result.severity or "",
-            trigger_explanation=result.explanation[:300],
-            status=Status.NEW,
-            commander=commander,
-            stage_dri=stage_dri,
-            bridge_url=bridge_url or "",
-            is_drill=bool(is_drill),
-            clock_started_at=clock_start,
-            cycle_started_at=clock_start,
-            last_progress_at=now,
-            **policy_snapshot(policy),
-        )
-        incident_recompute_clocks(incident, now=now, pauses=[])
-        try:
-            with transaction.atomic():
-                audited_save(incident, actor=actor)
-        except IntegrityError:
-            # The one unique key a valid case can collide on: an integration re-sending
-            # (or racing on) the same external id on the same channel.
-            if external_id and Incident.objects.filter(channel=channel, external_id=external_id).exists():
-                raise RuleViolation(
-                    f"A case with external id {external_id!r} already exists on {channel.name}.",
-                    field="external_id",
-                    code="duplicate",
-                ) from None
-            raise
-        if clock_start:
-            cycle_open(incident, actor=actor, started_at=clock_start)
-        checklists_instantiate(incident=incident, actor=actor, new_case=True)
-        events = [
-            event_build(
-                incident=incident,
-                kind=EventKind.CREATED,
-                actor=actor,
-                at=now,
-                new={"severity": incident.severity, "source": source, "triggers": result.explanation},
-                detail=f"{incident.severity} ({'trigger' if source == SeveritySource.TRIGGER else 'manual'}): "
-                f"{result.explanation if source == SeveritySource.TRIGGER else severity_reason}",
+    try:
+        with transaction.atomic():
+            incident = Incident(
+                title=title[:200],
+                description=description or "",
+                customer=customer,
+                channel=channel,
+                team=team,
+                category=category or "",
+                external_id=external_id or "",
+                reported_at=reported_at,
+                created_by=actor,
+                arr_at_risk=arr,
+                users_affected_pct=pct,
+                data_risk=bool(data_risk),
+                legal_risk=bool(legal_risk),
+                security_risk=bool(security_risk),
+                severity_source=source,
+                severity_reason=severity_reason or "",
+                trigger_severity=result.severity or "",
+                trigger_explanation=result.explanation[:300],
+                status=Status.NEW,
+                commander=commander,
+                stage_dri=stage_dri,
+                bridge_url=bridge_url or "",
+                is_drill=bool(is_drill),
+                clock_started_at=clock_start,
+                cycle_started_at=clock_start,
+                last_progress_at=now,
+                **policy_snapshot(policy),
             )
-        ]
-        if clock_start:
-            events.append(
+            incident_recompute_clocks(incident, now=now, pauses=[])
+            audited_insert([incident], actor=actor)
+            if clock_start:
+                cycle_open(incident, actor=actor, started_at=clock_start)
+            checklists_instantiate(incident=incident, actor=actor, new_case=True, tables=tables)
+            pages, paged = intake_page_build(incident=incident, now=now, actor=actor)
+            pages_save(pages, actor=actor)
+            events = [
                 event_build(
                     incident=incident,
-                    kind=EventKind.CLOCK_STARTED,
+                    kind=EventKind.CREATED,
                     actor=actor,
                     at=now,
-                    new={
-                        "started_at": clock_start,
-                        "ack_due_at": incident.ack_due_at,
-                        "resolve_due_at": incident.resolve_due_at,
-                    },
-                    detail=f"Received on agreed channel {channel.name}",
+                    new={"severity": incident.severity, "source": source, "triggers": result.explanation},
+                    detail=f"{incident.severity} ({'trigger' if source == SeveritySource.TRIGGER else 'manual'}): "
+                    f"{result.explanation if source == SeveritySource.TRIGGER else severity_reason}",
                 )
-            )
-        events_save(events, actor=actor)
-        from escalations.services.paging import incident_page_on_intake
-
-        incident_page_on_intake(incident=incident, now=now)
+            ]
+            if clock_start:
+                events.append(
+                    event_build(
+                        incident=incident,
+                        kind=EventKind.CLOCK_STARTED,
+                        actor=actor,
+                        at=now,
+                        new={
+                            "started_at": clock_start,
+                            "ack_due_at": incident.ack_due_at,
+                            "resolve_due_at": incident.resolve_due_at,
+                        },
+                        detail=f"Received on agreed channel {channel.name}",
+                    )
+                )
+            if paged is not None:
+                events.append(paged)
+            events_save(events, actor=actor)  # created, clock started, paged: in that order
+    except IntegrityError:
+        # The one unique key a valid case can collide on: an integration re-sending (or
+        # racing on) the same external id on the same channel. Checked after the rollback
+        # (no savepoint around the insert: the transaction is already gone, or it was
+        # the caller's savepoint and is rolled back to it).
+        if external_id and Incident.objects.filter(channel=channel, external_id=external_id).exists():
+            raise RuleViolation(
+                f"A case with external id {external_id!r} already exists on {channel.name}.",
+                field="external_id",
+                code="duplicate",
+            ) from None
+        raise
     return incident

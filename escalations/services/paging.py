@@ -1,30 +1,64 @@
 """Paging at intake: a case whose policy pages (S1, S2 by default) notifies the on-duty
 Support Duty Manager at once, and the Incident Commander when the policy requires one.
 The acknowledge clock then measures how fast somebody answers; an unanswered page
-breaches that clock and the breach sweep takes it up the escalation chain."""
+breaches that clock and the breach sweep takes it up the escalation chain.
+
+Intake builds the page rows and the ``paged`` event here and writes them with its own
+rows, in its transaction; delivery is published after commit."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
+
 from escalations.choices import EventKind, NotificationChannel
-from escalations.models import Incident, Notification
-from escalations.services.common import audited_save, event_record, system_user
-from escalations.services.escalation import commanders, duty_managers, recipients_for, roster_load
+from escalations.models import CaseEvent, Incident, Notification, Shift, ShiftRole
+from escalations.roles import DUTY_MANAGERS
+from escalations.services.common import audited_insert, event_build
+from escalations.services.escalation import Roster, commanders, duty_managers, recipients_for
 from escalations.services.notifications import notification_build, notifications_enqueue_on_commit
 
 PAGE_CHANNELS = (NotificationChannel.IN_APP, NotificationChannel.EMAIL)
 
 
-def incident_page_on_intake(*, incident: Incident, now: datetime) -> list[Notification]:
-    """Write the page notifications and the ``paged`` event inside the intake
-    transaction; delivery is published after commit. Drill cases get suppressed rows
-    (so the drill shows who would have been paged) and reach nobody real."""
+def paging_roster(*, incident: Incident, at: datetime) -> Roster:
+    """The part of the roster a page at intake reads, in one query (two when nobody is on
+    shift as Duty Manager): the shifts at ``at`` of the roles paged, and the Duty
+    Managers group only when it is the fallback. ``roster_load`` would also read every
+    escalation chain and both role groups, which intake never uses."""
+    roles = [ShiftRole.DUTY_MANAGER]
+    if incident.policy.requires_commander and incident.commander_id is None:
+        roles.append(ShiftRole.COMMANDER)
+    roster = Roster(at=at)
+    # Same shifts, order and de-duplication as roster_load, for these roles only.
+    for shift in (
+        Shift.objects.filter(role__in=roles, starts_at__lte=at, ends_at__gt=at)
+        .select_related("user")
+        .order_by("starts_at")
+    ):
+        if not shift.user.is_active:
+            continue
+        for key in ((shift.role, shift.team_id), (shift.role, None)):
+            people = roster.shifts.setdefault(key, [])
+            if shift.user not in people:
+                people.append(shift.user)
+    if not roster.on_shift(ShiftRole.DUTY_MANAGER, incident.team_id):
+        roster.group_members[DUTY_MANAGERS] = list(
+            get_user_model().objects.filter(groups__name=DUTY_MANAGERS, is_active=True).order_by("pk")
+        )
+    return roster
+
+
+def intake_page_build(*, incident: Incident, now: datetime, actor) -> tuple[list[Notification], CaseEvent | None]:
+    """The unsaved page notifications and ``paged`` event for a new case (none when its
+    policy does not page), so intake writes them with its other rows in bulk. Drill
+    cases get suppressed rows (so the drill shows who would have been paged) and reach
+    nobody real."""
     policy = incident.policy
     if not policy.pages_on_intake:
-        return []
-    actor = incident.created_by or system_user()
-    roster = roster_load(at=now, team_ids=[incident.team_id] if incident.team_id else [])
+        return [], None
+    roster = paging_roster(incident=incident, at=now)
     targets: list[tuple[str, list]] = [("duty_manager", duty_managers(incident, roster))]
     if policy.requires_commander:
         targets.append(("commander", commanders(incident, roster)))
@@ -47,11 +81,10 @@ def incident_page_on_intake(*, incident: Incident, now: datetime) -> list[Notifi
             if row.idempotency_key in seen:
                 continue
             seen.add(row.idempotency_key)
-            audited_save(row, actor=actor)
             notifications.append(row)
             if recipient.channel == NotificationChannel.IN_APP:
                 paged.append({"role": role, "user": recipient.user_id, "name": recipient.label})
-    event_record(
+    event = event_build(
         incident=incident,
         kind=EventKind.PAGED,
         actor=actor,
@@ -62,8 +95,15 @@ def incident_page_on_intake(*, incident: Incident, now: datetime) -> list[Notifi
             + (", ".join(f"{p['name']} ({p['role'].replace('_', ' ')})" for p in paged) or "nobody — no one on duty")
         ),
     )
+    return notifications, event
+
+
+def pages_save(notifications: list[Notification], *, actor) -> list[Notification]:
+    """Insert the page rows with their history (``actor`` in it) in one statement, and
+    publish their delivery once the transaction commits."""
+    notifications = audited_insert(notifications, actor=actor)
     notifications_enqueue_on_commit(notifications)
     return notifications
 
 
-__all__ = ["incident_page_on_intake"]
+__all__ = ["intake_page_build", "pages_save", "paging_roster"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -9,9 +10,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from escalations.choices import ChainTarget
-from escalations.models import SeverityPolicy, TriggerRule
+from escalations.models import SeverityPolicy
 from escalations.services.common import audited_save
 from escalations.services.errors import RuleViolation
+from escalations.services.policy_tables import PolicyTables, policy_tables
 from escalations.sla import ImpactFacts, Rule, TriggerResult, evaluate
 
 # Severity of a case that no trigger rule matches and nobody raised.
@@ -19,10 +21,7 @@ DEFAULT_SEVERITY = "S3"
 
 
 def active_rules() -> list[Rule]:
-    return [
-        Rule(name=r.name, kind=r.kind, severity=r.severity, threshold=r.threshold)
-        for r in TriggerRule.objects.filter(active=True).only("name", "kind", "severity", "threshold")
-    ]
+    return list(policy_tables().rules)
 
 
 def triggers_evaluate(
@@ -34,7 +33,7 @@ def triggers_evaluate(
     security_risk: bool = False,
     last_progress_at: datetime | None = None,
     now: datetime | None = None,
-    rules: list[Rule] | None = None,
+    rules: Sequence[Rule] | None = None,
 ) -> TriggerResult:
     """The severity floor the active trigger rules give these impact facts."""
     facts = ImpactFacts(
@@ -49,13 +48,15 @@ def triggers_evaluate(
     return evaluate(active_rules() if rules is None else rules, facts)
 
 
-def policy_for(severity: str) -> SeverityPolicy:
-    try:
-        return SeverityPolicy.objects.select_related("calendar").get(key=severity)
-    except SeverityPolicy.DoesNotExist:
+def policy_for(severity: str, *, tables: PolicyTables | None = None) -> SeverityPolicy:
+    """The policy for ``severity`` (a private copy, calendar and holidays loaded), from
+    ``tables`` when the caller already holds them."""
+    policy = (tables or policy_tables()).policy(severity)
+    if policy is None:
         raise RuleViolation(
             f"There is no severity policy {severity!r}; a Policy Admin must create it.", field="severity"
-        ) from None
+        )
+    return policy
 
 
 # Fields of a severity policy an editor may change (key and rank identify it).

@@ -147,6 +147,14 @@ def incident_out(incident: Incident, *, now: Any) -> dict:
     return incident_json(incident, now=now, pauses=pauses_by_incident([incident.pk]).get(incident.pk, []))
 
 
+def created_response(incident: Incident, *, now: Any) -> Response:
+    """201 with the case the intake service just wrote, rendered from the instance it
+    returned (every field is as stored, and a new case has no pauses): no re-read."""
+    response = Response(incident_json(incident, now=now, pauses=[]), status=status.HTTP_201_CREATED)
+    response["ETag"] = f'"{incident.version}"'
+    return response
+
+
 def incident_response(pk: int, *, now: Any, status_code: int = status.HTTP_200_OK) -> Response:
     """A case freshly read after a write, with its version as the ETag."""
     incident = incident_queryset().get(pk=pk)
@@ -188,7 +196,7 @@ class IncidentListView(ApiView):
         now = timezone.now()
         data = self.validated(s.IncidentCreateIn, now=now)
         incident = services.incident_create(actor=request.user, now=now, **data)
-        return incident_response(incident.pk, now=now, status_code=status.HTTP_201_CREATED)
+        return created_response(incident, now=now)
 
 
 class IncidentDetailView(ApiView):
@@ -694,22 +702,20 @@ class IntakeView(ApiView):
     def post(self, request: Request) -> Response:
         now = timezone.now()
         data = self.validated(s.IntakeIn, now=now)
-        existing = self._existing(data)
-        if existing is not None:
-            return incident_response(existing, now=now)
         try:
             incident = services.incident_create(actor=request.user, now=now, **data)
         except (IntegrityError, ServiceError) as exc:
-            # Two deliveries of one signal raced past the look-up; the unique constraint
-            # let one through (the service reports the loser as a "duplicate"). Answer
-            # the loser with the winner's case.
+            # A repeat of a signal (or two deliveries racing): the unique constraint on
+            # (channel, external_id) refuses the second case, the service rolls it back
+            # and reports a "duplicate". Answer with the case already opened. (No look-up
+            # first: repeats are rare, and the constraint is the one reliable check.)
             if isinstance(exc, ServiceError) and exc.code != "duplicate":
                 raise
             existing = self._existing(data)
             if existing is None:
                 raise
             return incident_response(existing, now=now)
-        return incident_response(incident.pk, now=now, status_code=status.HTTP_201_CREATED)
+        return created_response(incident, now=now)
 
     @staticmethod
     def _existing(data: dict) -> int | None:

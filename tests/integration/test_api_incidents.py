@@ -78,6 +78,8 @@ def test_create_opens_a_case_with_trigger_severity_and_contract_fields(agent, cu
     assert body["tta_seconds"] == 0 and body["ttr_seconds"] == 0
     assert response["ETag"] == '"1"'
     assert incident.created_by == agent
+    # Rendered from the instance intake returned, not read back: the same as a read.
+    assert client_for(agent).get(detail(incident.pk)).json() == body
     assert incident.history.get().history_user == agent
 
 

@@ -3,17 +3,18 @@ command, token issuing, and throttling."""
 
 from __future__ import annotations
 
+import threading
 from io import StringIO
-from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from escalations.api.views import IntakeView
 from escalations.models import CaseEvent, ChecklistItem, Incident
+from tests.engine_support import require_postgres
 from tests.integration.api_support import _api_test_env, assert_error, client_for, clock, row_counts
 
 __all__ = ["_api_test_env", "clock"]
@@ -81,15 +82,43 @@ def test_the_same_external_id_returns_the_existing_case(bot, customer, clock):
     assert other_channel.status_code == 201 and other_channel.json()["id"] != first.json()["id"]
 
 
-def test_a_racing_duplicate_returns_the_winner(bot, customer, clock):
-    winner = bot.post(INTAKE, signal(customer), format="json").json()
-    # Simulate the race: the look-up misses, the insert hits the unique constraint.
-    real = IntakeView._existing
-    calls = iter([None])
-    with mock.patch.object(IntakeView, "_existing", staticmethod(lambda data: next(calls, None) or real(data))):
-        response = bot.post(INTAKE, signal(customer), format="json")
-    assert response.status_code == 200 and response.json()["id"] == winner["id"]
-    assert Incident.objects.filter(external_id="pd-123").count() == 1
+@pytest.mark.django_db(transaction=True)
+def test_two_deliveries_racing_open_one_case_and_both_get_it(bot, customer):
+    """Two deliveries of one signal at the same moment, each on its own connection: the
+    unique constraint lets one case through; the other answers 200 with that case."""
+    require_postgres("two writers at once (SQLite in tests has one in-memory connection)")
+    key = bot._credentials["HTTP_AUTHORIZATION"]
+    barrier = threading.Barrier(2)
+    answers: list[tuple[int, int]] = []
+
+    def deliver() -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=key)
+        barrier.wait()
+        try:
+            response = client.post(INTAKE, signal(customer), format="json")
+            answers.append((response.status_code, response.json()["id"]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    [case] = Incident.objects.filter(external_id="pd-123")
+    assert sorted(code for code, _ in answers) == [200, 201]
+    assert {pk for _, pk in answers} == {case.pk}
+    assert Incident.history.filter(external_id="pd-123").count() == 1
+
+
+def test_the_201_body_is_the_stored_case(bot, customer, clock):
+    """The 201 is rendered from the instance intake returned, without reading the case
+    back: it must say exactly what a read of the stored case says."""
+    created = bot.post(INTAKE, signal(customer, arr_at_risk="1234.5", data_risk=True), format="json")
+    assert created.status_code == 201
+    stored = bot.get(f"/api/v1/incidents/{created.json()['id']}/")
+    assert created.json() == stored.json() and created["ETag"] == stored["ETag"]
 
 
 @pytest.mark.parametrize(

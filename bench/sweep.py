@@ -8,8 +8,9 @@ one run: a sweep with nothing due at each size; a sweep finding ``--due`` newly 
 among the first size (``--due-repeat`` times, each rolled back; median, first, min and
 max reported), and the same cases through a naive baseline (iterate every open
 case in Python and check it) for the ratio; queries and peak Python memory per sweep.
-``--latency N`` then runs a real beat and worker (private redis-server) and measures
-breach-to-escalation latency for N cases whose deadlines fall over the next minute.
+``--latency N`` then runs a real beat and worker (private redis-server, the shipped
+10 s interval and sweep wake-ups) and measures breach-to-escalation latency for N cases
+whose deadlines fall over the next minute.
 
 Bench data is loaded with COPY and without history rows: it is a fixture, not product
 writes. The sweeps themselves run the product code unchanged.
@@ -260,12 +261,13 @@ def _bench_due(size: int, due: int, now: datetime, repeat: int) -> dict:
 
 
 def _latency(cases: int, team, customer, channel, database_url: str) -> dict:
-    """Real beat + worker (default 10 s interval) on a private redis-server; ``cases`` S2
+    """Real beat + worker (default 10 s interval, wake-ups on) on a private redis-server; ``cases`` S2
     cases whose ack deadlines fall uniformly over the next 60 s. Latency = when the
     escalation became visible (polled every 100 ms) − the deadline."""
+    from django.db.models import Count
     from django.utils import timezone
 
-    from escalations.models import Escalation, Incident
+    from escalations.models import Escalation, Incident, SweepHeartbeat
     from escalations.services import incident_create
     from escalations.services.common import system_user
     from tests.engine_support import RedisServer, point_celery_at
@@ -274,9 +276,11 @@ def _latency(cases: int, team, customer, channel, database_url: str) -> dict:
     redis.start()
     point_celery_at(redis.url)  # this process publishes (pages at intake) to the same private broker
     tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    # As production runs: the wake-up claims in a Redis cache shared by the processes.
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis.url, "LOG_LEVEL": "WARNING",
-           "NOTIFICATION_FIRST_RETRY_SECONDS": "60"}  # fmt: skip
+           "NOTIFICATION_FIRST_RETRY_SECONDS": "60", "CACHE_URL": redis.url.rsplit("/", 1)[0] + "/1"}  # fmt: skip
     env.pop("SWEEP_INTERVAL_SECONDS", None)  # the shipped default (10 s)
+    env.pop("SWEEP_WAKEUP", None)  # the shipped default (on)
     procs = [
         subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--without-gossip",
                           "--without-mingle", "-n", "bench@%h"], cwd=ROOT, env=env, stdout=open(tmp / "worker.log", "wb"),
@@ -306,12 +310,14 @@ def _latency(cases: int, team, customer, channel, database_url: str) -> dict:
                 seen[pk] = at
             time.sleep(0.1)
         latencies = sorted((seen[pk] - due[pk]).total_seconds() for pk in seen)
+        sweeps = dict(SweepHeartbeat.objects.filter(started_at__gte=now).values_list("source").annotate(n=Count("id")))
         return {
             "cases": cases,
             "escalated": len(seen),
             "p50": statistics.median(latencies),
             "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)],
             "max": latencies[-1],
+            "sweeps": sweeps,
         }
     finally:
         for proc in procs:
@@ -364,8 +370,9 @@ def main(argv: list[str] | None = None) -> None:
                   f"ratio naive/sweep = {naive['ms_median'] / fast['ms_median']:.1f}x")  # fmt: skip
     if args.latency:
         lat = _latency(args.latency, team, customer, channel, args.database_url)
-        print(f"breach→escalation latency, real beat (10 s) + worker, {lat['escalated']}/{lat['cases']} cases: "
-              f"p50 {lat['p50']:.2f} s, p99 {lat['p99']:.2f} s, max {lat['max']:.2f} s")  # fmt: skip
+        sweeps = ", ".join(f"{n} {source}" for source, n in sorted(lat["sweeps"].items()))
+        print(f"breach→escalation latency, real beat (10 s) + wake-ups + worker, {lat['escalated']}/{lat['cases']} cases: "
+              f"p50 {lat['p50']:.2f} s, p99 {lat['p99']:.2f} s, max {lat['max']:.2f} s (sweeps: {sweeps})")  # fmt: skip
 
 
 if __name__ == "__main__":

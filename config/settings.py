@@ -255,6 +255,10 @@ LOGGING = {
 # A sweep stops taking new batches after this long so it stays inside the task's soft
 # time limit (config/celery.py); the next sweep carries on where it stopped.
 SWEEP_MAX_SECONDS = env_float("SWEEP_MAX_SECONDS", 60.0)
+# After each sweep, have Celery run one more at the next deadline within the beat interval
+# (apply_async eta), so known deadlines are met within about a second; the beat stays the
+# safety net. Off: only the beat sweeps (latency up to one SWEEP_INTERVAL_SECONDS).
+SWEEP_WAKEUP = env_bool("SWEEP_WAKEUP", True)
 # An outbox row not delivered this long after it was written (its after-commit publish
 # was lost, e.g. the broker was down) is picked up by the retry pass.
 NOTIFICATION_FIRST_RETRY_SECONDS = env_float("NOTIFICATION_FIRST_RETRY_SECONDS", 60.0)

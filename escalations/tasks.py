@@ -11,6 +11,8 @@ delivery only sends rows still pending, under a row lock.
 from __future__ import annotations
 
 import logging
+import time
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -18,7 +20,7 @@ from django.utils import timezone
 
 from escalations.services.common import system_user
 from escalations.services.notifications import notification_deliver, notifications_publish, notifications_retry_due
-from escalations.services.sweep import sweep_run
+from escalations.services.sweep import sweep_run, sweep_wakeup_claim, sweep_wakeup_release
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +34,57 @@ logger = logging.getLogger(__name__)
     time_limit=max(settings.SWEEP_MAX_SECONDS * 3, 90),
     ignore_result=True,
 )
-def sweep_breaches() -> dict:
-    """One breach sweep. No retry: beat schedules the next one within seconds."""
-    return sweep_run(now=timezone.now(), source="beat").as_dict()
+def sweep_breaches(wake_at: str | None = None) -> dict:
+    """One breach sweep, then (SWEEP_WAKEUP) one more at the next deadline within the
+    beat interval, so a known deadline is met within about a second instead of up to one
+    interval later. ``wake_at``: the instant a wake-up was scheduled for (ISO 8601);
+    absent when the beat sent it. No retry: beat schedules the next one within seconds."""
+    if wake_at is not None:
+        _not_before(datetime.fromisoformat(wake_at))
+    now = timezone.now()
+    result = sweep_run(now=now, source="wakeup" if wake_at is not None else "beat")
+    if settings.SWEEP_WAKEUP:
+        sweep_wakeup_schedule(now=now)
+    return result.as_dict()
+
+
+def _not_before(at: datetime) -> None:
+    # The worker's timer converts the eta to its monotonic clock; should it fire a hair
+    # early, the sweep would run just before the deadline it was woken for, and — by
+    # design — nothing reschedules that instant (only the beat would catch it).
+    early = (at - timezone.now()).total_seconds()
+    if early > 0:
+        time.sleep(min(early, 1.0))
+
+
+def sweep_wakeup_schedule(*, now: datetime) -> datetime | None:
+    """Enqueue one wake-up sweep at the next deadline after ``now`` (the sweep's own
+    ``now``: a deadline that passed while it ran gets a wake-up at once) if one falls
+    within the interval and no sweep has claimed that instant yet. Celery holds the
+    timer (``eta``); the routes send it to the ``engine`` queue like the beat's sweeps.
+    Best effort: if the cache or the broker fails, the beat still sweeps."""
+    try:
+        at = sweep_wakeup_claim(now=now)
+    except Exception:  # the cache is down: no wake-up, the beat carries on
+        logger.warning("Could not claim the next sweep wake-up; the beat still sweeps", exc_info=True)
+        return None
+    if at is None:
+        return None
+    try:
+        sweep_breaches.apply_async(
+            kwargs={"wake_at": at.isoformat()},
+            eta=at,
+            # Later than one interval past its instant, the beat has done its work.
+            expires=at + timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS),
+        )
+    except Exception:  # the broker is down: let the next sweep try this instant again
+        logger.warning("Could not enqueue the sweep wake-up at %s; the beat still sweeps", at, exc_info=True)
+        try:
+            sweep_wakeup_release(at)
+        except Exception:
+            logger.debug("Could not release the wake-up claim", exc_info=True)
+        return None
+    return at
 
 
 @shared_task(

@@ -329,6 +329,11 @@ class CeleryProcs:
                 proc.wait(5)
 
 
+def redis_cache_url(server: RedisServer) -> str:
+    """A Django cache on the private redis-server, apart from the broker's database."""
+    return server.url.rsplit("/", 1)[0] + "/1"
+
+
 @pytest.fixture(name="private_redis")
 def private_redis_fixture() -> Iterator[RedisServer]:
     server = RedisServer()

@@ -11,11 +11,13 @@ import pytest
 from django.utils import timezone
 
 from escalations.choices import NotificationChannel, NotificationStatus
-from escalations.models import Breach, Escalation, Notification, SweepHeartbeat
+from escalations.models import Breach, Escalation, Incident, Notification, SweepHeartbeat
+from escalations.tasks import sweep_breaches
 from tests.engine_support import (  # noqa: F401
     celery_procs_fixture,
     private_redis_fixture,
     receiver_fixture,
+    redis_cache_url,
     require_redis,
     roster,
     verify_signature,
@@ -86,3 +88,44 @@ def test_overdue_case_is_escalated_and_its_webhook_delivered_by_worker_and_beat(
     wait_until(lambda: SweepHeartbeat.objects.count() >= beats + 2, timeout=20, what="two more sweeps")
     assert Breach.objects.filter(incident=incident).count() == 1
     assert len(delivered()) == 1
+
+
+@pytest.mark.timeout(150)
+def test_a_known_deadline_wakes_the_sweep_long_before_the_next_beat(
+    celery_procs, private_redis, make_incident, team, duty_manager
+):
+    """With a 60 s beat only a wake-up can be in time: the sweep before a deadline has
+    Celery run one more at that deadline, and that one schedules the next (a chain)."""
+    roster(now=timezone.now(), team=team, duty_manager=duty_manager)
+    # The wake-up claims go through a shared Redis cache, as in production (CACHE_URL).
+    procs = celery_procs(**{**FAST, "SWEEP_INTERVAL_SECONDS": "60", "CACHE_URL": redis_cache_url(private_redis)})
+    procs.worker()
+    procs.beat()  # its first sweep is one interval after it starts: not within this test
+    # In production the previous beat's sweep starts the chain; here a sweep we send does.
+    sweep_breaches.delay()
+    try:
+        wait_until(SweepHeartbeat.objects.exists, timeout=60, what="the worker's first sweep")
+        start = timezone.now()
+        leads = (timedelta(seconds=4), timedelta(seconds=7))
+        cases = [
+            make_incident(team=team, now=start, reported_at=start - timedelta(minutes=30) + lead) for lead in leads
+        ]
+        sweep_breaches.delay()  # the sweep that sees them coming (the beat's, in production)
+        for incident in cases:
+            due = Incident.objects.get(pk=incident.pk).ack_due_at
+            escalation = wait_until(
+                lambda incident=incident: Escalation.objects.filter(incident=incident, level=1).first(),
+                timeout=30,
+                what=f"the escalation of the case due at {due:%H:%M:%S.%f}",
+            )
+            # Escalation.created_at is the sweep's ``now``, as is its heartbeat's start.
+            assert due <= escalation.created_at <= due + timedelta(seconds=3), (due, escalation.created_at)
+            sweep = SweepHeartbeat.objects.get(started_at=escalation.created_at)
+            assert sweep.source == "wakeup" and sweep.breaches >= 1
+    except AssertionError:
+        print(procs.logs())
+        raise
+    # One wake-up per deadline: the second sweep we sent and the first wake-up both saw
+    # the next deadline, and the claim let only one of them schedule it; none re-woke itself.
+    time.sleep(2)
+    assert SweepHeartbeat.objects.filter(source="wakeup").count() == len(cases)

@@ -319,6 +319,36 @@ def _drive_wrk(port: int, token: str, clients: int, seconds: float, mode: str, i
     }
 
 
+def _intake_wrk(port: int, token: str, customer: int, clients: int, seconds: float, run_id: str) -> dict:
+    """Intake driven by wrk: each request a new signal (external id ``<run_id>-<n>``).
+    What was created is counted in the database afterwards (_verify_intake)."""
+    script = Path(__file__).resolve().parent / "api_intake.lua"
+    cmd = ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "-s", str(script), f"http://127.0.0.1:{port}"]
+    out = subprocess.run(
+        [*cmd, "--", token, str(customer), run_id], capture_output=True, text=True, check=True, timeout=seconds + 60
+    ).stdout
+    match = re.search(r"^RESULT (.*)$", out, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"wrk printed no result:\n{out}")
+    values = {k: float(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
+    from escalations.models import Incident
+
+    created = Incident.objects.filter(external_id__startswith=f"{run_id}-").count()
+    return {
+        "requests": int(values["requests"]),
+        "rps": values["requests"] / values["seconds"],
+        "p50": values["p50"],
+        "p95": values["p95"],
+        "p99": values["p99"],
+        "max": values["max"],
+        "errors": int(values["socket_errors"] + values["non2xx"]),
+        "error_codes": [],
+        "created": created,
+        "elapsed": values["seconds"],
+        "cases_per_s": created / values["seconds"],
+    }
+
+
 def _summary(latencies: list[float], errors: list[int], seconds: float) -> dict:
     ms = sorted(x * 1000 for x in latencies)
     q = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else ms * 99
@@ -478,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
                 name, {k: round(v, 1) if isinstance(v, float) else v for k, v in results[name].items()}, file=sys.stderr
             )
         run_id = f"bench{int(time.time())}"
-        intake = _intake(port, data["bot_token"], data["customer"], args.intake_clients, args.intake_seconds, run_id)
+        intake_args = (port, data["bot_token"], data["customer"], args.intake_clients, args.intake_seconds, run_id)
+        intake = _intake_wrk(*intake_args) if use_wrk else _intake(*intake_args)
         print("intake", {k: v for k, v in intake.items() if k != "ids"}, file=sys.stderr)
     finally:
         server.terminate()

@@ -9,7 +9,11 @@ from simple_history.models import HistoricalRecords
 class SweepHeartbeat(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
-    source = models.CharField(max_length=30, default="beat", help_text="beat, command or test.")
+    source = models.CharField(
+        max_length=30,
+        default="beat",
+        help_text="beat, wakeup (a sweep the previous one scheduled at the next deadline), command or test.",
+    )
     examined = models.PositiveIntegerField(default=0)
     breaches = models.PositiveIntegerField(default=0)
     warnings = models.PositiveIntegerField(default=0)

@@ -919,16 +919,28 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def sweep_next_check_after(*, now: datetime, until: datetime) -> datetime | None:
-    """The earliest pending ``next_check_at`` in (now, until], or None. One probe of
-    incident_sweep_idx (``next_check_at > now`` implies the index's NOT NULL predicate;
-    ORDER BY next_check_at LIMIT 1). Frozen (paused) and closed cases hold NULL there,
-    so they never wake the sweep."""
-    return (
+    """The earliest pending deadline in (now, until], or None: a case's ``next_check_at``
+    or an offered handoff's acceptance time box. One probe of each partial index
+    (incident_sweep_idx, handoff_accept_due_idx: ORDER BY … LIMIT 1). Frozen (paused)
+    and closed cases hold NULL in next_check_at, so they never wake the sweep."""
+    case = (
         Incident.objects.filter(next_check_at__gt=now, next_check_at__lte=until)
         .order_by("next_check_at")
         .values_list("next_check_at", flat=True)
         .first()
     )
+    handoff = (
+        HandoffPacket.objects.filter(
+            status=HandoffStatus.OFFERED,
+            accept_due_at__gt=now,
+            accept_due_at__lte=until,
+            accept_breached_at__isnull=True,
+        )
+        .order_by("accept_due_at")
+        .values_list("accept_due_at", flat=True)
+        .first()
+    )
+    return min((at for at in (case, handoff) if at is not None), default=None)
 
 
 def _tick_ceil(at: datetime) -> int:

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from escalations.models import Incident, SweepHeartbeat
-from escalations.services import incident_acknowledge, incident_pause
+from escalations.services import handoff_offer, incident_acknowledge, incident_pause
 from escalations.services.sweep import (
     WAKEUP_TICK,
     sweep_next_check_after,
@@ -74,6 +74,25 @@ def test_only_deadlines_strictly_after_now(make_incident, now, team):
     at = _due(first)
     assert sweep_next_check_after(now=at, until=at + HORIZON) == _due(second)
     assert sweep_wakeup_claim(now=_due(second), horizon=HORIZON) is None
+
+
+def test_a_handoff_acceptance_deadline_wakes_the_sweep_too(make_incident, now, agent, other_agent, team):
+    incident = make_incident(team=team)
+    incident_acknowledge(incident=incident, actor=agent, now=now + M)
+    packet = handoff_offer(
+        incident=incident,
+        actor=agent,
+        now=now + 2 * M,
+        to_stage="triage",
+        to_user=other_agent,
+        summary="Checkout failing",
+        customer_impact="EU users cannot pay",
+        next_steps="Roll back",
+    )
+    box = packet.accept_due_at
+    assert box < _due(incident)  # the case's own next check comes later
+    assert sweep_next_check_after(now=box - 5 * S, until=box - 5 * S + HORIZON) == box
+    assert sweep_wakeup_claim(now=box - 5 * S, horizon=HORIZON) == box
 
 
 def test_frozen_and_closed_cases_never_wake_the_sweep(make_incident, now, agent, team):

@@ -76,6 +76,18 @@ def notification_values(
     if kind in ("page", "escalation") and incident.acknowledged_at is None:
         # A page to an on-duty person links straight to acknowledging the case.
         payload["links"]["acknowledge"] = acknowledge_url(incident.pk)
+    in_app = recipient.channel == NotificationChannel.IN_APP
+    if incident.is_drill:
+        status, next_attempt_at, sent_at = NotificationStatus.SUPPRESSED, None, None
+    elif in_app:
+        # The row is the in-app notice: it is in the person's inbox the moment the
+        # transaction commits, so it is written delivered and no task is published.
+        status, next_attempt_at, sent_at = NotificationStatus.SENT, None, now
+    else:
+        # If the after-commit publish is lost (broker down), the retry pass picks the row
+        # up once this passes; a delivered row is no longer pending so it is skipped.
+        status, sent_at = NotificationStatus.PENDING, None
+        next_attempt_at = now + timedelta(seconds=settings.NOTIFICATION_FIRST_RETRY_SECONDS)
     return {
         "channel": recipient.channel,
         "recipient_id": recipient.user_id,
@@ -83,12 +95,10 @@ def notification_values(
         "subject": subject[:300],
         "payload": payload,
         "idempotency_key": f"{key}:{recipient.channel}:{recipient.key}"[:200],
-        "status": NotificationStatus.SUPPRESSED if incident.is_drill else NotificationStatus.PENDING,
-        # If the after-commit publish is lost (broker down), the retry pass picks the row
-        # up once this passes; a delivered row is no longer pending so it is skipped.
-        "next_attempt_at": None
-        if incident.is_drill
-        else now + timedelta(seconds=settings.NOTIFICATION_FIRST_RETRY_SECONDS),
+        "status": status,
+        "attempts": 1 if sent_at else 0,
+        "next_attempt_at": next_attempt_at,
+        "sent_at": sent_at,
         "created_at": now,
     }
 

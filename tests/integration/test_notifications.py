@@ -19,6 +19,7 @@ from escalations.services.notifications import (
     backoff_seconds,
     notification_build,
     notification_deliver,
+    notifications_enqueue_on_commit,
     notifications_publish,
     notifications_retry_due,
 )
@@ -120,13 +121,19 @@ def test_email_goes_through_the_django_backend_with_the_ack_link(case, now, duty
     assert message.extra_headers["X-Idempotency-Key"] == row.idempotency_key
 
 
-def test_in_app_is_sent_by_being_in_the_inbox(case, now, duty_manager):
-    row = _row(case, now, channel=NotificationChannel.IN_APP, user=duty_manager)
-    assert _deliver(row, now) == "sent"
+def test_in_app_is_sent_by_being_in_the_inbox(case, now, duty_manager, django_capture_on_commit_callbacks):
+    """The row is the in-app notice: written delivered, nothing to publish or retry."""
+    with django_capture_on_commit_callbacks() as callbacks:
+        row = _row(case, now, channel=NotificationChannel.IN_APP, user=duty_manager)
+        notifications_enqueue_on_commit([row])
+    assert callbacks == []
+    assert row.status == NotificationStatus.SENT and row.sent_at == now and row.attempts == 1
+    assert _deliver(row, now) == "skipped"  # a stray task changes nothing
+    assert notifications_retry_due(now=now + timedelta(days=1)) == []
 
 
 def test_first_retry_picks_up_rows_whose_publish_was_lost(case, now, settings):
-    row = _row(case, now, channel=NotificationChannel.IN_APP)
+    row = _row(case, now, channel=NotificationChannel.EMAIL, address="dana@example.com")
     first = timedelta(seconds=settings.NOTIFICATION_FIRST_RETRY_SECONDS)
     assert notifications_retry_due(now=now + first - S) == []
     assert notifications_retry_due(now=now + first) == [row.pk]

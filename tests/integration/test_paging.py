@@ -73,7 +73,11 @@ def test_delivery_is_published_after_commit_only(
         assert published == []
     for callback in callbacks:
         callback()
-    assert sorted(published[0]) == sorted(_pages(incident).values_list("pk", flat=True))
+    # Email pages are published; in-app pages are delivered by being written.
+    pages = _pages(incident)
+    assert sorted(published[0]) == sorted(pages.exclude(channel="in_app").values_list("pk", flat=True))
+    assert pages.filter(channel="in_app").exists()
+    assert set(pages.filter(channel="in_app").values_list("status", flat=True)) == {"sent"}
 
 
 def test_a_failed_intake_writes_no_page(make_incident, team, oncall):

@@ -538,6 +538,8 @@ def _write_results(args: Any, data: dict, results: dict, intake: dict, rows: dic
     )
     if args.python_clients:
         cmd += " --python-clients"
+    if args.reload:
+        cmd += " --reload"
     lines = [
         "# API load benchmark",
         "",

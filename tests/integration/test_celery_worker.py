@@ -120,7 +120,12 @@ def test_a_known_deadline_wakes_the_sweep_long_before_the_next_beat(
             )
             # Escalation.created_at is the sweep's ``now``, as is its heartbeat's start.
             assert due <= escalation.created_at <= due + timedelta(seconds=3), (due, escalation.created_at)
-            sweep = SweepHeartbeat.objects.get(started_at=escalation.created_at)
+            # The sweep commits its batches before it writes its heartbeat: wait for it.
+            sweep = wait_until(
+                lambda at=escalation.created_at: SweepHeartbeat.objects.filter(started_at=at).first(),
+                timeout=15,
+                what="the heartbeat of the sweep that escalated it",
+            )
             assert sweep.source == "wakeup" and sweep.breaches >= 1
     except AssertionError:
         print(procs.logs())

@@ -439,10 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
-    # The Procfile's default (WEB_CONCURRENCY=3). On these 2 vCPUs more sync workers cost
-    # more CPU per request (2 ms more per detail request at 5 than at 3); see
-    # docs/performance.md.
-    parser.add_argument("--workers", type=int, default=3)
+    # One sync worker per CPU: the requests are CPU-bound, and on the 2-vCPU bench machine
+    # every worker beyond the cores cost CPU per request (detail: 2.5 ms at 2 workers,
+    # 3.4 at 3, 4.2 at 5); see docs/performance.md.
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--intake-clients", type=int, default=8)
     parser.add_argument("--intake-seconds", type=float, default=20.0)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS, help="Broker; a Redis db the bench may empty.")

@@ -35,7 +35,7 @@ NOTES = """
   shows; clock cells, `<select>` options and the 500 timeline entries built in Python (escaped with
   `html.escape`/`format_html`) instead of one template include per cell/option/entry; the case page's
   person and team pickers evaluated once. Query counts are constant (pinned in
-  tests/integration/test_views_queries.py: queue 9, case page 15 at most).
+  tests/integration/test_views_queries.py: queue 8, case page 14 at most).
 - Text search (`q=`) is served by a trigram GIN index on `UPPER(title)` (migration 0003) OR'd with
   `customer_id IN (…)` (customer ids looked up first in the small customer table), so PostgreSQL
   combines two index scans instead of walking 100,000 cases; that costs one extra query.

@@ -10,7 +10,8 @@ S1/S2 intake pages someone), then bulk rows cloned from a case the intake servic
 (bench data: no history rows for the clones; 90 % resolved over the past year, 10 % open
 in the past fortnight, 5 % with a clock pause); (2) gunicorn serves config.wsgi on a
 free 127.0.0.1 port (DEBUG off, plain http, Celery broker on Redis db ``--redis-url``,
-which the bench empties before and after); (3) ``--clients`` closed-loop clients hit
+which the bench empties before and after, and the next Redis db as the shared cache that
+holds the throttles, as production's CACHE_URL); (3) ``--clients`` closed-loop clients hit
 each endpoint for ``--seconds`` (after a warm-up), one connection per request
 (gunicorn's sync workers close after each response): wrk (Debian package ``wrk``, a C
 load generator that leaves the CPUs to the server) when installed, else Python threads;
@@ -63,6 +64,9 @@ def _configure_env(database_url: str, var_dir: str, redis_url: str) -> None:
     os.environ.update(BENCH_ENV)
     os.environ["DATABASE_URL"] = database_url
     os.environ["REDIS_URL"] = redis_url
+    # As production: the throttles' counters in a shared Redis cache (the next database).
+    base, _, db = redis_url.rpartition("/")
+    os.environ["CACHE_URL"] = f"{base}/{int(db) + 1}" if db.isdigit() else redis_url
     os.environ["VAR_DIR"] = var_dir
     os.environ["TESTING"] = "1"  # plain static storage: no collectstatic needed
 
@@ -457,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
 
     broker = redis.Redis.from_url(args.redis_url)
     broker.flushdb()  # the bench's own db: queued page deliveries of earlier runs
+    redis.Redis.from_url(os.environ["CACHE_URL"]).flushdb()  # and its cache db
     import django
 
     django.setup()

@@ -4,6 +4,7 @@ command, token issuing, and throttling."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -14,6 +15,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from escalations.models import CaseEvent, ChecklistItem, Incident
+from tests.conftest import T0
 from tests.engine_support import require_postgres
 from tests.integration.api_support import _api_test_env, assert_error, client_for, clock, row_counts
 
@@ -166,6 +168,24 @@ def test_intake_is_throttled(bot, customer, clock, settings):
     assert row_counts() == before
 
 
+def test_throttle_counts_in_fixed_windows(bot, customer, clock, settings):
+    """One counter per client and minute: refused until the minute ends (Retry-After
+    says when), then allowed again."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"intake": "1/min", "auth": "20/min"},
+    }
+    start = T0.replace(second=15, microsecond=0)
+    clock.move_to(start)
+    assert bot.post(INTAKE, signal(customer, external_id="a"), format="json").status_code == 201
+    refused = bot.post(INTAKE, signal(customer, external_id="b"), format="json")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) == 45
+    clock.move_to(start + timedelta(seconds=44))
+    assert bot.post(INTAKE, signal(customer, external_id="b"), format="json").status_code == 429
+    clock.move_to(start + timedelta(seconds=46))  # the next minute
+    assert bot.post(INTAKE, signal(customer, external_id="b"), format="json").status_code == 201
+
+
 # --- tokens -------------------------------------------------------------------------------
 
 
@@ -189,7 +209,7 @@ def test_token_endpoint(agent):
     )
 
 
-def test_token_endpoint_is_throttled(agent, settings):
+def test_token_endpoint_is_throttled(agent, settings, clock):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"intake": "100/min", "auth": "3/min"},

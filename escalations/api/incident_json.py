@@ -15,17 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from django.utils import timezone
 from rest_framework import fields, relations
 from rest_framework.settings import api_settings
 
-from escalations.api.serializers import IncidentOut
-from escalations.models import ClockPause, Incident
-from escalations.services.clocks import incident_pauses
-from escalations.sla import Calendar, Pause, elapsed
+from escalations.api.serializers import IncidentOut, clock_seconds
+from escalations.models import Incident
+from escalations.sla import Pause
 
 Getter = Callable[[Incident, "_Context"], Any]
 
@@ -47,49 +45,6 @@ class _Context:
             pauses = self.pauses.get(pk, []) if self.pauses is not None else None
             self._clocks[pk] = clock_seconds(incident, self.now, pauses=pauses)
         return self._clocks[pk]
-
-
-def pauses_by_incident(ids: Iterable[int]) -> dict[int, list[Pause]]:
-    """The pauses of these cases, in one query, as the clock maths takes them (cheaper
-    than a prefetch: no model instances)."""
-    rows = ClockPause.objects.filter(incident_id__in=list(ids)).order_by("started_at", "id")
-    found: dict[int, list[Pause]] = {}
-    for incident_id, started_at, ended_at in rows.values_list("incident_id", "started_at", "ended_at"):
-        found.setdefault(incident_id, []).append(Pause(started_at, ended_at))
-    return found
-
-
-@lru_cache(maxsize=64)
-def _calendar(key: tuple) -> Calendar:
-    return Calendar.from_json(dict(key))
-
-
-def calendar_of(incident: Incident) -> Calendar:
-    """The case's snapshotted calendar; parsed once per distinct snapshot per process."""
-    snapshot = incident.calendar_snapshot or {}
-    key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in snapshot.items()))
-    return _calendar(key)
-
-
-def clock_seconds(incident: Incident, now: datetime, pauses: list[Pause] | None = None) -> tuple[int, int]:
-    """(tta_seconds, ttr_seconds): the same as serializers.clock_seconds, with the
-    calendar parsed once per snapshot rather than once per row. ``pauses``: the case's
-    pauses when the caller fetched them (else read, or taken from a prefetch)."""
-    if incident.clock_started_at is None:
-        return 0, 0
-    calendar = calendar_of(incident)
-    if pauses is None:
-        pauses = incident_pauses(incident)
-
-    def spent(start: datetime | None, stopped: datetime | None) -> int:
-        if start is None:
-            return 0
-        until = min(now, stopped) if stopped is not None else now
-        return int(elapsed(start, until, pauses, calendar).total_seconds())
-
-    return spent(incident.clock_started_at, incident.acknowledged_at), spent(
-        incident.cycle_started_at, incident.resolved_at
-    )
 
 
 def _datetime(attr: str) -> Getter:

@@ -32,8 +32,8 @@ from escalations.models import (
     SeverityPolicy,
     Team,
 )
-from escalations.services.clocks import incident_pauses
-from escalations.sla import Calendar, elapsed
+from escalations.services.clocks import incident_pauses, snapshot_calendar
+from escalations.sla import Pause, elapsed
 
 User = get_user_model()
 
@@ -79,15 +79,17 @@ def user_field(**kwargs: Any) -> serializers.PrimaryKeyRelatedField:
 # --- Cases -----------------------------------------------------------------------------
 
 
-def clock_seconds(incident: Incident, now: datetime) -> tuple[int, int]:
+def clock_seconds(incident: Incident, now: datetime, pauses: list[Pause] | None = None) -> tuple[int, int]:
     """(tta_seconds, ttr_seconds): counted acknowledge time, and counted resolve time of
     the current cycle, up to now or until the clock stopped. The same inputs as
     services.clocks.incident_clocks, but only the elapsed part: list pages need no due or
-    warning times, and these walk the calendar too."""
+    warning times, and these walk the calendar too. ``pauses``: the case's pauses when
+    the caller fetched them (pauses_by_incident), else read or taken from a prefetch."""
     if incident.clock_started_at is None:
         return 0, 0
-    calendar = Calendar.from_json(incident.calendar_snapshot)
-    pauses = incident_pauses(incident)
+    calendar = snapshot_calendar(incident.calendar_snapshot)
+    if pauses is None:
+        pauses = incident_pauses(incident)
 
     def spent(start: datetime | None, stopped: datetime | None) -> int:
         if start is None:

@@ -35,7 +35,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from escalations import services
 from escalations.api import serializers as s
-from escalations.api.incident_json import INCIDENT_JSON_COLUMNS, incident_json, incidents_json, pauses_by_incident
+from escalations.api.incident_json import INCIDENT_JSON_COLUMNS, incident_json, incidents_json
 from escalations.api.permissions import RolePermission
 from escalations.api.renderers import FastJSONRenderer
 from escalations.api.schema import IF_MATCH, READ, READ_ONE, WRITE, WRITE_ONE, errors
@@ -59,6 +59,7 @@ from escalations.selectors import (
     incident_timeline,
     user_may_work_cases,
 )
+from escalations.services.clocks import pauses_by_incident
 from escalations.services.common import incident_lock
 from escalations.services.errors import ServiceError
 from escalations.services.incidents import EDITABLE_FIELDS
@@ -174,7 +175,7 @@ def incident_queryset(qs: QuerySet[Incident] | None = None) -> QuerySet[Incident
 
 
 def incident_out(incident: Incident, *, now: Any) -> dict:
-    return incident_json(incident, now=now, pauses=pauses_by_incident([incident.pk]).get(incident.pk, []))
+    return incident_json(incident, now=now, pauses=pauses_by_incident([incident.pk])[incident.pk])
 
 
 def created_response(incident: Incident, *, now: Any) -> Response:

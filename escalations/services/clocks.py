@@ -3,11 +3,14 @@ the rows, recompute the denormalised deadline fields, and report clock states.""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from escalations.choices import OPEN_STATUSES
-from escalations.models import BusinessCalendar, Incident, ResolveCycle, SeverityPolicy
+from escalations.models import BusinessCalendar, ClockPause, Incident, ResolveCycle, SeverityPolicy
 from escalations.services.common import audited_insert
 from escalations.sla import Calendar, ClockState, Pause, clock_state, due_at, elapsed, warn_at
 
@@ -62,6 +65,29 @@ SNAPSHOT_FIELDS = [
 ]
 
 
+def pauses_by_incident(incidents: Iterable[Incident | int]) -> defaultdict[int, list[Pause]]:
+    """The pauses of these cases (ids or rows) as values, in one query, oldest first; a
+    case without pauses maps to []. Cheaper than a prefetch: no queryset per case, no
+    model instances (a tenth of a sweep's time, a fifth of an API list page's)."""
+    pauses: defaultdict[int, list[Pause]] = defaultdict(list)
+    rows = ClockPause.objects.filter(incident_id__in=list(incidents)).order_by("incident_id", "started_at", "id")
+    for incident_id, started_at, ended_at in rows.values_list("incident_id", "started_at", "ended_at"):
+        pauses[incident_id].append(Pause(started_at, ended_at))
+    return pauses
+
+
+@lru_cache(maxsize=64)
+def _calendar_from_items(items: tuple) -> Calendar:
+    return Calendar.from_json(dict(items))
+
+
+def snapshot_calendar(snapshot: dict | None) -> Calendar:
+    """Calendar.from_json of a case's calendar_snapshot, parsed once per distinct
+    snapshot per process (a list page holds a handful of distinct ones)."""
+    items = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (snapshot or {}).items()))
+    return _calendar_from_items(items)
+
+
 def incident_pauses(incident: Incident) -> list[Pause]:
     """The case's pauses as values. Uses a prefetch when the caller made one."""
     cache = getattr(incident, "_prefetched_objects_cache", {})
@@ -90,7 +116,7 @@ def update_clock_start(incident: Incident) -> datetime | None:
 
 
 def incident_clocks(incident: Incident, *, now: datetime, pauses: list[Pause] | None = None) -> Clocks:
-    calendar = Calendar.from_json(incident.calendar_snapshot)
+    calendar = snapshot_calendar(incident.calendar_snapshot)
     pauses = incident_pauses(incident) if pauses is None else pauses
     pct = incident.warning_pct
     ack = clock_state(
@@ -132,7 +158,7 @@ def incident_recompute_clocks(incident: Incident, *, now: datetime, pauses: list
     rung (null when none), so the sweep's range scan finds exactly the cases it must act on.
     """
     pauses = incident_pauses(incident) if pauses is None else pauses
-    calendar = Calendar.from_json(incident.calendar_snapshot)
+    calendar = snapshot_calendar(incident.calendar_snapshot)
     pct = incident.warning_pct
     start = incident.clock_started_at
     is_open = incident.status in OPEN_STATUSES

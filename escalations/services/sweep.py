@@ -24,8 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -49,7 +47,6 @@ from escalations.choices import (
 from escalations.models import (
     Breach,
     CaseEvent,
-    ClockPause,
     Escalation,
     HandoffPacket,
     Incident,
@@ -57,7 +54,7 @@ from escalations.models import (
     SlaWarning,
     SweepHeartbeat,
 )
-from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks
+from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks, pauses_by_incident
 from escalations.services.common import _jsonable, audited_create, system_user
 from escalations.services.errors import ServiceError
 from escalations.services.escalation import (
@@ -673,7 +670,7 @@ def _commit_plans(plans: list[Plan], *, now, roster, actor, result: SweepResult)
     # The failed write rolled back to the cases as they were locked (this transaction still
     # holds them): read them again rather than keep a copy of every case for this rare path.
     fresh = {i.pk: i for i in _case_rows().filter(pk__in=[p.incident.pk for p in plans])}
-    pauses = _pauses_for(fresh)
+    pauses = pauses_by_incident(fresh)
     for plan in plans:
         incident = fresh[plan.incident.pk]
         try:
@@ -705,16 +702,6 @@ def _case_rows():
     return Incident.objects.select_related("policy", "commander", "stage_dri")
 
 
-def _pauses_for(incident_ids: Iterable[int]) -> defaultdict[int, list[Pause]]:
-    """The cases' pauses as values, in one query. (A Django prefetch would build a
-    queryset object per case: a tenth of a sweep's time.)"""
-    pauses: defaultdict[int, list[Pause]] = defaultdict(list)
-    rows = ClockPause.objects.filter(incident_id__in=list(incident_ids)).order_by("incident_id", "started_at")
-    for incident_id, started_at, ended_at in rows.values_list("incident_id", "started_at", "ended_at"):
-        pauses[incident_id].append(Pause(started_at, ended_at))
-    return pauses
-
-
 def _lock_due_incidents(now: datetime, limit: int) -> list[Incident]:
     # incident_sweep_idx: a range scan over rows with something pending, oldest first.
     # SKIP LOCKED: rows another sweep (or a person's change) holds are left to it.
@@ -733,7 +720,7 @@ def _sweep_incident_batch(*, now: datetime, limit: int, roster: LazyRoster, acto
             return 0
         roster = roster.get()
         roster_add_teams(roster, {r.team_id for r in rows if r.team_id})
-        pauses = _pauses_for(r.pk for r in rows)
+        pauses = pauses_by_incident(r.pk for r in rows)
         plans: list[Plan] = []
         for incident in rows:
             try:
@@ -776,7 +763,7 @@ def _sweep_handoff_batch(*, now: datetime, limit: int, roster: LazyRoster, actor
             .select_for_update(skip_locked=True, of=("self",))
             .filter(pk__in={p.incident_id for p in packets})
         }
-        pauses = _pauses_for(incidents)
+        pauses = pauses_by_incident(incidents)
         roster_add_teams(roster, {i.team_id for i in incidents.values() if i.team_id})
         plans: dict[int, Plan] = {}
         taken = 0

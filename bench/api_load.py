@@ -305,44 +305,20 @@ def _drive(port: int, token: str, clients: int, seconds: float, make_path: Any, 
     return _summary(latencies, errors, seconds)
 
 
-def _drive_wrk(port: int, token: str, clients: int, seconds: float, mode: str, ids_file: str) -> dict:
-    """The same closed loop, driven by wrk (one thread, ``clients`` connections)."""
-    base = ["wrk", "-t1", f"-c{clients}", "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{port}", "--", token, mode]
-    warm = [*base[:3], "-d3s", *base[3:]]
-    subprocess.run([*warm, ids_file], capture_output=True, check=True, timeout=60)
-    run = [*base[:3], f"-d{seconds:g}s", *base[3:]]
-    out = subprocess.run([*run, ids_file], capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
-    match = re.search(r"^RESULT (.*)$", out, re.MULTILINE)
-    if match is None:
-        raise RuntimeError(f"wrk printed no result:\n{out}")
-    values = {k: float(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
-    return {
-        "requests": int(values["requests"]),
-        "rps": values["requests"] / values["seconds"],
-        "p50": values["p50"],
-        "p95": values["p95"],
-        "p99": values["p99"],
-        "max": values["max"],
-        "errors": int(values["socket_errors"] + values["non2xx"]),
-        "error_codes": [],
-    }
-
-
-def _intake_wrk(port: int, token: str, customer: int, clients: int, seconds: float, run_id: str) -> dict:
-    """Intake driven by wrk: each request a new signal (external id ``<run_id>-<n>``).
-    What was created is counted in the database afterwards (_verify_intake)."""
-    script = Path(__file__).resolve().parent / "api_intake.lua"
-    cmd = ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "-s", str(script), f"http://127.0.0.1:{port}"]
+def _wrk(port: int, clients: int, seconds: float, script_args: list[str], *, warmup: float = 0) -> dict:
+    """One closed-loop run of bench/api_load.lua (one wrk thread, ``clients``
+    connections), after ``warmup`` seconds of the same load; the summary as _summary's."""
+    base = ["wrk", "-t1", f"-c{clients}", "-s", str(WRK_SCRIPT)]
+    target = [f"http://127.0.0.1:{port}", "--", *script_args]
+    if warmup:
+        subprocess.run([*base, f"-d{warmup:g}s", *target], capture_output=True, check=True, timeout=warmup + 60)
     out = subprocess.run(
-        [*cmd, "--", token, str(customer), run_id], capture_output=True, text=True, check=True, timeout=seconds + 60
+        [*base, f"-d{seconds:g}s", *target], capture_output=True, text=True, check=True, timeout=seconds + 60
     ).stdout
     match = re.search(r"^RESULT (.*)$", out, re.MULTILINE)
     if match is None:
         raise RuntimeError(f"wrk printed no result:\n{out}")
     values = {k: float(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
-    # The rate counts the 2xx answers wrk received within the run; requests still in
-    # flight when it stopped finish on the server and are counted by _verify_intake.
-    created = int(values["requests"] - values["non2xx"])
     return {
         "requests": int(values["requests"]),
         "rps": values["requests"] / values["seconds"],
@@ -352,10 +328,24 @@ def _intake_wrk(port: int, token: str, customer: int, clients: int, seconds: flo
         "max": values["max"],
         "errors": int(values["socket_errors"] + values["non2xx"]),
         "error_codes": [],
-        "created": created,
         "elapsed": values["seconds"],
-        "cases_per_s": created / values["seconds"],
     }
+
+
+def _drive_wrk(port: int, token: str, clients: int, seconds: float, mode: str, ids_file: str) -> dict:
+    """The same closed loop as _drive, driven by wrk."""
+    return _wrk(port, clients, seconds, [token, mode, ids_file], warmup=3)
+
+
+def _intake_wrk(port: int, token: str, customer: int, clients: int, seconds: float, run_id: str) -> dict:
+    """Intake driven by wrk: each request a new signal (external id ``<run_id>-<n>``).
+    What was created is counted in the database afterwards (_verify_intake)."""
+    result = _wrk(port, clients, seconds, [token, "intake", str(customer), run_id])
+    # The rate counts the 2xx answers wrk received within the run; requests still in
+    # flight when it stopped finish on the server and are counted by _verify_intake.
+    result["created"] = result["requests"] - result["errors"]
+    result["cases_per_s"] = result["created"] / result["elapsed"]
+    return result
 
 
 def _summary(latencies: list[float], errors: list[int], seconds: float) -> dict:

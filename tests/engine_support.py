@@ -87,6 +87,16 @@ def roster(*, now: datetime, team: Team, duty_manager, commander=None, fix_lead=
             shift(user, team, role, now)
 
 
+@pytest.fixture(name="oncall")
+def oncall_fixture(now, team, duty_manager, other_agent, engineer, manager) -> dict:
+    """The team's chat webhook and a full roster on shift: Duty Manager, Incident
+    Commander, Eng Fix Lead and Manager on call."""
+    team.webhook_url = "https://chat.example.com/hooks/emea"
+    team.save()
+    roster(now=now, team=team, duty_manager=duty_manager, commander=other_agent, fix_lead=engineer, manager=manager)
+    return {"dm": duty_manager, "commander": other_agent, "fix_lead": engineer, "manager": manager}
+
+
 def bulk_due_cases(
     n: int, *, customer, channel, now: datetime, severity: str = "S2", overdue: timedelta, team: Team | None = None
 ) -> list[int]:

@@ -43,18 +43,10 @@ from escalations.services import (
 from escalations.services import sweep as sweep_module
 from escalations.services.common import system_user
 from escalations.services.sweep import sweep_run, sweep_status
-from tests.engine_support import roster  # noqa: F401
+from tests.engine_support import oncall_fixture, roster  # noqa: F401
 from tests.factories import UserFactory
 
 M = timedelta(minutes=1)
-
-
-@pytest.fixture
-def oncall(now, team, duty_manager, other_agent, engineer, manager):
-    team.webhook_url = "https://chat.example.com/hooks/emea"
-    team.save()
-    roster(now=now, team=team, duty_manager=duty_manager, commander=other_agent, fix_lead=engineer, manager=manager)
-    return {"dm": duty_manager, "commander": other_agent, "fix_lead": engineer, "manager": manager}
 
 
 def _sweep(at):

@@ -13,16 +13,9 @@ from escalations.models import Breach, CaseEvent, Escalation, Incident, Notifica
 from escalations.services import sweep as sweep_module
 from escalations.services.common import system_user
 from escalations.services.sweep import sweep_run
-from tests.engine_support import roster
+from tests.engine_support import oncall_fixture, roster  # noqa: F401
 
 M = timedelta(minutes=1)
-
-
-@pytest.fixture
-def oncall(now, team, duty_manager, other_agent, engineer, manager):
-    team.webhook_url = "https://chat.example.com/hooks/emea"
-    team.save()
-    roster(now=now, team=team, duty_manager=duty_manager, commander=other_agent, fix_lead=engineer, manager=manager)
 
 
 def _values(obj, model) -> dict:

@@ -4,65 +4,100 @@ DRF renders a row by walking ~46 Field objects (attribute lookup, None check,
 ``to_representation``, ordered-dict insert) and calls the clock maths through
 SerializerMethodFields; on a 50-row list page that is most of the request. Here
 IncidentOut's own field list is turned once, at import, into one plain getter per field
-that produces exactly what the field would (``tests/integration/test_api_incident_json.py``
-compares both on every kind of case). IncidentOut stays the contract and the schema's
-source: adding a field there adds it here, and a field of a kind this module does not
-know fails at import rather than rendering something different.
+over a *row*: a tuple of the columns in ``ROW_COLUMNS`` order. A list page fetches those
+tuples straight from the database (``incident_rows`` read through ``RowsPaginator``: no model instances,
+the calendar snapshot as text, PostgreSQL timestamps parsed by psycopg's C loader); a case already
+in hand (a detail read, the case intake just wrote) is turned into the same tuple by
+``instance_row``. Both produce exactly what IncidentOut would
+(``tests/integration/test_api_incident_json.py`` compares them on every kind of case).
+IncidentOut stays the contract and the schema's source: adding a field there adds it
+here, and a field of a kind this module does not know fails at import rather than
+rendering something different.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from rest_framework import fields, relations
 from rest_framework.settings import api_settings
 
-from escalations.api.serializers import IncidentOut, clock_seconds
+from escalations.api.serializers import IncidentOut, clock_seconds_of
 from escalations.models import Incident
+from escalations.models.cases import reference_for
+from escalations.services.clocks import (
+    incident_pauses,
+    pauses_by_incident,
+    snapshot_calendar,
+    snapshot_calendar_text,
+)
 from escalations.sla import Pause
 
-Getter = Callable[[Incident, "_Context"], Any]
+Row = tuple
+Getter = Callable[[Row, "_Context"], Any]
+
+# The calendar snapshot is read as JSON text (CALENDAR_TEXT) and parsed once per
+# distinct text per process; an instance carries it parsed.
+CALENDAR_TEXT = "calendar_text"
+
+
+# The UTC tzinfo objects datetimes arrive with (Django's loader, psycopg's, zoneinfo).
+_UTC = frozenset({UTC, ZoneInfo("UTC")})
+
+
+class _Columns:
+    """The row layout: each column's values_list name and the instance attribute it is."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.attrs: list[str] = []
+
+    def __call__(self, name: str, attr: str | None = None) -> int:
+        if name not in self.names:
+            self.names.append(name)
+            self.attrs.append(attr or name)
+        return self.names.index(name)
 
 
 class _Context:
     """Per response: one instant, one output time zone, clocks computed once per row."""
 
-    __slots__ = ("now", "tz", "pauses", "_clocks")
+    __slots__ = ("now", "tz", "utc", "pauses", "_clocks")
 
-    def __init__(self, now: datetime, pauses: dict[int, list[Pause]] | None) -> None:
+    def __init__(self, now: datetime, pauses: dict[int, list[Pause]]) -> None:
         self.now = now
         self.tz = timezone.get_current_timezone()
+        self.utc = self.tz in _UTC
         self.pauses = pauses
         self._clocks: dict[int, tuple[int, int]] = {}
 
-    def clocks(self, incident: Incident) -> tuple[int, int]:
-        pk = incident.pk
-        if pk not in self._clocks:
-            pauses = self.pauses.get(pk, []) if self.pauses is not None else None
-            self._clocks[pk] = clock_seconds(incident, self.now, pauses=pauses)
-        return self._clocks[pk]
 
-
-def _datetime(attr: str) -> Getter:
-    def get(incident: Incident, ctx: _Context) -> str | None:
-        value = getattr(incident, attr)
+def _datetime(i: int) -> Getter:
+    def get(row: Row, ctx: _Context) -> str | None:
+        value = row[i]
         if not value:
             return None
+        if ctx.utc and value.tzinfo in _UTC:  # as read from the database: UTC already
+            return value.isoformat()[:-6] + "Z"
         text = value.astimezone(ctx.tz).isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text
 
     return get
 
 
-def _decimal(attr: str, places: int) -> Getter:
+def _decimal(i: int, places: int) -> Getter:
     exponent = Decimal(".1") ** places
 
-    def get(incident: Incident, ctx: _Context) -> str | None:
-        value = getattr(incident, attr)
+    def get(row: Row, ctx: _Context) -> str | None:
+        value = row[i]
         if value is None:
             return None
         if not isinstance(value, Decimal):
@@ -72,111 +107,147 @@ def _decimal(attr: str, places: int) -> Getter:
     return get
 
 
-def _plain(attr: str, cast: Callable[[Any], Any] | None = None) -> Getter:
-    def get(incident: Incident, ctx: _Context) -> Any:
-        value = getattr(incident, attr)
-        return value if value is None or cast is None else cast(value)
+def _plain(i: int, cast: Callable[[Any], Any] | None = None) -> Getter:
+    if cast is None:
+        return lambda row, ctx: row[i]
+
+    def get(row: Row, ctx: _Context) -> Any:
+        value = row[i]
+        return None if value is None else cast(value)
 
     return get
 
 
-def _slug(attr: str, slug_field: str) -> Getter:
-    def get(incident: Incident, ctx: _Context) -> Any:
-        related = getattr(incident, attr)
-        return None if related is None else getattr(related, slug_field)
+def _clocks(col: _Columns) -> Callable[[Row, _Context], tuple[int, int]]:
+    pk = col("id")
+    started, acked, cycle, resolved = (
+        col(name) for name in ("clock_started_at", "acknowledged_at", "cycle_started_at", "resolved_at")
+    )
+    calendar = col(CALENDAR_TEXT, "calendar_snapshot")
 
-    return get
+    def clocks(row: Row, ctx: _Context) -> tuple[int, int]:
+        key = row[pk]
+        cached = ctx._clocks.get(key)
+        if cached is None:
+            if row[started] is None:
+                cached = (0, 0)
+            else:
+                snapshot = row[calendar]
+                pauses = ctx.pauses.get(key, [])
+                cached = clock_seconds_of(
+                    row[started],
+                    row[acked],
+                    row[cycle],
+                    row[resolved],
+                    snapshot_calendar(snapshot) if isinstance(snapshot, dict) else snapshot_calendar_text(snapshot),
+                    ctx.now,
+                    pauses,
+                )
+            ctx._clocks[key] = cached
+        return cached
+
+    return clocks
 
 
-# The SerializerMethodFields, by name.
-_METHODS: dict[str, Getter] = {
-    "paused": lambda incident, ctx: incident.paused_since is not None,
-    "breached": lambda incident, ctx: incident.is_breached,
-    "tta_seconds": lambda incident, ctx: ctx.clocks(incident)[0],
-    "ttr_seconds": lambda incident, ctx: ctx.clocks(incident)[1],
-}
+def _method_getters(col: _Columns) -> dict[str, Getter]:
+    """The SerializerMethodFields, by name (their IncidentOut methods, over columns)."""
+    paused_since = col("paused_since")
+    breaches = tuple(col(name) for name in ("ack_breached_at", "resolve_breached_at", "update_breached_at"))
+    clocks = _clocks(col)
+    return {
+        "paused": lambda row, ctx: row[paused_since] is not None,
+        "breached": lambda row, ctx: any(row[i] for i in breaches),
+        "tta_seconds": lambda row, ctx: clocks(row, ctx)[0],
+        "ttr_seconds": lambda row, ctx: clocks(row, ctx)[1],
+    }
 
 
-def _getter(name: str, field: fields.Field) -> Getter:
+def _getter(name: str, field: fields.Field, col: _Columns, methods: dict[str, Getter]) -> Getter:
     source = field.source
     if isinstance(field, fields.SerializerMethodField):
-        return _METHODS[name]
+        return methods[name]
+    if source == "reference":  # a property of the id
+        pk = col("id")
+        return lambda row, ctx: reference_for(row[pk])
     if isinstance(field, relations.SlugRelatedField):
-        return _slug(source, field.slug_field)
+        return _plain(col(f"{source}__{field.slug_field}", f"{source}.{field.slug_field}"))
     if isinstance(field, relations.PrimaryKeyRelatedField):
-        return _plain(Incident._meta.get_field(source).attname)
+        return _plain(col(Incident._meta.get_field(source).attname))
+    Incident._meta.get_field(source)  # any other source must be a column (FieldDoesNotExist)
     if isinstance(field, fields.DateTimeField):
         if getattr(field, "format", fields.empty) is not fields.empty:
             raise TypeError(f"IncidentOut.{name}: a custom datetime format is not compiled here.")
-        return _datetime(source)
+        return _datetime(col(source))
     if isinstance(field, fields.DecimalField):
         coerce = getattr(field, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
         if field.normalize_output or field.localize or not coerce or field.rounding is not None:
             raise TypeError(f"IncidentOut.{name}: only plain string decimals are compiled here.")
-        return _decimal(source, field.decimal_places)
+        return _decimal(col(source), field.decimal_places)
     if isinstance(field, fields.ChoiceField):
         # ChoiceField returns the stored value itself for the string choices used here.
-        return _plain(source, str)
+        return _plain(col(source), str)
     if isinstance(field, fields.BooleanField):
-        return _plain(source, bool)
+        return _plain(col(source), bool)
     if isinstance(field, fields.IntegerField):
-        return _plain(source, int)
+        return _plain(col(source), int)
     if type(field) in (fields.CharField, fields.EmailField, fields.URLField):
-        return _plain(source, str)
+        return _plain(col(source), str)
     if type(field) is fields.ReadOnlyField:
-        return _plain(source)
+        return _plain(col(source))
     raise TypeError(f"IncidentOut.{name}: {type(field).__name__} is not compiled; add it to incident_json.")
 
 
-def _compile() -> tuple[tuple[str, Getter], ...]:
-    serializer = IncidentOut()
+def _compile() -> tuple[tuple[tuple[str, Getter], ...], tuple[str, ...], tuple[str, ...]]:
+    col = _Columns()
+    methods = _method_getters(col)
     compiled = []
-    for name, field in serializer.fields.items():
+    for name, field in IncidentOut().fields.items():
         if field.write_only:
             continue
         if not isinstance(field, fields.SerializerMethodField) and ("." in field.source or field.source == "*"):
             raise TypeError(f"IncidentOut.{name}: dotted sources are not compiled here.")
-        compiled.append((name, _getter(name, field)))
-    return tuple(compiled)
+        compiled.append((name, _getter(name, field, col, methods)))
+    return tuple(compiled), tuple(col.names), tuple(col.attrs)
 
 
-_FIELDS = _compile()
+_FIELDS, ROW_COLUMNS, _ROW_ATTRS = _compile()
+_ID = ROW_COLUMNS.index("id")
+
+instance_row: Callable[[Incident], Row] = attrgetter(*_ROW_ATTRS)
+"""A case in hand as a row (its calendar snapshot as the parsed dict)."""
+
+INCIDENT_JSON_COLUMNS = tuple(sorted({attr.split(".")[0] for attr in _ROW_ATTRS} - {"id"} | {"calendar_snapshot"}))
+"""The Incident fields the getters read from an instance: for ``QuerySet.only()``."""
+
+
+def rows_json(rows: Iterable[Row], *, now: datetime, pauses: dict[int, list[Pause]] | None = None) -> list[dict]:
+    """Rows as IncidentOut(many=True) renders their cases, with one instant for all.
+    ``pauses``: every case's pauses by id (pauses_by_incident); else read in one query."""
+    if pauses is None:
+        rows = list(rows)
+        pauses = pauses_by_incident(row[_ID] for row in rows)
+    ctx = _Context(now, pauses)
+    return [{name: get(row, ctx) for name, get in _FIELDS} for row in rows]
 
 
 def incident_json(incident: Incident, *, now: datetime, pauses: list[Pause] | None = None) -> dict[str, Any]:
-    """One case as IncidentOut renders it (``pauses``: as incidents_json)."""
-    ctx = _Context(now, None if pauses is None else {incident.pk: pauses})
-    return {name: get(incident, ctx) for name, get in _FIELDS}
+    """One case as IncidentOut renders it (``pauses``: its pauses, else read)."""
+    if pauses is None:
+        pauses = incident_pauses(incident)
+    return rows_json([instance_row(incident)], now=now, pauses={incident.pk: pauses})[0]
 
 
 def incidents_json(
     incidents: Iterable[Incident], *, now: datetime, pauses: dict[int, list[Pause]] | None = None
 ) -> list[dict[str, Any]]:
-    """Cases as IncidentOut(many=True) renders them, with one instant for all.
-    ``pauses``: every case's pauses by id (pauses_by_incident), else each case's own
-    (a prefetch named "pauses" when there is one)."""
-    ctx = _Context(now, pauses)
-    return [{name: get(incident, ctx) for name, get in _FIELDS} for incident in incidents]
+    """Cases as IncidentOut(many=True) renders them (``pauses`` by id, else each case's
+    own: a prefetch named "pauses" when there is one)."""
+    incidents = list(incidents)
+    if pauses is None:
+        pauses = {incident.pk: incident_pauses(incident) for incident in incidents}
+    return rows_json(map(instance_row, incidents), now=now, pauses=pauses)
 
 
-def _columns() -> tuple[str, ...]:
-    """The Incident columns the getters read: for ``QuerySet.only()``."""
-    serializer = IncidentOut()
-    model_fields = {f.name for f in Incident._meta.concrete_fields}
-    wanted = {field.source for field in serializer.fields.values() if field.source in model_fields}
-    # The SerializerMethodFields and the clocks read these.
-    wanted |= {
-        "paused_since",
-        "ack_breached_at",
-        "resolve_breached_at",
-        "update_breached_at",
-        "clock_started_at",
-        "cycle_started_at",
-        "acknowledged_at",
-        "resolved_at",
-        "calendar_snapshot",
-    }
-    return tuple(sorted(wanted))
-
-
-INCIDENT_JSON_COLUMNS = _columns()
+def incident_rows(qs: QuerySet[Incident]) -> QuerySet:
+    """``qs`` as rows for rows_json (a values_list queryset: slice it, count it)."""
+    return qs.annotate(**{CALENDAR_TEXT: Cast("calendar_snapshot", TextField())}).values_list(*ROW_COLUMNS)

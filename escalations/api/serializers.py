@@ -33,7 +33,7 @@ from escalations.models import (
     Team,
 )
 from escalations.services.clocks import incident_pauses, snapshot_calendar
-from escalations.sla import Pause, elapsed
+from escalations.sla import Calendar, Pause, elapsed
 
 User = get_user_model()
 
@@ -87,9 +87,29 @@ def clock_seconds(incident: Incident, now: datetime, pauses: list[Pause] | None 
     the caller fetched them (pauses_by_incident), else read or taken from a prefetch."""
     if incident.clock_started_at is None:
         return 0, 0
-    calendar = snapshot_calendar(incident.calendar_snapshot)
-    if pauses is None:
-        pauses = incident_pauses(incident)
+    return clock_seconds_of(
+        incident.clock_started_at,
+        incident.acknowledged_at,
+        incident.cycle_started_at,
+        incident.resolved_at,
+        snapshot_calendar(incident.calendar_snapshot),
+        now,
+        incident_pauses(incident) if pauses is None else pauses,
+    )
+
+
+def clock_seconds_of(
+    clock_started_at: datetime | None,
+    acknowledged_at: datetime | None,
+    cycle_started_at: datetime | None,
+    resolved_at: datetime | None,
+    calendar: Calendar,
+    now: datetime,
+    pauses: list[Pause],
+) -> tuple[int, int]:
+    """clock_seconds from the columns themselves (the API's list rows are tuples)."""
+    if clock_started_at is None:
+        return 0, 0
 
     def spent(start: datetime | None, stopped: datetime | None) -> int:
         if start is None:
@@ -97,9 +117,7 @@ def clock_seconds(incident: Incident, now: datetime, pauses: list[Pause] | None 
         until = min(now, stopped) if stopped is not None else now
         return int(elapsed(start, until, pauses, calendar).total_seconds())
 
-    return spent(incident.clock_started_at, incident.acknowledged_at), spent(
-        incident.cycle_started_at, incident.resolved_at
-    )
+    return spent(clock_started_at, acknowledged_at), spent(cycle_started_at, resolved_at)
 
 
 class IncidentOut(serializers.ModelSerializer):

@@ -11,6 +11,7 @@ written. Case responses carry ``ETag: "<version>"``.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, ClassVar
 
@@ -35,7 +36,12 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from escalations import services
 from escalations.api import serializers as s
-from escalations.api.incident_json import INCIDENT_JSON_COLUMNS, incident_json, incidents_json
+from escalations.api.incident_json import (
+    INCIDENT_JSON_COLUMNS,
+    incident_json,
+    incident_rows,
+    rows_json,
+)
 from escalations.api.permissions import RolePermission
 from escalations.api.renderers import FastJSONRenderer
 from escalations.api.schema import IF_MATCH, READ, READ_ONE, WRITE, WRITE_ONE, errors
@@ -50,7 +56,7 @@ from escalations.models import (
     Incident,
     SeverityPolicy,
 )
-from escalations.pagination import EstimatedCountPaginator
+from escalations.pagination import EstimatedCountPaginator, RowsPaginator
 from escalations.selectors import (
     checklist_items_for,
     handoff_get_for_user,
@@ -86,6 +92,13 @@ class Pagination(PageNumberPagination):
         except exceptions.NotFound as exc:
             # Out-of-range or non-numeric page: name the parameter rather than 404 the list.
             raise exceptions.ValidationError({self.page_query_param: [str(exc.detail)]}, code="invalid_page") from None
+
+
+class IncidentPagination(Pagination):
+    """Pages of cases read as rows (incident_rows through values_rows), deep pages by
+    their ids first."""
+
+    django_paginator_class = functools.partial(RowsPaginator, rows=incident_rows)
 
 
 class ScopedThrottle(ScopedRateThrottle):
@@ -201,7 +214,7 @@ class IncidentListView(ApiView):
     required_perms = {"GET": (VIEW,), "POST": (ADD,)}
     filter_backends = [filters.DjangoFilterBackend]
     filterset_class = IncidentFilterSet
-    pagination_class = Pagination
+    pagination_class = IncidentPagination
     queryset = Incident.objects.none()  # for the schema; get() builds the real one
 
     @extend_schema(
@@ -212,10 +225,9 @@ class IncidentListView(ApiView):
     def get(self, request: Request) -> Response:
         now = timezone.now()
         # The vetted accessor decides access; the API reads only what IncidentOut shows.
-        qs = self.filter_queryset(incident_queryset(incident_list(user=request.user)))
+        qs = self.filter_queryset(incident_list(user=request.user))
         page = self.paginate_queryset(qs)
-        pauses = pauses_by_incident(incident.pk for incident in page)
-        return self.get_paginated_response(incidents_json(page, now=now, pauses=pauses))
+        return self.get_paginated_response(rows_json(page, now=now))
 
     @extend_schema(
         operation_id="incidents_create",

@@ -102,6 +102,8 @@ def elapsed(
     _require_aware(now)
     if now <= start:
         return timedelta(0)
+    if calendar.is_24x7 and not pauses:
+        return now - start  # what the loop below sums for one interval, without it
     total = timedelta(0)
     for begin, end in _counting_intervals(start, pauses, calendar, until=now):
         total += end - begin

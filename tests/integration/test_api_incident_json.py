@@ -13,11 +13,18 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from rest_framework.renderers import JSONRenderer
 
-from escalations.api.incident_json import INCIDENT_JSON_COLUMNS, incident_json, incidents_json
+from escalations.api.incident_json import (
+    INCIDENT_JSON_COLUMNS,
+    incident_json,
+    incident_rows,
+    incidents_json,
+    rows_json,
+)
 from escalations.api.renderers import FastJSONRenderer
 from escalations.api.serializers import IncidentOut
 from escalations.api.views import incident_queryset
 from escalations.choices import PauseReason
+from escalations.db import values_rows
 from escalations.models import ChecklistItem, Incident
 from escalations.services import (
     checklist_item_set_done,
@@ -92,6 +99,14 @@ def test_incident_json_equals_incident_out(cases, now, zone, later):
             for row, one in zip(rows, expected, strict=True):
                 assert incident_json(row, now=at) == one
                 assert incident_json(row, now=at, pauses=pauses[row.pk]) == one
+        # The list's path: rows straight from the database, by the fast reader and by
+        # Django's own (the fallback on other databases), in IncidentOut's key order.
+        qs = Incident.objects.filter(pk__in=cases).order_by("-id")
+        expected = [dict(row) for row in IncidentOut(qs, many=True, context={"now": at}).data]
+        for rows in (values_rows(incident_rows(qs)), list(incident_rows(qs))):
+            assert rows_json(rows, now=at) == expected
+            assert rows_json(rows, now=at, pauses=pauses_by_incident(cases)) == expected
+            assert [list(row) for row in rows_json(rows, now=at)] == [list(row) for row in expected]
 
 
 def test_the_clocks_count_something(cases, now):
@@ -100,6 +115,19 @@ def test_the_clocks_count_something(cases, now):
     assert {row["paused"] for row in rows} == {True, False}
     assert any(row["tta_seconds"] > 0 for row in rows) and any(row["ttr_seconds"] > 0 for row in rows)
     assert any(row["arr_at_risk"] == "12345.50" for row in rows)
+
+
+def test_instance_datetimes_in_any_offset_render_in_the_viewer_zone(make_incident, now):
+    """A case in hand (the one intake just wrote) can carry the caller's offset; a row
+    from the database is UTC. Both render in the viewer's zone, as DRF does."""
+    case = make_incident()
+    case.reported_at = datetime(2026, 3, 1, 9, 30, 0, 250, tzinfo=zoneinfo.ZoneInfo("Asia/Kolkata"))
+    for zone in ("UTC", "Europe/London", "America/New_York"):
+        with timezone.override(zoneinfo.ZoneInfo(zone)):
+            expected = dict(IncidentOut(case, context={"now": now}).data)
+            assert incident_json(case, now=now) == expected
+    with timezone.override(zoneinfo.ZoneInfo("UTC")):
+        assert incident_json(case, now=now)["reported_at"] == "2026-03-01T04:00:00.000250Z"
 
 
 def test_columns_cover_everything_the_getters_read(cases, now, django_assert_num_queries):

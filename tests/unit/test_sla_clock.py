@@ -4,11 +4,12 @@ warnings and clock states. Pure maths, no database."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from escalations.sla.calendar import Calendar
-from escalations.sla.clock import ClockStatus, Pause, clock_state, due_at, elapsed, warn_at
+from escalations.sla.calendar import TWENTY_FOUR_SEVEN, Calendar
+from escalations.sla.clock import ClockStatus, Pause, _counting_intervals, clock_state, due_at, elapsed, warn_at
 
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
@@ -248,3 +249,17 @@ NAIVE = datetime(2026, 11, 20, 10)
 def test_naive_datetimes_are_rejected(call):
     with pytest.raises(ValueError, match="naive"):
         call()
+
+
+@pytest.mark.parametrize(
+    "start, until",
+    [
+        (datetime(2026, 3, 1, 9, 0, 0, 1, tzinfo=UTC), datetime(2026, 3, 9, 17, 30, tzinfo=UTC)),
+        (datetime(2026, 3, 28, 23, 0, tzinfo=ZoneInfo("Europe/London")), datetime(2026, 3, 29, 3, 0, tzinfo=UTC)),
+        (datetime(2026, 3, 1, 9, 0, tzinfo=UTC), datetime(2026, 3, 1, 9, 0, tzinfo=UTC)),
+        (datetime(2026, 3, 1, 9, 0, tzinfo=UTC), datetime(2026, 2, 1, 9, 0, tzinfo=UTC)),
+    ],
+)
+def test_elapsed_without_pauses_on_24x7_is_the_counting_intervals_summed(start, until):
+    summed = sum((end - begin for begin, end in _counting_intervals(start, [], TWENTY_FOUR_SEVEN, until)), timedelta(0))
+    assert elapsed(start, until) == max(summed, timedelta(0))

@@ -10,12 +10,8 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
-from escalations.db import values_rows
-
 # Below this many (estimated) rows an exact count(*) is cheap enough to keep.
 ESTIMATE_ABOVE_ROWS = 100_000
-# From this offset on, RowsPaginator finds a page's ids before reading its rows.
-DEEP_PAGE_FROM = 1_000
 
 
 class EstimatedCountPaginator(Paginator):
@@ -40,15 +36,12 @@ class EstimatedCountPaginator(Paginator):
 
 
 class RowsPaginator(EstimatedCountPaginator):
-    """Pages of a model queryset read as rows: ``rows(queryset)`` turns (a slice of) it
-    into a values_list queryset, fetched by values_rows; counting uses the queryset as
-    given (no joins the rows need). Deep pages (an OFFSET of DEEP_PAGE_FROM rows or
-    more) are found by their ids first, which PostgreSQL reads from an index alone, then
-    fetched by id: OFFSET otherwise reads every skipped row in full."""
+    """Pages of a queryset read as rows in two steps: the page's ids (the queryset's
+    filters and ordering; PostgreSQL reads them from an index alone, where OFFSET would
+    otherwise read every skipped row in full), then ``rows(ids)``, which returns those
+    rows in that order. Counting uses the queryset as given."""
 
-    def __init__(
-        self, object_list: QuerySet, per_page: int, *args: Any, rows: Callable[[QuerySet], QuerySet], **kwargs: Any
-    ):
+    def __init__(self, object_list: QuerySet, per_page: int, *args: Any, rows: Callable[[list], list], **kwargs: Any):
         super().__init__(object_list, per_page, *args, **kwargs)
         self.rows = rows
 
@@ -58,10 +51,5 @@ class RowsPaginator(EstimatedCountPaginator):
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        qs = self.object_list
-        if bottom >= DEEP_PAGE_FROM and qs.ordered:
-            ids = list(qs.values_list("pk", flat=True)[bottom:top])
-            page_rows = values_rows(self.rows(qs.filter(pk__in=ids)))
-        else:
-            page_rows = values_rows(self.rows(qs)[bottom:top])
-        return self._get_page(page_rows, number, self)
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        return self._get_page(self.rows(ids), number, self)

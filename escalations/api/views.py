@@ -39,7 +39,7 @@ from escalations.api import serializers as s
 from escalations.api.incident_json import (
     INCIDENT_JSON_COLUMNS,
     incident_json,
-    incident_rows,
+    incident_rows_by_id,
     rows_json,
 )
 from escalations.api.permissions import RolePermission
@@ -95,10 +95,9 @@ class Pagination(PageNumberPagination):
 
 
 class IncidentPagination(Pagination):
-    """Pages of cases read as rows (incident_rows through values_rows), deep pages by
-    their ids first."""
+    """Pages of cases read as rows: the page's ids, then incident_rows_by_id."""
 
-    django_paginator_class = functools.partial(RowsPaginator, rows=incident_rows)
+    django_paginator_class = functools.partial(RowsPaginator, rows=incident_rows_by_id)
 
 
 class ScopedThrottle(ScopedRateThrottle):

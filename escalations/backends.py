@@ -18,9 +18,10 @@ from django.db import connection
 
 
 @cache
-def _permissions_sql() -> str:
+def permissions_sql(user_id: str = "%s") -> str:
     """The user's own permissions and their groups', as (app_label, codename), from the
-    auth tables' real names (portable across databases and user models)."""
+    auth tables' real names (portable across databases and user models). ``user_id``:
+    the SQL for the user's id (a parameter, or a column of an enclosing query)."""
     user_model = get_user_model()
     quote = connection.ops.quote_name
     own = user_model.user_permissions.through._meta
@@ -35,10 +36,10 @@ def _permissions_sql() -> str:
         f"FROM {quote(Permission._meta.db_table)} p "
         f"JOIN {quote(ContentType._meta.db_table)} ct ON ct.{quote('id')} = p.{quote('content_type_id')} "
         f"WHERE p.{quote('id')} IN ("
-        f"SELECT {quote('permission_id')} FROM {quote(own.db_table)} WHERE {quote(user_fk + '_id')} = %s "
+        f"SELECT {quote('permission_id')} FROM {quote(own.db_table)} WHERE {quote(user_fk + '_id')} = {user_id} "
         f"UNION SELECT gp.{quote('permission_id')} FROM {quote(group_perms.db_table)} gp "
         f"JOIN {quote(membership.db_table)} ug ON ug.{quote(member_group + '_id')} = gp.{quote(group_fk + '_id')} "
-        f"WHERE ug.{quote(member_fk + '_id')} = %s)"
+        f"WHERE ug.{quote(member_fk + '_id')} = {user_id})"
     )
 
 
@@ -51,7 +52,7 @@ class RoleBackend(ModelBackend):
                 rows = Permission.objects.values_list("content_type__app_label", "codename")
             else:
                 with connection.cursor() as cursor:
-                    cursor.execute(_permissions_sql(), [user_obj.pk, user_obj.pk])
+                    cursor.execute(permissions_sql(), [user_obj.pk, user_obj.pk])
                     rows = cursor.fetchall()
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}
         return user_obj._perm_cache

@@ -58,11 +58,14 @@ class IncidentFilterSet(django_filters.FilterSet):
 
     def get_form_class(self):
         # Built once per class: django-filter builds a new Form class (and a form
-        # field per filter) on every request; the fields are only templates, which
-        # each form instance copies anyway.
+        # field per filter) on every request. Each form then copies the class's fields
+        # shallowly (_ShallowFields): Django deep-copies them, choice lists and widgets
+        # included, so that a form may change its own fields, which these never do.
         cls = type(self)
         if "_form_class" not in cls.__dict__:
-            cls._form_class = super().get_form_class()
+            form_class = super().get_form_class()
+            form_class.base_fields = _ShallowFields(form_class.base_fields)
+            cls._form_class = form_class
         return cls._form_class
 
     def filter_breached(self, queryset, name, value):
@@ -84,6 +87,13 @@ class IncidentFilterSet(django_filters.FilterSet):
         if pk is not None:
             condition |= Q(pk=pk)
         return queryset.filter(condition)
+
+
+class _ShallowFields(dict):
+    """A form class's fields, copied one level deep when a form is made."""
+
+    def __deepcopy__(self, memo: dict) -> dict:
+        return {name: copy.copy(field) for name, field in self.items()}
 
 
 def _filter_copy(filter_: django_filters.Filter) -> django_filters.Filter:

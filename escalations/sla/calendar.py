@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 # How far ahead we look for working time before declaring a calendar unusable.
 MAX_SCAN_DAYS = 3 * 366
+# Per calendar value, how many days' working intervals are kept (a few years' worth).
+_MAX_CACHED_DAYS = 4096
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,25 @@ class Calendar:
             if self.day_end <= self.day_start:
                 raise ValueError("day_end must be after day_start")
         ZoneInfo(self.tz)  # raises on an unknown zone
+        # Each local day's working interval in UTC, worked out once per calendar value:
+        # clocks walk the same days over and over (a list page's cases share weeks).
+        object.__setattr__(self, "_days", {})
+
+    def working_day(self, day: date) -> tuple[datetime, datetime] | None:
+        """The working interval (UTC) of a local date, or None on a day off."""
+        days: dict[date, tuple[datetime, datetime] | None] = self._days  # type: ignore[attr-defined]
+        try:
+            return days[day]
+        except KeyError:
+            pass
+        span = None
+        if day.weekday() in self.workdays and day not in self.holidays:
+            zone = ZoneInfo(self.tz)
+            span = (_local_to_utc(day, self.day_start, zone), _local_to_utc(day, self.day_end, zone))
+        if len(days) >= _MAX_CACHED_DAYS:
+            days.clear()
+        days[day] = span
+        return span
 
     # ---- (de)serialisation of the snapshot stored on a case
     def to_json(self) -> dict:
@@ -74,9 +95,9 @@ class Calendar:
         day = local_day - timedelta(days=1)
         empty_days = 0
         while True:
-            if day.weekday() in self.workdays and day not in self.holidays:
-                opens = _local_to_utc(day, self.day_start, zone)
-                closes = _local_to_utc(day, self.day_end, zone)
+            span = self.working_day(day)
+            if span is not None:
+                opens, closes = span
                 if closes > start and closes > opens:
                     empty_days = 0
                     yield max(opens, start.astimezone(UTC)), closes

@@ -102,8 +102,11 @@ def elapsed(
     _require_aware(now)
     if now <= start:
         return timedelta(0)
-    if calendar.is_24x7 and not pauses:
-        return now - start  # what the loop below sums for one interval, without it
+    if calendar.is_24x7 and not pauses:  # the loop below, for its one interval
+        # In UTC: aware datetimes sharing a zone subtract as wall times.
+        return (now if now.tzinfo is UTC else now.astimezone(UTC)) - (
+            start if start.tzinfo is UTC else start.astimezone(UTC)
+        )
     total = timedelta(0)
     for begin, end in _counting_intervals(start, pauses, calendar, until=now):
         total += end - begin

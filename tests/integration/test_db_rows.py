@@ -119,6 +119,9 @@ def test_each_filterset_gets_its_own_filters():
     assert "LIKE" in str(first.qs.query) and "LIKE" not in str(second.qs.query)
     # The form class is built once and shared; its forms are not.
     assert type(first.form) is type(second.form) and first.form is not second.form
+    for name in first.form.fields:
+        assert first.form.fields[name] is not second.form.fields[name]
+    assert first.form.cleaned_data["breached"] is True and second.form.cleaned_data["breached"] is False
 
 
 def test_filterset_reports_bad_values_by_field():

@@ -260,6 +260,9 @@ def test_naive_datetimes_are_rejected(call):
         (datetime(2026, 3, 1, 9, 0, tzinfo=UTC), datetime(2026, 2, 1, 9, 0, tzinfo=UTC)),
     ],
 )
-def test_elapsed_without_pauses_on_24x7_is_the_counting_intervals_summed(start, until):
-    summed = sum((end - begin for begin, end in _counting_intervals(start, [], TWENTY_FOUR_SEVEN, until)), timedelta(0))
-    assert elapsed(start, until) == max(summed, timedelta(0))
+@pytest.mark.parametrize("calendar", [TWENTY_FOUR_SEVEN, LONDON, NEW_YORK], ids=["24x7", "london", "new-york"])
+def test_elapsed_without_pauses_is_the_counting_intervals_summed(start, until, calendar):
+    """elapsed() skips the pause machinery when there are no pauses: same sums."""
+    for end in (until, until + timedelta(days=3, hours=5), start + timedelta(hours=30, minutes=7)):
+        summed = sum((e - b for b, e in _counting_intervals(start, [], calendar, end)), timedelta(0))
+        assert elapsed(start, end, [], calendar) == max(summed, timedelta(0))

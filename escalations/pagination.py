@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,8 @@ from django.utils.functional import cached_property
 
 # Below this many (estimated) rows an exact count(*) is cheap enough to keep.
 ESTIMATE_ABOVE_ROWS = 100_000
+# How long a process reuses a table's row estimate.
+ESTIMATE_SECONDS = 10.0
 
 
 class EstimatedCountPaginator(Paginator):
@@ -22,17 +25,31 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         qs = self.object_list
-        if isinstance(qs, QuerySet) and not qs.query.where:
-            connection = connections[qs.db]
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [qs.model._meta.db_table]
-                    )
-                    row = cursor.fetchone()
-                if row and row[0] and row[0] > ESTIMATE_ABOVE_ROWS:
-                    return int(row[0])
+        if isinstance(qs, QuerySet) and not qs.query.where and connections[qs.db].vendor == "postgresql":
+            estimate = table_estimate(qs.model._meta.db_table, using=qs.db)
+            if estimate > ESTIMATE_ABOVE_ROWS:
+                return estimate
         return super().count
+
+
+# (database, table) -> (when read, the planner's row estimate)
+_estimates: dict[tuple[str, str], tuple[float, int]] = {}
+
+
+def table_estimate(table: str, *, using: str) -> int:
+    """The planner's row estimate for a PostgreSQL table (0 when it has none), read at
+    most every ESTIMATE_SECONDS per process: it is already approximate (ANALYZE and
+    autovacuum refresh it), so a list page need not ask for it each time."""
+    now = time.monotonic()
+    cached = _estimates.get((using, table))
+    if cached is not None and now - cached[0] < ESTIMATE_SECONDS:
+        return cached[1]
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [table])
+        row = cursor.fetchone()
+    estimate = max(int(row[0] or 0), 0) if row else 0
+    _estimates[(using, table)] = (now, estimate)
+    return estimate
 
 
 class RowsPaginator(EstimatedCountPaginator):

@@ -10,6 +10,7 @@ must not look as if it had been written.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -114,10 +115,20 @@ def clock_seconds_of(
     def spent(start: datetime | None, stopped: datetime | None) -> int:
         if start is None:
             return 0
-        until = min(now, stopped) if stopped is not None else now
-        return int(elapsed(start, until, pauses, calendar).total_seconds())
+        if stopped is not None and stopped <= now:  # a stopped clock: the same answer every read
+            return _stopped_seconds(start, stopped, tuple(pauses), calendar)
+        return int(elapsed(start, now, pauses, calendar).total_seconds())
 
     return spent(clock_started_at, acknowledged_at), spent(cycle_started_at, resolved_at)
+
+
+@lru_cache(maxsize=32_768)
+def _stopped_seconds(start: datetime, stopped: datetime, pauses: tuple[Pause, ...], calendar: Calendar) -> int:
+    """Counted seconds of a clock that has stopped, remembered per process: keyed on every
+    input of the pure ``elapsed`` (a severity change that brings another calendar is
+    another key), so a list page of resolved cases on business hours stops walking
+    their calendars on every read. Bounded: ~10 MB per process when full."""
+    return int(elapsed(start, stopped, pauses, calendar).total_seconds())
 
 
 class IncidentOut(serializers.ModelSerializer):

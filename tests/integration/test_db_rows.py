@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, TextField
 from django.db.models.functions import Cast
 from django.http import QueryDict
@@ -128,3 +128,18 @@ def test_filterset_reports_bad_values_by_field():
     filterset = IncidentFilterSet(QueryDict("status=nope&customer=abc&ordering=sideways"), Incident.objects.all())
     assert not filterset.is_valid()
     assert set(filterset.errors) == {"status", "customer", "ordering"}
+
+
+def test_a_status_and_severity_page_reads_one_index_in_order(many):
+    """?status=&severity= (integrations polling for new cases): the page's ids and the
+    count are index-only scans of incident_status_sev_id_idx, newest first, no sort."""
+    if not fast_reads():
+        pytest.skip("EXPLAIN output is PostgreSQL's")
+    filtered = IncidentFilterSet(QueryDict("status=new&severity=S2"), Incident.objects.all()).qs
+    for query in (filtered.values_list("pk", flat=True)[100:150], filtered.order_by().values("pk")):
+        sql, params = query.query.sql_with_params()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # the test table is tiny
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Index Only Scan" in plan and "incident_status_sev_id_idx" in plan and "Sort" not in plan, plan

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
 from escalations.choices import BreachCause, ClockKind, SeverityKey
 from escalations.models.cases import Incident
 from escalations.models.handoffs import HandoffPacket
+from escalations.models.history import AuditHistory
 from escalations.models.policies import EscalationStep
 
 
@@ -27,7 +27,7 @@ class Breach(models.Model):
     detected_at = models.DateTimeField()
     cause = models.CharField(max_length=20, choices=BreachCause.choices, default=BreachCause.UNKNOWN)
     cause_note = models.TextField(blank=True)
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["-detected_at"]
@@ -54,7 +54,7 @@ class SlaWarning(models.Model):
     warn_at = models.DateTimeField()
     due_at = models.DateTimeField()
     detected_at = models.DateTimeField()
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["-detected_at"]
@@ -77,7 +77,7 @@ class Escalation(models.Model):
     created_at = models.DateTimeField()
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     is_executive = models.BooleanField(default=False)
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["incident", "level"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
 from escalations.choices import (
     OPEN_STATUSES,
@@ -17,6 +16,7 @@ from escalations.choices import (
     Stage,
     Status,
 )
+from escalations.models.history import AuditHistory
 from escalations.models.org import Channel, Customer, Team
 from escalations.models.policies import SeverityPolicy
 
@@ -152,7 +152,7 @@ class Incident(models.Model):
     reopen_count = models.PositiveIntegerField(default=0)
     version = models.PositiveIntegerField(default=1, help_text="Optimistic lock: bumped on every change.")
 
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = AuditHistory(excluded_fields=["updated_at"])
     objects = IncidentQuerySet.as_manager()
 
     class Meta:
@@ -251,7 +251,7 @@ class ResolveCycle(models.Model):
     target_seconds = models.PositiveIntegerField()
     elapsed_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Clock time when it ended.")
     met = models.BooleanField(null=True, help_text="Null while the cycle is open.")
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["incident", "number"]

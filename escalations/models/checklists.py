@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
 from escalations.choices import SeverityKey, Stage
 from escalations.models.cases import Incident
+from escalations.models.history import AuditHistory
 
 
 class SOPTemplate(models.Model):
@@ -21,7 +21,7 @@ class SOPTemplate(models.Model):
     category = models.CharField(max_length=50, blank=True)
     play = models.TextField("one-page play", help_text="Plain text shown beside the checklist.")
     active = models.BooleanField(default=True)
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["severity", "stage", "name"]
@@ -36,7 +36,7 @@ class SOPTemplateItem(models.Model):
     order = models.PositiveSmallIntegerField()
     text = models.CharField(max_length=300)
     required = models.BooleanField(default=True, help_text="Exit criterion: the stage cannot be left while open.")
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["template", "order"]
@@ -53,7 +53,7 @@ class Checklist(models.Model):
     stage = models.CharField(max_length=10, choices=Stage.choices)
     title = models.CharField(max_length=150)
     play = models.TextField(blank=True, help_text="The play text as it was when the checklist was made.")
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["incident", "id"]
@@ -76,7 +76,7 @@ class ChecklistItem(models.Model):
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["checklist", "order"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
 from escalations.choices import PauseReason
 from escalations.models.cases import Incident
+from escalations.models.history import AuditHistory
 
 
 class ClockPause(models.Model):
@@ -21,7 +21,7 @@ class ClockPause(models.Model):
     ended_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["started_at"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
 from escalations.models.cases import Incident
+from escalations.models.history import AuditHistory
 from escalations.models.org import Channel
 
 
@@ -18,7 +18,7 @@ class CustomerUpdate(models.Model):
     posted_at = models.DateTimeField()
     posted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     was_late = models.BooleanField(default=False, help_text="Posted after the update was due.")
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["posted_at"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from simple_history.models import HistoricalRecords
 
 from escalations.choices import EventKind
 from escalations.models.cases import Incident
+from escalations.models.history import AuditHistory
 
 
 class CaseEvent(models.Model):
@@ -18,7 +18,7 @@ class CaseEvent(models.Model):
     old = models.JSONField(default=dict, blank=True)
     new = models.JSONField(default=dict, blank=True)
     detail = models.CharField(max_length=500, blank=True)
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["at", "id"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
 from escalations.choices import HandoffStatus, Stage
 from escalations.models.cases import Incident
+from escalations.models.history import AuditHistory
 from escalations.models.org import Team
 
 PACKET_FIELDS = (
@@ -55,7 +55,7 @@ class HandoffPacket(models.Model):
     is_ping_pong = models.BooleanField(default=False, help_text="Bounces back to a person or team it just left.")
     ping_pong_reason = models.TextField(blank=True)
     accept_breached_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["offered_at"]

@@ -6,11 +6,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
 from escalations.choices import NotificationChannel, NotificationStatus
 from escalations.models.breaches import Escalation
 from escalations.models.cases import Incident
+from escalations.models.history import AuditHistory
 
 
 class Notification(models.Model):
@@ -36,7 +36,7 @@ class Notification(models.Model):
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True, help_text="In-app: when the recipient saw it.")
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["-created_at"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
-from simple_history.models import HistoricalRecords
+
+from escalations.models.history import AuditHistory
 
 
 class SweepHeartbeat(models.Model):
@@ -20,7 +21,7 @@ class SweepHeartbeat(models.Model):
     escalations = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
     duration_ms = models.PositiveIntegerField(default=0)
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["-finished_at"]

@@ -6,9 +6,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
 from escalations.choices import Tier
+from escalations.models.history import AuditHistory
 
 
 class Customer(models.Model):
@@ -17,7 +17,7 @@ class Customer(models.Model):
     tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.STANDARD)
     contacts = models.TextField(blank=True, help_text="One contact per line: name, email, phone.")
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["name"]
@@ -33,7 +33,7 @@ class Team(models.Model):
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="teams")
     email = models.EmailField(blank=True, help_text="Team mailbox notified on escalations.")
     webhook_url = models.URLField(blank=True, help_text="Chat webhook (Slack-compatible JSON) for escalations.")
-    history = HistoricalRecords(m2m_fields=[members])
+    history = AuditHistory(m2m_fields=[members])
 
     class Meta:
         ordering = ["name"]
@@ -57,7 +57,7 @@ class Shift(models.Model):
     role = models.CharField(max_length=20, choices=ShiftRole.choices, default=ShiftRole.ON_DUTY)
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["starts_at"]
@@ -93,7 +93,7 @@ class Channel(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     kind = models.CharField(max_length=20, choices=ChannelKind.choices, default=ChannelKind.OTHER)
     agreed = models.BooleanField(default=True, help_text="An agreed channel starts the SLA clocks on receipt.")
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["name"]
@@ -113,7 +113,7 @@ class BusinessCalendar(models.Model):
     )
     day_start = models.TimeField(default="09:00")
     day_end = models.TimeField(default="17:00")
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["name"]
@@ -152,7 +152,7 @@ class Holiday(models.Model):
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="holidays")
     date = models.DateField()
     name = models.CharField(max_length=100, blank=True)
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["date"]
@@ -167,7 +167,7 @@ class StaffProfile(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     timezone = models.CharField(max_length=64, default="UTC")
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"

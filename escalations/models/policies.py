@@ -8,9 +8,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
 from escalations.choices import ChainTarget, NotificationChannel, SeverityKey, TriggerKind
+from escalations.models.history import AuditHistory
 from escalations.models.org import BusinessCalendar, Team
 
 
@@ -39,7 +39,7 @@ class SeverityPolicy(models.Model):
         default=False, help_text="Only when set may the escalation chain reach executives."
     )
     review_by = models.DateField(null=True, blank=True, help_text="Reset thresholds from evidence by this date.")
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["rank"]
@@ -87,7 +87,7 @@ class EscalationStep(models.Model):
         default="email,in_app,webhook",
         help_text=f"Comma-separated: {', '.join(NotificationChannel.values)}.",
     )
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["policy__rank", "level"]
@@ -135,7 +135,7 @@ class TriggerRule(models.Model):
     )
     severity = models.CharField(max_length=2, choices=SeverityKey.choices)
     active = models.BooleanField(default=True)
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["severity", "name"]

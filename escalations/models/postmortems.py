@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from simple_history.models import HistoricalRecords
 
 from escalations.models.cases import Incident
+from escalations.models.history import AuditHistory
 
 
 class PostmortemStatus(models.TextChoices):
@@ -25,7 +25,7 @@ class Postmortem(models.Model):
     what_went_wrong = models.TextField(blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     def __str__(self) -> str:
         return f"RCA for {self.incident.reference}"
@@ -39,7 +39,7 @@ class PostmortemActionItem(models.Model):
     )
     due_date = models.DateField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = AuditHistory()
 
     class Meta:
         ordering = ["postmortem", "id"]

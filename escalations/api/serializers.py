@@ -9,6 +9,7 @@ must not look as if it had been written.
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -48,6 +49,16 @@ MAX_TEXT = 20_000
 
 class StrictInputSerializer(serializers.Serializer):
     """Refuses unknown keys, naming each."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # DRF deep-copies the declared fields for every serializer instance, which runs
+        # each field's __init__ again. These inputs are flat: a shallow copy per field
+        # is its own object to bind, sharing only what fields never change (choices,
+        # validators, the querysets they clone before use).
+        declared = self._declared_fields
+        if any(isinstance(field, serializers.BaseSerializer) or hasattr(field, "child") for field in declared.values()):
+            return super().get_fields()
+        return {name: copy.copy(field) for name, field in declared.items()}
 
     def to_internal_value(self, data: Any) -> dict:
         if isinstance(data, dict):

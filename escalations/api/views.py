@@ -16,6 +16,8 @@ import re
 from typing import Any, ClassVar
 
 from django.contrib.auth import authenticate
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -128,14 +130,27 @@ class ScopedThrottle(ScopedRateThrottle):
         self.now = self.timer()
         window = int(self.now // self.duration)
         self.window_ends = (window + 1) * self.duration
-        key = f"{self.key}:{window}"
-        self.cache.add(key, 0, timeout=self.duration + 1)
+        return self._count(f"{self.key}:{window}", timeout=self.duration + 1) <= self.num_requests
+
+    @staticmethod
+    def _count(key: str, *, timeout: int) -> int:
+        """The window's count with this request in it. On Redis one round trip (INCR and
+        EXPIRE pipelined; the key belongs to one window, so renewing its expiry only
+        keeps it until the window has passed); other caches add then increment."""
+        backend = caches[DEFAULT_CACHE_ALIAS]
+        if isinstance(backend, RedisCache):
+            full_key = backend.make_and_validate_key(key)
+            pipe = backend._cache.get_client(full_key, write=True).pipeline(transaction=False)
+            pipe.incr(full_key)
+            pipe.expire(full_key, timeout)
+            count, _ = pipe.execute()
+            return count
+        backend.add(key, 0, timeout=timeout)
         try:
-            count = self.cache.incr(key)
+            return backend.incr(key)
         except ValueError:  # expired between add and incr
-            self.cache.add(key, 1, timeout=self.duration + 1)
-            count = 1
-        return count <= self.num_requests
+            backend.add(key, 1, timeout=timeout)
+            return 1
 
     def wait(self) -> float:
         return max(self.window_ends - self.now, 1.0)

@@ -3,7 +3,9 @@ command, token issuing, and throttling."""
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 from datetime import timedelta
 from io import StringIO
 
@@ -16,7 +18,7 @@ from rest_framework.test import APIClient
 
 from escalations.models import CaseEvent, ChecklistItem, Incident
 from tests.conftest import T0
-from tests.engine_support import require_postgres
+from tests.engine_support import require_postgres, require_redis
 from tests.integration.api_support import _api_test_env, assert_error, client_for, clock, row_counts
 
 __all__ = ["_api_test_env", "clock"]
@@ -168,7 +170,24 @@ def test_intake_is_throttled(bot, customer, clock, settings):
     assert row_counts() == before
 
 
-def test_throttle_counts_in_fixed_windows(bot, customer, clock, settings):
+@pytest.fixture(params=["locmem", "redis"])
+def throttle_cache(request, settings):
+    """The throttles' counters in the per-process cache, and in Redis as production
+    keeps them (CACHE_URL: one pipelined round trip per request)."""
+    if request.param == "redis":
+        require_redis("the throttle's Redis path")
+        base, _, _db = os.environ["REDIS_URL"].rpartition("/")
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": f"{base}/14",
+                "KEY_PREFIX": f"throttle-test-{uuid.uuid4().hex}",
+            }
+        }
+    yield request.param
+
+
+def test_throttle_counts_in_fixed_windows(bot, customer, clock, settings, throttle_cache):
     """One counter per client and minute: refused until the minute ends (Retry-After
     says when), then allowed again."""
     settings.REST_FRAMEWORK = {
@@ -184,6 +203,13 @@ def test_throttle_counts_in_fixed_windows(bot, customer, clock, settings):
     assert bot.post(INTAKE, signal(customer, external_id="b"), format="json").status_code == 429
     clock.move_to(start + timedelta(seconds=46))  # the next minute
     assert bot.post(INTAKE, signal(customer, external_id="b"), format="json").status_code == 201
+    if throttle_cache == "redis":  # each window's counter expires with its window
+        from django.core.cache import cache
+
+        client = cache._cache.get_client(write=True)
+        keys = client.keys(f"*{settings.CACHES['default']['KEY_PREFIX']}*")
+        assert len(keys) == 2 and all(0 < client.ttl(key) <= 61 for key in keys)
+        assert sorted(int(client.get(key)) for key in keys) == [1, 3]
 
 
 # --- tokens -------------------------------------------------------------------------------
@@ -229,3 +255,19 @@ def test_session_authentication_works_for_the_browser(agent, make_incident, cloc
     assert client.get("/api/v1/incidents/").json()["count"] == 1
     # Session writes need the CSRF token, as in the web app.
     assert_error(client.post("/api/v1/incidents/", {}, format="json"), 403)
+
+
+def test_input_serializers_bind_their_own_fields(playbook, customer):
+    """StrictInputSerializer copies its declared fields shallowly per instance: each
+    instance binds its own, and validating one never shows in another."""
+    from escalations.api.serializers import IntakeIn
+
+    first = IntakeIn(data={"title": "A", "customer": customer.pk, "channel": "monitoring", "external_id": " x "})
+    second = IntakeIn(data={"title": "", "customer": 10**9, "channel": "nope", "external_id": ""})
+    assert first.is_valid(), first.errors
+    assert not second.is_valid()
+    assert set(second.errors) >= {"title", "customer", "channel", "external_id"}
+    assert first.validated_data["external_id"] == "x" and first.validated_data["customer"] == customer
+    for name, field in first.fields.items():
+        assert field is not second.fields[name] and field is not IntakeIn._declared_fields[name]
+        assert field.parent is first and second.fields[name].parent is second

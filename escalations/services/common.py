@@ -97,13 +97,28 @@ def audited_insert(objs: Sequence[M], *, actor) -> list[M]:
 def _insert_with_history_sql(model: type[models.Model], objs: Sequence, *, using: str) -> tuple[str, tuple]:
     """``INSERT … RETURNING *`` of the rows (as Django's bulk_create builds it, auto_now
     fields filled in) feeding the ``INSERT`` of their history rows, which copies the
-    tracked columns; history_date and history_user are the two last parameters."""
-    history = _history_model(model)
-    qn = connections[using].ops.quote_name
+    tracked columns; history_date and history_user are the two last parameters.
+
+    The statement's text depends only on the model and on one row or many (many rows go
+    in as one array per column: UNNEST), so it is built by Django's compiler once per
+    process and kept, with the shape of its parameters as Django made them; later calls
+    only prepare the values, the compiler's own way. A value that is an expression, or
+    a shape this does not recognise, takes the compiler's full path every time."""
     pk = model._meta.pk
+    fields = [f for f in model._meta.concrete_fields if not f.generated and f is not pk]
     query = InsertQuery(model)
-    query.insert_values([f for f in model._meta.concrete_fields if not f.generated and f is not pk], objs)
-    [(insert_sql, params)] = query.get_compiler(using=using).as_sql()
+    query.insert_values(fields, objs)
+    compiler = query.get_compiler(using=using)
+    key = (model, using, len(objs) > 1)
+    cached = _insert_sql.get(key)
+    if cached is not None:
+        rows = [[compiler.prepare_value(f, compiler.pre_save_val(f, obj)) for f in fields] for obj in objs]
+        if not any(hasattr(value, "as_sql") for row in rows for value in row):
+            sql, shape = cached
+            return sql, tuple(map(list, zip(*rows))) if shape == "columns" else tuple(rows[0])
+    [(insert_sql, params)] = compiler.as_sql()
+    qn = connections[using].ops.quote_name
+    history = _history_model(model)
     tracked = ", ".join(qn(f.column) for f in history.tracked_fields)
     sql = (
         f"WITH new_rows AS ({insert_sql} RETURNING *) "
@@ -111,7 +126,19 @@ def _insert_with_history_sql(model: type[models.Model], objs: Sequence, *, using
         f"({tracked}, history_date, history_change_reason, history_type, history_user_id) "
         f"SELECT {tracked}, %s, NULL, '+', %s FROM new_rows RETURNING {qn(pk.column)}"
     )
+    # Remember the text when the parameters are plainly the values: one row's values in
+    # order, or (many rows) one list per column; never when a field writes its own
+    # placeholder (which may depend on the value).
+    if not any(hasattr(f, "get_placeholder") for f in fields) and len(params) == len(fields):
+        if len(objs) == 1:
+            _insert_sql[key] = (sql, "row")
+        elif all(isinstance(p, list) and len(p) == len(objs) for p in params):
+            _insert_sql[key] = (sql, "columns")
     return sql, params
+
+
+# (model, database, many rows) -> (statement text, "row" | "columns")
+_insert_sql: dict[tuple, tuple[str, str]] = {}
 
 
 @cache

@@ -232,3 +232,49 @@ def test_templates_match_blank_severity_and_category_as_any(policy_admin, make_i
     audited_create(SOPTemplate, history_user=policy_admin, name="Any case", stage=Stage.TRIAGE, play="p")
     titles = set(make_incident(arr_at_risk=0, category="billing").checklists.values_list("title", flat=True))
     assert titles == {"Any case"}
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_remembered_insert_statements_are_the_compilers(make_incident, agent, rows, monkeypatch):
+    """_insert_with_history_sql keeps each statement's text after its first build and
+    then only prepares values: text and parameters must be what Django's compiler would
+    build for the same rows, for every model intake writes, one row and many."""
+    import time_machine
+    from django.db.models.sql import InsertQuery
+
+    from escalations.models import Checklist, ChecklistItem, Notification, ResolveCycle
+    from escalations.services import common
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the single-statement insert is PostgreSQL's")
+    incident = make_incident()
+    checklist = Checklist.objects.filter(incident=incident).first()
+    makers = {
+        CaseEvent: lambda n: event_build(
+            incident=incident, kind=EventKind.NOTE, actor=agent, at=incident.reported_at, new={"n": n}
+        ),
+        ResolveCycle: lambda n: ResolveCycle(
+            incident=incident, number=10 + n, started_at=incident.reported_at, target_seconds=60
+        ),
+        ChecklistItem: lambda n: ChecklistItem(
+            checklist=checklist, order=100 + n, text=f"Step {n}", required=n % 2 == 0
+        ),
+        Notification: lambda n: Notification(
+            incident=incident, channel="in_app", recipient=agent, subject=f"S {n}", payload={"n": n}
+        ),
+    }
+    monkeypatch.setattr(common, "_insert_sql", {})
+    with time_machine.travel(incident.reported_at, tick=False):
+        for model, make in makers.items():
+            first = common._insert_with_history_sql(model, [make(n) for n in range(rows)], using="default")
+            again = common._insert_with_history_sql(model, [make(n) for n in range(rows)], using="default")
+            assert (model, "default", rows > 1) in common._insert_sql, model
+            objs = [make(n) for n in range(rows)]
+            query = InsertQuery(model)
+            query.insert_values([f for f in model._meta.concrete_fields if not f.generated and not f.primary_key], objs)
+            [(insert_sql, params)] = query.get_compiler(using="default").as_sql()
+            assert again[0] == first[0] and again[0].startswith(f"WITH new_rows AS ({insert_sql} RETURNING *)")
+            assert [str(p) for p in again[1]] == [str(p) for p in params], model
+    # Written through the remembered statement, rows and history are as before.
+    written = audited_insert([makers[CaseEvent](n) for n in range(rows)], actor=agent)
+    assert CaseEvent.history.filter(id__in=[e.pk for e in written], history_user=agent).count() == rows

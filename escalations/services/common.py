@@ -115,7 +115,7 @@ def _insert_with_history_sql(model: type[models.Model], objs: Sequence, *, using
         rows = [[compiler.prepare_value(f, compiler.pre_save_val(f, obj)) for f in fields] for obj in objs]
         if not any(hasattr(value, "as_sql") for row in rows for value in row):
             sql, shape = cached
-            return sql, tuple(map(list, zip(*rows))) if shape == "columns" else tuple(rows[0])
+            return sql, tuple(map(list, zip(*rows, strict=True))) if shape == "columns" else tuple(rows[0])
     [(insert_sql, params)] = compiler.as_sql()
     qn = connections[using].ops.quote_name
     history = _history_model(model)

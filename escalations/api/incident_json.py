@@ -245,17 +245,6 @@ def incident_json(incident: Incident, *, now: datetime, pauses: list[Pause] | No
     return rows_json([instance_row(incident)], now=now, pauses={incident.pk: pauses})[0]
 
 
-def incidents_json(
-    incidents: Iterable[Incident], *, now: datetime, pauses: dict[int, list[Pause]] | None = None
-) -> list[dict[str, Any]]:
-    """Cases as IncidentOut(many=True) renders them (``pauses`` by id, else each case's
-    own: a prefetch named "pauses" when there is one)."""
-    incidents = list(incidents)
-    if pauses is None:
-        pauses = {incident.pk: incident_pauses(incident) for incident in incidents}
-    return rows_json(map(instance_row, incidents), now=now, pauses=pauses)
-
-
 def incident_rows(qs: QuerySet[Incident]) -> QuerySet:
     """``qs`` as rows for rows_json (a values_list queryset: slice it, count it)."""
     return qs.annotate(**{CALENDAR_TEXT: Cast("calendar_snapshot", TextField())}).values_list(*ROW_COLUMNS)

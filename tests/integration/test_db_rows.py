@@ -1,6 +1,7 @@
-"""The list's readers: escalations.db.values_rows (psycopg's own timestamp loader on
-PostgreSQL), escalations.pagination.RowsPaginator (a page's ids, then its rows),
-incident_rows_by_id, and the incident filterset's cheap per-request copy of its filters."""
+"""The list's readers: escalations.pagination.RowsPaginator (a page's ids, then its
+rows), incident_rows_by_id (one statement read by escalations.db.fetch_rows, with
+psycopg's own timestamp loader, on PostgreSQL), and the incident filterset's cheap
+per-request copy of its filters and form fields."""
 
 from __future__ import annotations
 
@@ -8,13 +9,11 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
-from django.db.models import F, TextField
-from django.db.models.functions import Cast
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 
 from escalations.api.incident_json import ROW_COLUMNS, incident_rows, incident_rows_by_id
-from escalations.db import fast_reads, values_rows
+from escalations.db import fast_reads, fetch_rows
 from escalations.filtersets import IncidentFilterSet
 from escalations.models import Incident
 from escalations.pagination import RowsPaginator
@@ -35,43 +34,16 @@ def many(make_incident, agent, now) -> list[int]:
     return made
 
 
-def test_values_rows_reads_what_django_reads(many):
-    qs = Incident.objects.filter(pk__in=many).order_by("-id")
-    shapes = [
-        qs.values_list("id", "reported_at", "acknowledged_at", "arr_at_risk", "status", "channel__slug"),
-        # Annotations named between fields: rows keep the order asked for.
-        qs.annotate(text=Cast("calendar_snapshot", TextField())).values_list("acknowledged_at", "text", "id"),
-        qs.annotate(twice=F("escalation_level") * 2).values_list("twice", "title"),
-        qs.values_list("reported_at"),
-        incident_rows(qs)[3:9],
-    ]
-    for shape in shapes:
-        rows = values_rows(shape)
-        assert [tuple(row) for row in rows] == list(shape)
-        assert len(rows) == shape.count()
-    # flat=True is list(qs) itself.
-    assert values_rows(qs.values_list("reported_at", flat=True)) == list(qs.values_list("reported_at", flat=True))
-
-
-def test_values_rows_is_one_counted_query_and_leaves_the_connection_as_it_was(many):
-    qs = incident_rows(Incident.objects.filter(pk__in=many))
+def test_fetch_rows_is_one_counted_query_and_leaves_the_connection_as_it_was(many):
+    if not fast_reads():
+        pytest.skip("fetch_rows is the PostgreSQL path")
     with CaptureQueriesContext(connection) as ctx:
-        values_rows(qs)
+        rows = fetch_rows('SELECT "reported_at" FROM "escalations_incident" WHERE "id" = ANY(%s)', [many])
     assert len(ctx.captured_queries) == 1
-    if fast_reads():
-        rows = values_rows(qs.values_list("reported_at"))
-        through_django = list(Incident.objects.filter(pk__in=many).values_list("reported_at", flat=True))
-        # Same instants; the model layer still gets Django's own loader afterwards.
-        assert sorted(r[0] for r in rows) == sorted(through_django)
-        assert {value.tzinfo for value in through_django} == {connection.timezone}
-
-
-def test_values_rows_falls_back_for_model_querysets_and_empty_filters(many):
-    models = values_rows(Incident.objects.filter(pk__in=many[:2]))
-    assert all(isinstance(case, Incident) for case in models) and len(models) == 2
-    with CaptureQueriesContext(connection) as ctx:
-        assert values_rows(Incident.objects.filter(pk__in=[]).values_list("id")) == []
-    assert len(ctx.captured_queries) == 0
+    through_django = list(Incident.objects.filter(pk__in=many).values_list("reported_at", flat=True))
+    # Same instants; the model layer still gets Django's own loader afterwards.
+    assert sorted(row[0] for row in rows) == sorted(through_django)
+    assert {value.tzinfo for value in through_django} == {connection.timezone}
 
 
 @pytest.mark.parametrize("ordering", [("-id",), ("reported_at", "id"), ("-arr_at_risk", "-id")])

@@ -67,7 +67,6 @@ from escalations.selectors import (
     incident_timeline,
     user_may_work_cases,
 )
-from escalations.services.clocks import pauses_by_incident
 from escalations.services.common import incident_lock
 from escalations.services.errors import ServiceError
 from escalations.services.incidents import EDITABLE_FIELDS
@@ -213,10 +212,6 @@ def incident_queryset(qs: QuerySet[Incident] | None = None) -> QuerySet[Incident
     return qs.select_related(None).select_related("channel").only(*INCIDENT_JSON_COLUMNS, "channel__slug")
 
 
-def incident_out(incident: Incident, *, now: Any) -> dict:
-    return incident_json(incident, now=now, pauses=pauses_by_incident([incident.pk])[incident.pk])
-
-
 def created_response(incident: Incident, *, now: Any) -> Response:
     """201 with the case the intake service just wrote, rendered from the instance it
     returned (every field is as stored, and a new case has no pauses): no re-read."""
@@ -228,7 +223,7 @@ def created_response(incident: Incident, *, now: Any) -> Response:
 def incident_response(pk: int, *, now: Any, status_code: int = status.HTTP_200_OK) -> Response:
     """A case freshly read after a write, with its version as the ETag."""
     incident = incident_queryset().get(pk=pk)
-    response = Response(incident_out(incident, now=now), status=status_code)
+    response = Response(incident_json(incident, now=now), status=status_code)
     response["ETag"] = f'"{incident.version}"'
     return response
 
@@ -275,7 +270,7 @@ class IncidentDetailView(ApiView):
     def get(self, request: Request, pk: int) -> Response:
         now = timezone.now()
         incident = incident_get_for_user(user=request.user, pk=pk, queryset=incident_queryset())
-        response = Response(incident_out(incident, now=now))
+        response = Response(incident_json(incident, now=now))
         response["ETag"] = f'"{incident.version}"'
         return response
 

@@ -114,10 +114,12 @@ def snapshot_calendar_text(text: str | None) -> Calendar:
 
 
 def incident_pauses(incident: Incident) -> list[Pause]:
-    """The case's pauses as values. Uses a prefetch when the caller made one."""
+    """The case's pauses as values: a prefetch named "pauses" when the caller made one,
+    else pauses_by_incident for this one case."""
     cache = getattr(incident, "_prefetched_objects_cache", {})
-    rows = cache["pauses"] if "pauses" in cache else incident.pauses.only("started_at", "ended_at")
-    return [Pause(p.started_at, p.ended_at) for p in rows]
+    if "pauses" in cache:
+        return [Pause(p.started_at, p.ended_at) for p in cache["pauses"]]
+    return pauses_by_incident([incident.pk])[incident.pk]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Incident filters shared by the web work queues and the API list."""
+"""The project's filtersets: a per-request FilterSet without deep copies, and the
+incident filters shared by the web work queues and the API list."""
 
 from __future__ import annotations
 
@@ -13,29 +14,10 @@ from escalations.models import Customer, Incident, Team, pk_from_reference
 from escalations.selectors import breached_q
 
 
-class IncidentFilterSet(django_filters.FilterSet):
-    # distinct=False: these are columns of the case itself, so no join can duplicate a
-    # row, and SELECT DISTINCT over every column would double the cost of the query.
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
-    severity = django_filters.MultipleChoiceFilter(choices=SeverityKey.choices, distinct=False)
-    customer = django_filters.ModelChoiceFilter(queryset=Customer.objects.all())
-    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all())
-    breached = django_filters.BooleanFilter(method="filter_breached", label="Breached")
-    is_drill = django_filters.BooleanFilter(label="Drill")
-    q = django_filters.CharFilter(method="filter_search", label="Search")
-    ordering = django_filters.OrderingFilter(
-        fields=(
-            ("next_deadline_at", "deadline"),
-            ("reported_at", "reported_at"),
-            ("severity", "severity"),
-            ("id", "id"),
-            ("escalation_level", "escalation_level"),
-        )
-    )
-
-    class Meta:
-        model = Incident
-        fields = ["status", "severity", "customer", "team", "breached", "is_drill"]
+class FilterSet(django_filters.FilterSet):
+    """django-filter's FilterSet, made per request without its deep copies: the project's
+    filtersets (the case lists of the web queues and the API, the API's breaches) inherit
+    this."""
 
     def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
         # As django-filter's own __init__ (26.x), but each filter is copied shallowly
@@ -43,7 +25,7 @@ class IncidentFilterSet(django_filters.FilterSet):
         # was a tenth of an API list page. What a request changes on its filters is
         # rebound here (parent, model, the ``extra`` the queryset filters rewrite, the
         # method bound to its filter); the form field and label they build lazily are
-        # built on the copy. tests/unit/test_filtersets.py pins this.
+        # built on the copy. tests/integration/test_db_rows.py pins this.
         if queryset is None:
             queryset = self._meta.model._default_manager.all()
         self.is_bound = data is not None
@@ -67,6 +49,31 @@ class IncidentFilterSet(django_filters.FilterSet):
             form_class.base_fields = _ShallowFields(form_class.base_fields)
             cls._form_class = form_class
         return cls._form_class
+
+
+class IncidentFilterSet(FilterSet):
+    # distinct=False: these are columns of the case itself, so no join can duplicate a
+    # row, and SELECT DISTINCT over every column would double the cost of the query.
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
+    severity = django_filters.MultipleChoiceFilter(choices=SeverityKey.choices, distinct=False)
+    customer = django_filters.ModelChoiceFilter(queryset=Customer.objects.all())
+    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all())
+    breached = django_filters.BooleanFilter(method="filter_breached", label="Breached")
+    is_drill = django_filters.BooleanFilter(label="Drill")
+    q = django_filters.CharFilter(method="filter_search", label="Search")
+    ordering = django_filters.OrderingFilter(
+        fields=(
+            ("next_deadline_at", "deadline"),
+            ("reported_at", "reported_at"),
+            ("severity", "severity"),
+            ("id", "id"),
+            ("escalation_level", "escalation_level"),
+        )
+    )
+
+    class Meta:
+        model = Incident
+        fields = ["status", "severity", "customer", "team", "breached", "is_drill"]
 
     def filter_breached(self, queryset, name, value):
         if value is None:

@@ -48,7 +48,7 @@ from escalations.api.permissions import RolePermission
 from escalations.api.renderers import FastJSONRenderer
 from escalations.api.schema import IF_MATCH, READ, READ_ONE, WRITE, WRITE_ONE, errors
 from escalations.choices import ClockKind
-from escalations.filtersets import IncidentFilterSet
+from escalations.filtersets import FilterSet, IncidentFilterSet
 from escalations.metrics import week_parse, weekly_metrics
 from escalations.models import (
     Breach,
@@ -607,7 +607,7 @@ class HandoffRejectView(HandoffAnswerView):
 # --- Breaches, policies, metrics --------------------------------------------------------
 
 
-class BreachFilterSet(filters.FilterSet):
+class BreachFilterSet(FilterSet):
     incident = filters.NumberFilter(field_name="incident_id", min_value=1, max_value=2**63 - 1)
     kind = filters.ChoiceFilter(choices=ClockKind.choices)
 

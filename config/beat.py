@@ -5,11 +5,23 @@ Run exactly one beat (``celery -A config beat``). A second beat is harmless — 
 sweep claims its rows with SELECT … FOR UPDATE SKIP LOCKED and the unique constraints on
 breaches, warnings and escalation levels reject a duplicate — it only doubles the
 number of (cheap) sweeps and retry passes.
+
+While the broker is down the beat cannot publish; ``Scheduler`` then runs the sweep in
+the beat's own process, straight from the database, so breaches, escalations and their
+outbox rows are recorded on time and only the deliveries wait for the broker.
 """
 
 from __future__ import annotations
 
+import logging
+from functools import cached_property
+from typing import Any
+
+from celery.beat import PersistentScheduler, ScheduleEntry, SchedulingError
+
 from config.env import env_float
+
+logger = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = env_float("SWEEP_INTERVAL_SECONDS", 10.0)
 RETRY_INTERVAL = env_float("NOTIFICATION_RETRY_INTERVAL_SECONDS", 30.0)
@@ -30,3 +42,43 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "options": {"expires": RETRY_INTERVAL},
     },
 }
+
+
+# Jobs the beat runs itself when it cannot publish them. The retry pass is not one: it
+# only publishes deliveries, which need the broker anyway.
+RUN_HERE_WHEN_BROKER_DOWN = frozenset({"escalations.sweep_breaches"})
+
+
+class Scheduler(PersistentScheduler):
+    """Celery's file-backed scheduler, plus: a sweep that cannot be published (the broker
+    is down) runs here instead (``escalations.tasks.sweep_breaches_here``). A publish that
+    failed but in fact reached the broker only makes two sweeps, which is harmless (see
+    above). Publish failures are counted and logged once a minute (escalations.outages),
+    not once per entry."""
+
+    @cached_property
+    def producer(self) -> Any:
+        # Celery's waits for the broker before the first tick, retrying forever: a beat
+        # started while the broker is down would never tick, so never sweep. This one
+        # connects when it publishes (for at most the broker connection timeout), and a
+        # publish that fails falls back to sweeping here.
+        return self.Producer(self.connection, auto_declare=False)
+
+    def apply_async(self, entry: ScheduleEntry, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
+        from escalations.outages import BROKER
+
+        try:
+            result = super().apply_async(entry, producer=producer, advance=advance, **kwargs)
+        except SchedulingError as exc:
+            BROKER.failed(exc.__cause__ or exc)
+            if entry.task not in RUN_HERE_WHEN_BROKER_DOWN:
+                return None
+            from escalations.tasks import sweep_breaches_here
+
+            try:
+                sweep_breaches_here()
+            except Exception:  # the database too: say so, and keep the beat alive for the next tick
+                logger.exception("The beat could not run the sweep itself either")
+            return None
+        BROKER.succeeded()
+        return result

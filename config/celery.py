@@ -14,13 +14,22 @@
 - two queues: the sweep and the retry pass go to "engine", deliveries to "celery". A
   worker started without -Q consumes both (task_queues) in turn, so a backlog of
   thousands of deliveries after an outage never delays the next sweep.
+- broker outages: worker and beat retry the broker forever, every
+  BROKER_RECONNECT_SECONDS (``Consumer`` below; kombu's own backoff grows to 30 s between
+  tries), so the consumer is back within about a second of the broker; while the beat
+  cannot publish the sweep it runs it in its own process (config/beat.py).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
+from collections.abc import Callable
+from typing import Any
 
 from celery import Celery, signals
+from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -45,12 +54,77 @@ app.conf.update(
         "escalations.sweep_breaches": {"queue": "engine"},
         "escalations.retry_notifications": {"queue": "engine"},
     },
+    worker_consumer="config.celery:Consumer",
+    beat_scheduler="config.beat:Scheduler",
 )
 app.autodiscover_tasks()
 
 from config.beat import BEAT_SCHEDULE  # noqa: E402  (after app exists; pure data)
 
 app.conf.beat_schedule = BEAT_SCHEDULE
+
+
+logger = logging.getLogger(__name__)
+
+# While the broker is down the consumer logs its connection error this often, not once
+# per try (a try a second would be 300 lines in a five-minute outage).
+RECONNECT_LOG_EVERY_SECONDS = 60.0
+
+
+class Consumer(CeleryConsumer):
+    """Celery's consumer, reconnecting to a lost broker every BROKER_RECONNECT_SECONDS
+    for as long as it takes. Celery passes no interval to kombu, whose backoff grows by
+    2 s a try up to 30 s: after a minute's outage the consumer returned up to half a
+    minute after the broker, and escalation waited with it."""
+
+    def ensure_connected(self, conn: Any) -> Any:
+        from django.conf import settings
+
+        every = settings.BROKER_RECONNECT_SECONDS
+        ensure = conn.ensure_connection
+
+        def ensure_connection(errback: Callable | None = None, *args: Any, **kwargs: Any) -> Any:
+            kwargs.update(interval_start=every, interval_step=0, interval_max=every)
+            return ensure(_now_and_then(errback), *args, **kwargs)
+
+        conn.ensure_connection = ensure_connection
+        return super().ensure_connected(conn)
+
+    def on_connection_error_after_connected(self, exc: Exception) -> None:
+        # Celery closes the lost connection after collect() has detached its channels.
+        # With a message held unacknowledged — a sweep wake-up waiting for its eta almost
+        # always is — closing the channel tries to restore it through the detached
+        # connection and raises AttributeError, which Celery does not ignore: the worker
+        # exited ("Unrecoverable error") instead of reconnecting. Whatever closing raises,
+        # the connection is gone; the message stays in the broker's unacked set and is
+        # redelivered after the visibility timeout.
+        connection = self.connection
+        if connection is not None:
+            close = connection.close
+
+            def close_quietly() -> None:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 — see above
+                    logger.debug("Closing the lost broker connection failed", exc_info=True)
+
+            connection.close = close_quietly
+        super().on_connection_error_after_connected(exc)
+
+
+def _now_and_then(errback: Callable | None) -> Callable | None:
+    """``errback`` on the first failure and then once per RECONNECT_LOG_EVERY_SECONDS."""
+    if errback is None:
+        return None
+    logged_at = [float("-inf")]
+
+    def maybe_log(exc: BaseException, interval: float) -> None:
+        now = time.monotonic()
+        if now - logged_at[0] >= RECONNECT_LOG_EVERY_SECONDS:
+            logged_at[0] = now
+            errback(exc, interval)
+
+    return maybe_log
 
 
 @signals.worker_init.connect

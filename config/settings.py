@@ -6,11 +6,11 @@ server. Production sets DATABASE_URL (PostgreSQL) and REDIS_URL (Celery broker).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -36,7 +36,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens: stored as digests, with an expiry (escalations.models.ApiToken).
+    "knox",
+    # Locks out repeated failed sign-ins (web, admin, token endpoint).
+    "axes",
+    "csp",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -46,6 +50,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "escalations.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -57,10 +63,19 @@ MIDDLEWARE = [
     # while serving a web/admin/API request.
     "simple_history.middleware.HistoryRequestMiddleware",
     "escalations.middleware.ViewerTimezoneMiddleware",
+    "escalations.middleware.SessionIdleTimeoutMiddleware",
+    # Last: turns a sign-in refused for a lockout into the lockout answer
+    # (escalations.lockout.lockout_response).
+    "axes.middleware.AxesMiddleware",
 ]
 
-# ModelBackend with one query for a user's permissions instead of two.
-AUTHENTICATION_BACKENDS = ["escalations.backends.RoleBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses every sign-in of a locked-out username or address before a
+    # password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    # ModelBackend with one query for a user's permissions instead of two.
+    "escalations.backends.RoleBackend",
+]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -104,7 +119,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("PASSWORD_MIN_LENGTH", 12)},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -142,11 +160,75 @@ CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# --- Sign-in, sessions and API tokens (README "Security")
+# A session ends after this long without a request (escalations.middleware.
+# SessionIdleTimeoutMiddleware slides the expiry forward as the user works).
+SESSION_IDLE_TIMEOUT_HOURS = env_float("SESSION_IDLE_TIMEOUT_HOURS", 8.0)
+SESSION_COOKIE_AGE = int(SESSION_IDLE_TIMEOUT_HOURS * 3600)
+# The expiry is re-saved at most this often, not on every request: one session write per
+# few minutes of work instead of one per page.
+SESSION_IDLE_REFRESH_SECONDS = env_int("SESSION_IDLE_REFRESH_SECONDS", 300)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
+
+# django-axes: after LOGIN_FAILURE_LIMIT failed sign-ins for one username, or from one
+# address, that username or address is refused for LOGIN_LOCKOUT_MINUTES (measured from
+# the last failure) on the web login, the admin login and the token endpoint alike.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Tries during a lockout are refused without being counted, so the lockout ends when the
+# message says it will; the rate of guesses stays bounded at the limit per period.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "escalations.lockout.lockout_response"
+# The same client address as the API throttles: REMOTE_ADDR, or behind BEHIND_TLS_PROXY
+# the X-Forwarded-For entry NUM_PROXIES hops from the right (never the header's start,
+# which the client writes).
+AXES_CLIENT_IP_CALLABLE = "escalations.lockout.client_ip"
+AXES_SENSITIVE_PARAMETERS = ["password"]
+
+# API tokens (django-rest-knox over escalations.models.ApiToken). People get tokens from
+# POST /api/v1/auth/token/ that expire after API_TOKEN_TTL_HOURS; integrations get
+# named tokens from the admin or `manage.py integration_create`, expiring after
+# INTEGRATION_TOKEN_TTL_DAYS (0: never; an explicit choice, see README "Security").
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 24 * 30)
+INTEGRATION_TOKEN_TTL_DAYS = env_int("INTEGRATION_TOKEN_TTL_DAYS", 365)
+KNOX_TOKEN_MODEL = "escalations.ApiToken"
+# knox's own migrations create its AuthToken table even when the model is swapped out
+# (as here): unused, and its foreign key to users would block test database flushes.
+MIGRATION_MODULES = {"knox": None}
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
+
+# django-csp: scripts only from our own static files (no inline script, no eval). Styles
+# also allow inline: the Swagger UI page and the admin write style attributes, and a
+# style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Browser features the app never uses, refused to every page (escalations.middleware).
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 # --- Celery (config/celery.py reads these through namespace="CELERY")
 REDIS_URL = env_str("REDIS_URL")
@@ -158,6 +240,14 @@ if REDIS_URL:
         # seconds. It must exceed the longest task's hard time limit, or a slow task
         # would be handed to a second worker while the first still runs it.
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900),
+        # A broker that vanishes without closing the connection (failover, a firewall's
+        # idle timeout) must not hang a publish or a consumer: bounded connects and
+        # commands, keepalive, and a PING on a connection idle this long; kombu also drops
+        # a BRPOP whose reply is overdue by brpop_timeout (1 s) + this interval.
+        "socket_connect_timeout": env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0),
+        "socket_timeout": 3.0,
+        "socket_keepalive": True,
+        "health_check_interval": 5,
     }
 else:
     # Embedded default: kombu's filesystem transport needs no server, only its folders.
@@ -174,6 +264,12 @@ else:
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Worker and beat retry the broker for as long as it is down (Celery's default gives up
+# after 100 tries and the worker exits), every BROKER_RECONNECT_SECONDS: kombu's own
+# backoff grows to 30 s between tries, so after a long outage a consumer came back up to
+# half a minute after the broker did (config/celery.py applies this to the consumer).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+BROKER_RECONNECT_SECONDS = 1.0
 # Publishing must not hang a web request while the broker is down: a few quick
 # retries, then the on_commit publisher gives up and the sweep recovers the work.
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
@@ -189,12 +285,12 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "escalations@localhost")
 
 # --- Product knobs
-# Key used to sign outgoing webhooks (HMAC-SHA256); receivers hold it. Never SECRET_KEY
-# itself (it would let a receiver forge sessions): without an explicit key, a key derived
-# one-way from SECRET_KEY, which reveals nothing about it.
-WEBHOOK_SIGNING_KEY = env_str("WEBHOOK_SIGNING_KEY") or (
-    hmac.new(SECRET_KEY.encode(), b"escalations.webhook-signing-key", hashlib.sha256).hexdigest() if SECRET_KEY else ""
-)
+# Webhooks go to public addresses only; these host names (as written in the URL, e.g. an
+# on-premises chat server) may resolve to internal ones. Each team signs with its own secret.
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", [])
+# CA bundle (PEM file) for receivers whose certificates an internal CA issued; unset: the
+# public CAs (certifi). Webhook requests ignore REQUESTS_CA_BUNDLE and proxy variables.
+WEBHOOK_CA_BUNDLE = env_str("WEBHOOK_CA_BUNDLE")
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
 SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 10.0)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 500)
@@ -211,10 +307,19 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # escalations/api/throttles.py: every endpoint is limited per user ("user"); intake
+    # (per integration) and the token endpoint (per client address) have their own rates.
+    # While the cache is down they let requests through (auth: counted per process).
+    "DEFAULT_THROTTLE_CLASSES": ["escalations.api.throttles.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("THROTTLE_USER", "1200/min"),
         "intake": env_str("THROTTLE_INTAKE", "6000/min"),
         "auth": env_str("THROTTLE_AUTH", "20/min"),
     },
+    # The client address of anonymous throttles (the token endpoint): REMOTE_ADDR, or
+    # behind BEHIND_TLS_PROXY the address NUM_PROXIES hops from the right of
+    # X-Forwarded-For. Never the whole header, which the client writes.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 1) if BEHIND_TLS_PROXY else 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Escalations API",
@@ -224,6 +329,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The schema and its docs describe every endpoint: for signed-in users only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # The cache holds the API throttles' counters. Several web processes must share one
@@ -237,6 +344,9 @@ if CACHE_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "esc",
+            # A cache that is down costs a request at most this, once per 2 s per
+            # process (escalations/outages.py); then the request goes on without it.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
 else:
@@ -268,6 +378,8 @@ NOTIFICATION_BACKOFF_MAX_SECONDS = env_float("NOTIFICATION_BACKOFF_MAX_SECONDS",
 
 # --- REST API (issue 4): one error shape for every 4xx (escalations/api/errors.py)
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "escalations.api.errors.api_exception_handler"
+# A CSRF refusal under /api/ answers in the API's JSON shape; elsewhere Django's page.
+CSRF_FAILURE_VIEW = "escalations.api.errors.csrf_failure"
 # One OpenAPI enum per choice set, however many fields use it.
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "SeverityEnum": "escalations.choices.SeverityKey",

@@ -10,3 +10,9 @@ urlpatterns = [
     path("", include("escalations.views.health")),  # /healthz
     path("", include("escalations.urls")),  # the CS workspace
 ]
+
+# Under /api/ every error Django answers itself is the API's JSON shape.
+handler400 = "escalations.api.errors.bad_request"
+handler403 = "escalations.api.errors.permission_denied"
+handler404 = "escalations.api.errors.page_not_found"
+handler500 = "escalations.api.errors.server_error"

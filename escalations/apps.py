@@ -6,4 +6,9 @@ class EscalationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from escalations import checks  # noqa: F401  (registers the deployment checks)
+        from escalations import (
+            auth_signals,
+            checks,  # noqa: F401  (registers the deployment checks)
+        )
+
+        auth_signals.connect()

@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 from escalations.choices import PauseReason, Sentiment, SeverityKey, Stage
 from escalations.models import PACKET_FIELDS, Channel, Customer, Incident, Team
 from escalations.services.errors import ServiceError
+from escalations.text import MAX_LONG_TEXT
 
 User = get_user_model()
 
@@ -167,6 +168,12 @@ class DetailsForm(VersionedForm):
     data_risk = forms.BooleanField(required=False)
     legal_risk = forms.BooleanField(required=False)
     security_risk = forms.BooleanField(required=False)
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Reason for lowering the impact",
+        help_text="Needed (from a Manager) when the new facts would lower the severity floor.",
+    )
 
     EDIT_FIELDS = (
         "title",
@@ -241,7 +248,7 @@ class IntakeForm(forms.Form):
         queryset=Channel.objects.all(), required=False, label="Received on", widget=FastSelect
     )
     team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, widget=FastSelect)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=MAX_LONG_TEXT)
     reported_at = forms.DateTimeField(
         required=False,
         label="Reported at (blank: now)",

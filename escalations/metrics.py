@@ -49,8 +49,13 @@ def week_parse(label: str) -> Week:
     year_text, _, week_text = label.partition("-W")
     if not (year_text.isdigit() and week_text.isdigit() and len(year_text) == 4 and len(week_text) == 2):
         raise ValueError("Use an ISO week such as 2026-W47.")
-    start = datetime.fromisocalendar(int(year_text), int(week_text), 1).replace(tzinfo=UTC)
-    return Week(label=label, starts_at=start, ends_at=start + timedelta(days=7))
+    try:
+        start = datetime.fromisocalendar(int(year_text), int(week_text), 1).replace(tzinfo=UTC)
+        return Week(label=label, starts_at=start, ends_at=start + timedelta(days=7))
+    except ValueError:
+        raise ValueError(f"{label} is not a week of {year_text}.") from None
+    except OverflowError:
+        raise ValueError(f"{label} is beyond the last week the calendar holds.") from None
 
 
 def distribution(values: list[int]) -> dict[str, Any]:

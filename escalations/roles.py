@@ -8,6 +8,7 @@ DUTY_MANAGERS = "Duty Managers"
 ENGINEERS = "Engineers"
 MANAGERS = "Managers"
 POLICY_ADMINS = "Policy Admins"
+INTEGRATIONS = "Integrations"
 
 _READ_REFERENCE = [
     "view_customer",
@@ -60,6 +61,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_WORK_CASES,
         "add_incident",
         "view_review",
+        "view_all_incidents",
+        "start_drill",
         "view_notification",
         "view_sweepheartbeat",
         "change_shift",
@@ -70,6 +73,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_WORK_CASES,
         "add_incident",
         "view_review",
+        "view_all_incidents",
+        "reassign_incident",
+        "start_drill",
         "downgrade_severity",
         "approve_escalation",
         "change_breach",
@@ -111,6 +117,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Picking users (shift rosters, team members, chain steps) in the admin.
         "auth.view_user",
     ],
+    # Monitoring, CRM and chat tools: they send signals to the intake endpoint and read
+    # nothing back but the case's id, reference, status and link.
+    INTEGRATIONS: ["submit_intake"],
 }
 
 # Roles whose members work in the Django admin (is_staff is set for them by seed_demo

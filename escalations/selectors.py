@@ -11,40 +11,42 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
+from escalations.access import incident_access_q, sees_every_case, user_is_staff_member, user_may_change_cases
 from escalations.choices import OPEN_STATUSES, HandoffStatus
-from escalations.models import CaseEvent, Checklist, ChecklistItem, ClockPause, HandoffPacket, Incident
+from escalations.models import Breach, CaseEvent, Checklist, ChecklistItem, ClockPause, HandoffPacket, Incident
 
 # Columns every list row shows: one join each, never a query per row.
 LIST_RELATED = ("customer", "channel", "team", "stage_dri", "commander", "policy")
 
 
 def user_may_view_cases(user) -> bool:
-    return bool(user and user.is_authenticated and user.is_active and user.has_perm("escalations.view_incident"))
+    return user_is_staff_member(user)
 
 
 def user_may_work_cases(user) -> bool:
-    return user_may_view_cases(user) and user.has_perm("escalations.change_incident")
+    return user_may_change_cases(user)
 
 
 def incident_get_for_user(*, user, pk: int, for_change: bool = False, queryset: QuerySet | None = None) -> Incident:
     """The case ``pk`` if ``user`` may see it (and change it, with ``for_change``).
-    Raises PermissionDenied for a user without the role, Http404 for a missing case."""
+    Raises PermissionDenied for a user without a case role, Http404 for a case that is
+    missing or that the user may not see (no id probing)."""
     if not user_may_view_cases(user):
         raise PermissionDenied("You do not have access to cases.")
     if for_change and not user.has_perm("escalations.change_incident"):
         raise PermissionDenied("You may view cases but not change them.")
     qs = queryset if queryset is not None else Incident.objects.select_related(*LIST_RELATED, "acknowledged_by")
     try:
-        return qs.get(pk=pk)
+        return qs.filter(incident_access_q(user, for_change=for_change)).get(pk=pk)
     except (Incident.DoesNotExist, ValueError, TypeError):
         raise Http404("No such case.") from None
 
 
 def incident_list(*, user) -> QuerySet[Incident]:
-    """All cases the user may see, with what list rows show joined in."""
+    """The cases the user may see, with what list rows show joined in."""
     if not user_may_view_cases(user):
         raise PermissionDenied("You do not have access to cases.")
-    return Incident.objects.select_related(*LIST_RELATED)
+    return Incident.objects.select_related(*LIST_RELATED).filter(incident_access_q(user))
 
 
 QUEUES = {
@@ -131,8 +133,13 @@ def checklist_items_for(*, incident: Incident) -> QuerySet[ChecklistItem]:
 def handoff_get_for_user(*, user, pk: int) -> HandoffPacket:
     if not user_may_work_cases(user):
         raise PermissionDenied("You may not answer handoffs.")
+    visible = Incident.objects.filter(incident_access_q(user)).values("pk")
     try:
-        return HandoffPacket.objects.select_related("incident", "from_user", "to_user", "to_team").get(pk=pk)
+        return (
+            HandoffPacket.objects.select_related("incident", "from_user", "to_user", "to_team")
+            .filter(incident_id__in=visible)
+            .get(pk=pk)
+        )
     except (HandoffPacket.DoesNotExist, ValueError, TypeError):
         raise Http404("No such handoff.") from None
 
@@ -145,3 +152,13 @@ def handoff_inbox(*, user) -> QuerySet[HandoffPacket]:
         .select_related("incident", "incident__customer", "from_user", "to_team")
         .order_by("accept_due_at")
     )
+
+
+def breach_list(*, user) -> QuerySet[Breach]:
+    """Breaches of the cases the user may see, newest first."""
+    if not user_may_view_cases(user):
+        raise PermissionDenied("You do not have access to cases.")
+    qs = Breach.objects.order_by("-detected_at", "-id")
+    if sees_every_case(user):
+        return qs
+    return qs.filter(incident_id__in=Incident.objects.filter(incident_access_q(user)).values("pk"))

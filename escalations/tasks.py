@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
 
+from escalations.outages import BROKER, CACHE
 from escalations.services.common import system_user
 from escalations.services.notifications import notification_deliver, notifications_publish, notifications_retry_due
 from escalations.services.sweep import sweep_run, sweep_wakeup_claim, sweep_wakeup_release
@@ -48,6 +50,22 @@ def sweep_breaches(wake_at: str | None = None) -> dict:
     return result.as_dict()
 
 
+def sweep_breaches_here() -> dict:
+    """One sweep in this process, not through the broker: the beat's fallback while it
+    cannot publish ``sweep_breaches`` (config/beat.py). Breaches, escalations and outbox
+    rows are written as by any sweep (heartbeat source ``beat-inline``); their deliveries
+    are published after commit if the broker allows, else the retry pass sends them once
+    it is back. No wake-up: it could not be published either, and the beat's next tick
+    comes within one interval."""
+    # The beat is a long-lived process outside Celery's task machinery, which would
+    # otherwise drop a connection that died (the database restarted) or outlived its age.
+    close_old_connections()
+    try:
+        return sweep_run(now=timezone.now(), source="beat-inline").as_dict()
+    finally:
+        close_old_connections()
+
+
 def _not_before(at: datetime) -> None:
     # The worker's timer converts the eta to its monotonic clock; should it fire a hair
     # early, the sweep would run just before the deadline it was woken for, and — by
@@ -63,11 +81,14 @@ def sweep_wakeup_schedule(*, now: datetime) -> datetime | None:
     within the interval and no sweep has claimed that instant yet. Celery holds the
     timer (``eta``); the routes send it to the ``engine`` queue like the beat's sweeps.
     Best effort: if the cache or the broker fails, the beat still sweeps."""
+    if CACHE.holding_off():
+        return None
     try:
         at = sweep_wakeup_claim(now=now)
-    except Exception:  # the cache is down: no wake-up, the beat carries on
-        logger.warning("Could not claim the next sweep wake-up; the beat still sweeps", exc_info=True)
+    except Exception as exc:  # noqa: BLE001 — the cache is down: no wake-up, the beat carries on
+        CACHE.failed(exc)
         return None
+    CACHE.succeeded()
     if at is None:
         return None
     try:
@@ -77,8 +98,8 @@ def sweep_wakeup_schedule(*, now: datetime) -> datetime | None:
             # Later than one interval past its instant, the beat has done its work.
             expires=at + timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS),
         )
-    except Exception:  # the broker is down: let the next sweep try this instant again
-        logger.warning("Could not enqueue the sweep wake-up at %s; the beat still sweeps", at, exc_info=True)
+    except Exception as exc:  # noqa: BLE001 — the broker is down: let the next sweep try this instant again
+        BROKER.failed(exc)
         try:
             sweep_wakeup_release(at)
         except Exception:

@@ -86,6 +86,11 @@ def outsider(playbook):
 
 
 @pytest.fixture
+def integration(playbook):
+    return _persona("ivy_integration", roles.INTEGRATIONS)
+
+
+@pytest.fixture
 def personas(agent, duty_manager, engineer, manager, policy_admin, outsider):
     return {
         "agent": agent,

@@ -20,6 +20,7 @@ from django.utils.html import format_html_join
 
 from escalations.admin.base import (
     BaseAdmin,
+    CaseScopedAdminMixin,
     LargeTableAdmin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -170,7 +171,8 @@ class ClockPauseInline(ReadOnlyInline, admin.TabularInline):
 
 
 @admin.register(Incident)
-class IncidentAdmin(ServiceFormAdminMixin, LargeTableAdmin):
+class IncidentAdmin(CaseScopedAdminMixin, ServiceFormAdminMixin, LargeTableAdmin):
+    case_field = ""
     list_display = (
         "reference",
         "title",
@@ -376,7 +378,7 @@ class IncidentAdmin(ServiceFormAdminMixin, LargeTableAdmin):
 
 
 @admin.register(ResolveCycle)
-class ResolveCycleAdmin(ReadOnlyAdminMixin, BaseAdmin):
+class ResolveCycleAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, BaseAdmin):
     list_display = ("incident", "number", "started_at", "ended_at", "target", "met")
     list_filter = ("met",)
     search_fields = ("incident__title",)
@@ -396,7 +398,7 @@ class ChecklistItemInline(ReadOnlyInline, admin.TabularInline):
 
 
 @admin.register(Checklist)
-class ChecklistAdmin(ReadOnlyAdminMixin, BaseAdmin):
+class ChecklistAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, BaseAdmin):
     list_display = ("title", "incident", "stage")
     list_filter = ("stage",)
     search_fields = ("title", "incident__title")
@@ -406,7 +408,8 @@ class ChecklistAdmin(ReadOnlyAdminMixin, BaseAdmin):
 
 
 @admin.register(ChecklistItem)
-class ChecklistItemAdmin(ReadOnlyAdminMixin, BaseAdmin):
+class ChecklistItemAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, BaseAdmin):
+    case_field = "checklist__incident"
     list_display = ("text", "checklist", "required", "done_at", "done_by")
     list_filter = ("required", "checklist__stage")
     search_fields = ("text", "checklist__title")
@@ -415,7 +418,7 @@ class ChecklistItemAdmin(ReadOnlyAdminMixin, BaseAdmin):
 
 
 @admin.register(ClockPause)
-class ClockPauseAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
+class ClockPauseAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, LargeTableAdmin):
     list_display = ("incident", "reason", "started_at", "ended_at", "started_by")
     list_filter = ("reason",)
     search_fields = ("incident__title", "note")
@@ -424,7 +427,7 @@ class ClockPauseAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
 
 
 @admin.register(CustomerUpdate)
-class CustomerUpdateAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
+class CustomerUpdateAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, LargeTableAdmin):
     list_display = ("incident", "posted_at", "posted_by", "channel", "was_late")
     list_filter = ("was_late", "channel")
     search_fields = ("incident__title", "body")
@@ -433,7 +436,7 @@ class CustomerUpdateAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
 
 
 @admin.register(HandoffPacket)
-class HandoffPacketAdmin(ReadOnlyAdminMixin, BaseAdmin):
+class HandoffPacketAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, BaseAdmin):
     list_display = ("incident", "from_user", "to_user", "to_team", "to_stage", "status", "offered_at", "is_ping_pong")
     list_filter = ("status", "is_ping_pong", "to_stage")
     search_fields = ("incident__title", "summary", "from_user__username", "to_user__username")
@@ -442,7 +445,7 @@ class HandoffPacketAdmin(ReadOnlyAdminMixin, BaseAdmin):
 
 
 @admin.register(CaseEvent)
-class CaseEventAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
+class CaseEventAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, LargeTableAdmin):
     """The append-only business event log: no add, change or delete, ever."""
 
     list_display = ("at", "incident", "kind", "actor", "detail")
@@ -454,7 +457,7 @@ class CaseEventAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
 
 
 @admin.register(Breach)
-class BreachAdmin(LargeTableAdmin):
+class BreachAdmin(CaseScopedAdminMixin, LargeTableAdmin):
     """Breaches are recorded by the sweep. Only the review of their cause is editable
     (Managers do it in the weekly review); everything else is the record."""
 
@@ -475,7 +478,7 @@ class BreachAdmin(LargeTableAdmin):
 
 
 @admin.register(SlaWarning)
-class SlaWarningAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
+class SlaWarningAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, LargeTableAdmin):
     list_display = ("incident", "kind", "cycle", "warn_at", "due_at", "detected_at")
     list_filter = ("kind",)
     search_fields = ("incident__title",)
@@ -485,7 +488,7 @@ class SlaWarningAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
 
 
 @admin.register(Escalation)
-class EscalationAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
+class EscalationAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, LargeTableAdmin):
     list_display = ("incident", "level", "reason", "is_executive", "created_at", "actor")
     list_filter = ("level", "is_executive")
     search_fields = ("incident__title", "reason")
@@ -495,7 +498,8 @@ class EscalationAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
+class NotificationAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, LargeTableAdmin):
+    unscoped_permission = "escalations.change_notification"
     """The outbox. Failed rows are found with the status filter; "Retry now" puts the
     selected failed ones back in the outbox (notifications_retry_failed) for whoever may
     change notifications (Policy Admins)."""
@@ -548,7 +552,7 @@ class PostmortemActionItemInline(admin.TabularInline):
 
 
 @admin.register(Postmortem)
-class PostmortemAdmin(BaseAdmin):
+class PostmortemAdmin(CaseScopedAdminMixin, BaseAdmin):
     list_display = ("incident", "author", "status", "due_at", "published_at")
     list_filter = ("status",)
     search_fields = ("incident__title", "summary", "root_cause")
@@ -558,7 +562,8 @@ class PostmortemAdmin(BaseAdmin):
 
 
 @admin.register(PostmortemActionItem)
-class PostmortemActionItemAdmin(BaseAdmin):
+class PostmortemActionItemAdmin(CaseScopedAdminMixin, BaseAdmin):
+    case_field = "postmortem__incident"
     list_display = ("description", "postmortem", "owner", "due_date", "done_at")
     search_fields = ("description", "postmortem__incident__title")
     list_select_related = ("postmortem__incident", "owner")

@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from escalations.admin.base import BaseAdmin
 from escalations.models import (
@@ -29,6 +30,7 @@ from escalations.models import (
     Team,
     TriggerRule,
 )
+from escalations.services.webhooks import team_webhook_secret_rotate
 
 
 class EscalationStepInline(admin.TabularInline):
@@ -134,10 +136,16 @@ class SOPTemplateItemAdmin(BaseAdmin):
 
 @admin.register(Team)
 class TeamAdmin(BaseAdmin):
-    list_display = ("name", "slug", "email", "member_count", "has_webhook")
+    """Teams. The webhook URL is checked by Team.clean (public addresses only); the
+    signing secret is never shown on the form: "Rotate webhook signing secret" issues a
+    new one (team_webhook_secret_rotate) and shows it once, to give to the receiver."""
+
+    list_display = ("name", "slug", "email", "member_count", "has_webhook", "open_read_access")
     search_fields = ("name", "slug", "email")
     prepopulated_fields = {"slug": ("name",)}
     autocomplete_fields = ("members",)
+    readonly_fields = ("webhook_signing_secret",)
+    actions = ["rotate_webhook_secret"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(_member_count=Count("members", distinct=True))
@@ -149,6 +157,32 @@ class TeamAdmin(BaseAdmin):
     @admin.display(description="webhook", boolean=True)
     def has_webhook(self, obj: Team) -> bool:
         return bool(obj.webhook_url)
+
+    @admin.display(description="webhook signing secret")
+    def webhook_signing_secret(self, obj: Team) -> str:
+        return (
+            "Each team signs its webhooks with its own secret (Standard Webhooks). It is shown only when "
+            'issued: select the team in the list and run "Rotate webhook signing secret" to get a new one.'
+        )
+
+    @admin.action(description="Rotate webhook signing secret", permissions=["change"])
+    def rotate_webhook_secret(self, request: HttpRequest, queryset: QuerySet[Team]) -> TemplateResponse:
+        rotated = [
+            (team, team_webhook_secret_rotate(team_id=team.pk, actor=request.user))
+            for team in queryset.order_by("name")
+        ]
+        # The admin's views are never cached (never_cache), so the page with the secrets
+        # is not kept by the browser or a proxy.
+        return TemplateResponse(
+            request,
+            "admin/escalations/team/webhook_secret_rotated.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "New webhook signing secrets",
+                "opts": self.model._meta,
+                "rotated": rotated,
+            },
+        )
 
 
 @admin.register(Shift)

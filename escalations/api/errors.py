@@ -15,6 +15,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views import csrf as csrf_views
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -138,3 +140,57 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRespon
         error_body(code="not_found", message=f"No API endpoint at {request.path} (API paths end with a slash)."),
         status=status.HTTP_404_NOT_FOUND,
     )
+
+
+# --- Errors Django answers before or around DRF ------------------------------------------
+# An oversized or malformed body (400), a CSRF refusal (403), an unknown URL (404) and an
+# unhandled exception (500) are answered by Django's handlers, not DRF's: under /api/ they
+# still take the API's shape; elsewhere Django's own pages answer.
+
+_HANDLER_ERRORS = {
+    400: ("bad_request", "The request could not be read (too large, or malformed)."),
+    403: ("permission_denied", "You do not have permission to do this."),
+    404: ("not_found", "Not found."),
+    500: ("server_error", "Something went wrong on our side; it has been logged."),
+}
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def api_error_response(request: HttpRequest, status_code: int) -> JsonResponse:
+    code, message = _HANDLER_ERRORS[status_code]
+    return JsonResponse(error_body(code=code, message=message), status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None, **kwargs: Any):
+    if is_api_request(request):
+        return api_error_response(request, 400)
+    return defaults.bad_request(request, exception, **kwargs)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None, **kwargs: Any):
+    if is_api_request(request):
+        return api_error_response(request, 403)
+    return defaults.permission_denied(request, exception, **kwargs)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None, **kwargs: Any):
+    if is_api_request(request):
+        return api_error_response(request, 404)
+    return defaults.page_not_found(request, exception, **kwargs)
+
+
+def server_error(request: HttpRequest, **kwargs: Any):
+    if is_api_request(request):
+        return api_error_response(request, 500)
+    return defaults.server_error(request, **kwargs)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "", **kwargs: Any):
+    if is_api_request(request):
+        return JsonResponse(
+            error_body(code="csrf_failed", message=f"CSRF check failed: {reason or 'missing token'}."), status=403
+        )
+    return csrf_views.csrf_failure(request, reason=reason, **kwargs)

@@ -40,10 +40,11 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorOut, description=_DESCRIPTIONS[code]) for code in codes}
 
 
-READ = (401, 403)
-READ_ONE = (401, 403, 404)
-WRITE = (400, 401, 403)
-WRITE_ONE = (400, 401, 403, 404, 412)
+# Every endpoint is throttled per user (escalations/api/throttles.py), hence 429 in each.
+READ = (401, 403, 429)
+READ_ONE = (401, 403, 404, 429)
+WRITE = (400, 401, 403, 429)
+WRITE_ONE = (400, 401, 403, 404, 412, 429)
 
 IF_MATCH = OpenApiParameter(
     "If-Match",

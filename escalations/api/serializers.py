@@ -20,6 +20,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from escalations.choices import PauseReason, SeverityKey, Stage
+from escalations.metrics import week_parse
 from escalations.models import (
     PACKET_FIELDS,
     Breach,
@@ -285,6 +286,15 @@ class IntakeIn(IncidentCreateIn):
         if not value:
             raise serializers.ValidationError("This field may not be blank.", code="blank")
         return value
+
+
+class IntakeOut(serializers.Serializer):
+    """What an integration gets back: enough to link to the case, none of its contents."""
+
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    status = serializers.CharField()
+    url = serializers.URLField(help_text="The case page in the web app.")
 
 
 class IncidentPatchIn(IncidentFactsInput):
@@ -555,7 +565,10 @@ class TokenIn(StrictInputSerializer):
 
 
 class TokenOut(serializers.Serializer):
-    token = serializers.CharField()
+    token = serializers.CharField(
+        help_text="Send as `Authorization: Token <token>`. Shown once: only its digest is stored."
+    )
+    expiry = serializers.DateTimeField(help_text="When the token stops working.")
 
 
 class WeekQuery(serializers.Serializer):
@@ -567,9 +580,8 @@ class WeekQuery(serializers.Serializer):
     )
 
     def validate_week(self, value: str) -> str:
-        year, week = int(value[:4]), int(value[6:])
         try:
-            datetime.fromisocalendar(year, week, 1)
-        except ValueError:
-            raise serializers.ValidationError(f"{value} is not a week of {year}.") from None
+            week_parse(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid") from None
         return value

@@ -16,9 +16,7 @@ import re
 from typing import Any, ClassVar
 
 from django.contrib.auth import authenticate
-from django.core.cache import DEFAULT_CACHE_ALIAS, caches
-from django.core.cache.backends.redis import RedisCache
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import Http404
@@ -26,15 +24,12 @@ from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle
 
 from escalations import services
 from escalations.api import serializers as s
@@ -47,6 +42,7 @@ from escalations.api.incident_json import (
 from escalations.api.permissions import RolePermission
 from escalations.api.renderers import FastJSONRenderer
 from escalations.api.schema import IF_MATCH, READ, READ_ONE, WRITE, WRITE_ONE, errors
+from escalations.api.throttles import ScopedThrottle
 from escalations.choices import ClockKind
 from escalations.filtersets import FilterSet, IncidentFilterSet
 from escalations.metrics import week_parse, weekly_metrics
@@ -58,8 +54,10 @@ from escalations.models import (
     Incident,
     SeverityPolicy,
 )
+from escalations.models.cases import reference_for
 from escalations.pagination import EstimatedCountPaginator, RowsPaginator
 from escalations.selectors import (
+    breach_list,
     checklist_items_for,
     handoff_get_for_user,
     incident_get_for_user,
@@ -69,8 +67,10 @@ from escalations.selectors import (
 )
 from escalations.services.common import incident_lock
 from escalations.services.errors import ServiceError
-from escalations.services.incidents import EDITABLE_FIELDS
+from escalations.services.incidents import EDITABLE_FIELDS, IMPACT_FIELDS
+from escalations.services.notifications import case_url as case_link
 from escalations.services.policies import severity_policy_update
+from escalations.services.security import token_issue_for_password
 
 VIEW = "escalations.view_incident"
 ADD = "escalations.add_incident"
@@ -99,60 +99,6 @@ class IncidentPagination(Pagination):
     """Pages of cases read as rows: the page's ids, then incident_rows_by_id."""
 
     django_paginator_class = functools.partial(RowsPaginator, rows=incident_rows_by_id)
-
-
-class ScopedThrottle(ScopedRateThrottle):
-    """Per-scope rate limits (``throttle_scope``; rates read from settings when asked, so a
-    test's override applies), counted in fixed windows: one atomic counter per client and
-    window in the cache (shared Redis in production: CACHE_URL), O(1) per request. DRF's
-    own throttle keeps every request's timestamp in one cache entry and rewrites it on
-    each request, which at intake rates (thousands a minute) costs more than the request.
-    A fixed window lets a client burst up to twice the rate across a window boundary."""
-
-    def get_rate(self) -> str | None:
-        try:
-            return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
-        except KeyError:
-            raise ImproperlyConfigured(f"No throttle rate for scope {self.scope!r}") from None
-
-    def allow_request(self, request: Request, view: Any) -> bool:
-        self.scope = getattr(view, self.scope_attr, None)
-        if not self.scope:
-            return True
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        if self.rate is None:
-            return True
-        self.key = self.get_cache_key(request, view)
-        if self.key is None:
-            return True
-        self.now = self.timer()
-        window = int(self.now // self.duration)
-        self.window_ends = (window + 1) * self.duration
-        return self._count(f"{self.key}:{window}", timeout=self.duration + 1) <= self.num_requests
-
-    @staticmethod
-    def _count(key: str, *, timeout: int) -> int:
-        """The window's count with this request in it. On Redis one round trip (INCR and
-        EXPIRE pipelined; the key belongs to one window, so renewing its expiry only
-        keeps it until the window has passed); other caches add then increment."""
-        backend = caches[DEFAULT_CACHE_ALIAS]
-        if isinstance(backend, RedisCache):
-            full_key = backend.make_and_validate_key(key)
-            pipe = backend._cache.get_client(full_key, write=True).pipeline(transaction=False)
-            pipe.incr(full_key)
-            pipe.expire(full_key, timeout)
-            count, _ = pipe.execute()
-            return count
-        backend.add(key, 0, timeout=timeout)
-        try:
-            return backend.incr(key)
-        except ValueError:  # expired between add and incr
-            backend.add(key, 1, timeout=timeout)
-            return 1
-
-    def wait(self) -> float:
-        return max(self.window_ends - self.now, 1.0)
 
 
 class FilterBackend(filters.DjangoFilterBackend):
@@ -290,8 +236,11 @@ class IncidentDetailView(ApiView):
         severity = data.pop("severity", None)
         severity_reason = data.pop("severity_reason", None)
         stage = data.pop("stage", None)
-        if severity_reason is not None and severity is None:
-            raise exceptions.ValidationError({"severity_reason": ["Give it with severity."]}, code="invalid")
+        if severity_reason is not None and severity is None and not set(data) & set(IMPACT_FIELDS):
+            raise exceptions.ValidationError(
+                {"severity_reason": ["Give it with severity, or with impact facts that lower the floor."]},
+                code="invalid",
+            )
         now = timezone.now()
         actor = request.user
         with transaction.atomic():
@@ -300,7 +249,9 @@ class IncidentDetailView(ApiView):
             current = incident_lock(pk, expected_version=version)
             edits = {field: value for field, value in data.items() if field in EDITABLE_FIELDS}
             if edits:
-                current = services.incident_update(incident=pk, actor=actor, now=now, **edits)
+                current = services.incident_update(
+                    incident=pk, actor=actor, now=now, reason=severity_reason or "", **edits
+                )
             if severity is not None and severity != current.severity:
                 current = services.incident_change_severity(
                     incident=pk, severity=severity, reason=severity_reason or "", actor=actor, now=now
@@ -625,7 +576,7 @@ class BreachListView(ApiView):
 
     @extend_schema(operation_id="breaches_list", responses={200: s.BreachOut(many=True), **errors(400, *READ)})
     def get(self, request: Request) -> Response:
-        qs = self.filter_queryset(Breach.objects.order_by("-detected_at", "-id"))
+        qs = self.filter_queryset(breach_list(user=request.user))
         return self.get_paginated_response(s.BreachOut(self.paginate_queryset(qs), many=True).data)
 
 
@@ -653,7 +604,7 @@ class PolicyDetailView(ApiView):
     @extend_schema(
         operation_id="policies_partial_update",
         request=s.PolicyPatchIn,
-        responses={200: s.PolicyOut, **errors(400, 401, 403, 404)},
+        responses={200: s.PolicyOut, **errors(400, 401, 403, 404, 429)},
         summary="Edit a severity policy (Policy Admins). Open cases keep their targets.",
     )
     def patch(self, request: Request, key: str) -> Response:
@@ -749,7 +700,7 @@ class IntakeView(ApiView):
     that user. Idempotent on (channel, external_id): a repeat returns the existing case
     with 200 instead of opening a second one."""
 
-    required_perms = {"POST": (ADD,)}
+    required_perms = {"POST": ("escalations.submit_intake",)}
     throttle_classes = [ScopedThrottle]
     throttle_scope = "intake"
 
@@ -757,8 +708,8 @@ class IntakeView(ApiView):
         operation_id="intake_create",
         request=s.IntakeIn,
         responses={
-            201: OpenApiResponse(s.IncidentOut, description="A new case."),
-            200: OpenApiResponse(s.IncidentOut, description="The case already opened for this external_id."),
+            201: OpenApiResponse(s.IntakeOut, description="A new case."),
+            200: OpenApiResponse(s.IntakeOut, description="The case already opened for this external_id."),
             **errors(400, 401, 403, 429),
         },
         summary="Raise a case from an integration (idempotent on external_id)",
@@ -778,21 +729,28 @@ class IntakeView(ApiView):
             existing = self._existing(data)
             if existing is None:
                 raise
-            return incident_response(existing, now=now)
-        return created_response(incident, now=now)
+            return self._answer(*existing, status_code=status.HTTP_200_OK)
+        return self._answer(incident.pk, incident.status, status_code=status.HTTP_201_CREATED)
 
     @staticmethod
-    def _existing(data: dict) -> int | None:
+    def _existing(data: dict) -> tuple[int, str] | None:
         return (
             Incident.objects.filter(channel=data["channel"], external_id=data["external_id"])
-            .values_list("pk", flat=True)
+            .values_list("pk", "status")
             .first()
         )
 
+    @staticmethod
+    def _answer(pk: int, case_status: str, *, status_code: int) -> Response:
+        body = {"id": pk, "reference": reference_for(pk), "status": case_status, "url": case_link(pk)}
+        return Response(body, status=status_code)
+
 
 class TokenView(ApiView):
-    """Exchange a username and password for the user's API token (created on first use).
-    Throttled per client address ("auth" rate) against password guessing."""
+    """Exchange a username and password for a new API token that expires after
+    API_TOKEN_TTL_HOURS. Throttled per client address ("auth" rate), and locked out per
+    username and per address after repeated failures (django-axes: 429 "locked_out").
+    Superusers get no token this way (services.security.token_issue_for_password)."""
 
     permission_classes = [AllowAny]
     authentication_classes: ClassVar[list] = []
@@ -802,7 +760,7 @@ class TokenView(ApiView):
     @extend_schema(
         operation_id="auth_token",
         request=s.TokenIn,
-        responses={200: s.TokenOut, **errors(400, 429)},
+        responses={200: s.TokenOut, **errors(400, 403, 429)},
         auth=[],
         summary="Obtain an API token",
     )
@@ -813,5 +771,5 @@ class TokenView(ApiView):
             raise exceptions.ValidationError(
                 {"non_field_errors": ["Unable to log in with these credentials."]}, code="invalid_credentials"
             )
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token, key = token_issue_for_password(user=user)
+        return Response({"token": key, "expiry": token.expiry})

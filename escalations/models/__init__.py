@@ -20,9 +20,13 @@ from escalations.models.org import (
 )
 from escalations.models.policies import EscalationStep, SeverityPolicy, TriggerRule
 from escalations.models.postmortems import Postmortem, PostmortemActionItem, PostmortemStatus
+from escalations.models.security import AccessAction, AccessEvent, ApiToken
 
 __all__ = [
     "PACKET_FIELDS",
+    "AccessAction",
+    "AccessEvent",
+    "ApiToken",
     "Breach",
     "BusinessCalendar",
     "CaseEvent",

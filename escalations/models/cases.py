@@ -161,6 +161,10 @@ class Incident(models.Model):
             ("downgrade_severity", "Can set a severity below the trigger floor (Manager)"),
             ("view_review", "Can see the weekly review and handoff audit"),
             ("approve_escalation", "Can approve executive escalations and service credits"),
+            ("view_all_incidents", "Can see every team's cases (Duty Manager, Manager)"),
+            ("reassign_incident", "Can name a case's owners without being one (Manager)"),
+            ("start_drill", "Can open drill cases, whose pages are suppressed (Duty Manager, Manager)"),
+            ("submit_intake", "Can send signals to the intake endpoint (integrations)"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -27,19 +30,47 @@ class Customer(models.Model):
         return self.name
 
 
+def webhook_secret_new() -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="teams")
     email = models.EmailField(blank=True, help_text="Team mailbox notified on escalations.")
-    webhook_url = models.URLField(blank=True, help_text="Chat webhook (Slack-compatible JSON) for escalations.")
-    history = AuditHistory(m2m_fields=[members])
+    webhook_url = models.URLField(
+        blank=True,
+        help_text="Chat webhook (Slack-compatible JSON) for escalations. Its host must resolve to a public "
+        "address, unless it is listed in WEBHOOK_ALLOWED_HOSTS.",
+    )
+    # Signs this team's webhook deliveries; only the receiver holds it besides us. Changed
+    # by ``team_webhook_secret_rotate``, never edited by hand.
+    webhook_secret = models.CharField(max_length=100, default=webhook_secret_new, editable=False)
+    open_read_access = models.BooleanField(
+        "open to all staff (read only)",
+        default=False,
+        help_text="Every member of staff may read this team's cases; changing them still needs access.",
+    )
+    # The secret stays out of the history tables, which every admin can browse; a rotation
+    # still writes a history row naming who rotated.
+    history = AuditHistory(m2m_fields=[members], excluded_fields=["webhook_secret"])
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from escalations.services.webhooks import WebhookAddressRefused, webhook_address_check
+
+        if self.webhook_url:
+            try:
+                webhook_address_check(self.webhook_url)
+            except WebhookAddressRefused as exc:
+                raise ValidationError({"webhook_url": str(exc)}) from None
 
 
 class ShiftRole(models.TextChoices):

@@ -72,15 +72,19 @@ def audited_insert(objs: Sequence[M], *, actor) -> list[M]:
         and getattr(settings, "SIMPLE_HISTORY_ENABLED", True)
         and _history_model(model) is not None
     )
-    if not single_statement:
-        # simple-history's own bulk path (the request's user when no actor is given).
-        with transaction.atomic(using=using, savepoint=False):
-            rows = model._default_manager.bulk_create(objs)  # fills primary keys (SQLite ≥ 3.35)
-            get_history_manager_for_model(model).bulk_history_create(rows, default_user=actor)
-        return rows
     for obj in objs:
         if obj.pk is not None:
             raise ValueError(f"audited_insert() writes new rows only; {obj!r} has a primary key.")
+    if not single_statement:
+        # simple-history's own bulk path (the request's user when no actor is given); no
+        # change reason, as save() records none.
+        with transaction.atomic(using=using, savepoint=False):
+            rows = model._default_manager.bulk_create(objs)  # fills primary keys (SQLite ≥ 3.35)
+            get_history_manager_for_model(model).bulk_history_create(
+                rows, default_user=actor, default_change_reason=None
+            )
+        return rows
+    for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="audited_insert")
     sql, params = _insert_with_history_sql(model, objs, using=using)
     with db.cursor() as cursor:

@@ -14,6 +14,7 @@ from escalations.services.checklists import require_stage_exit
 from escalations.services.clocks import incident_recompute_clocks
 from escalations.services.common import audited_create, audited_save, bump_version, event_record, incident_lock
 from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
+from escalations.text import long_text_error
 
 REQUIRED_PACKET_FIELDS = ("summary", "customer_impact", "next_steps")
 
@@ -62,6 +63,9 @@ def handoff_offer(
     unknown = set(packet) - set(PACKET_FIELDS)
     if unknown:
         raise RuleViolation(f"Unknown packet field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    for field in PACKET_FIELDS:
+        if message := long_text_error(packet.get(field)):
+            raise RuleViolation(message, field=field, code="max_length")
     for field in REQUIRED_PACKET_FIELDS:
         if not (packet.get(field) or "").strip():
             raise RuleViolation(f"The handoff packet needs {field.replace('_', ' ')}.", field=field)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
+from escalations.access import may_reassign
 from escalations.choices import (
     OPEN_STATUSES,
     PAUSE_STATUS,
@@ -45,6 +46,7 @@ from escalations.services.handoffs import handoffs_cancel_pending
 from escalations.services.intake import check_severity_choice, clean_impact
 from escalations.services.policies import policy_for, triggers_evaluate
 from escalations.sla import severity_rank
+from escalations.text import long_text_error, one_line
 
 
 def _move(incident: Incident, new_status: str, *, action: str) -> str:
@@ -483,19 +485,34 @@ OWNER_FIELDS = ("commander", "stage_dri")
 
 
 def incident_update(
-    *, incident: Incident | int, actor, now: datetime, expected_version: int | None = None, **changes
+    *,
+    incident: Incident | int,
+    actor,
+    now: datetime,
+    expected_version: int | None = None,
+    reason: str = "",
+    **changes,
 ) -> Incident:
     """Edit details, impact facts and owners. New impact facts re-run the triggers: a
-    higher floor raises the severity at once (source: trigger); a lower one never lowers
-    it (that needs a Manager's explicit change). Moving a case onto an agreed channel
+    higher floor raises the severity at once (source: trigger). The floor
+    (``trigger_severity``) is the highest the triggers gave in this cycle: facts that
+    would lower it need a Manager and a ``reason``, recorded on the timeline; the
+    severity itself never drops here (that is a Manager's explicit change). Owners
+    change through a handoff, or here by the current stage DRI, the commander or a
+    Manager (anyone who may change the case may fill an empty one). Moving a case onto an agreed channel
     starts its clocks."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise RuleViolation(
             f"These fields cannot be edited here: {', '.join(sorted(unknown))}.", field=sorted(unknown)[0]
         )
-    if "title" in changes and not (changes["title"] or "").strip():
+    for field in ("title", "category"):
+        if field in changes:
+            changes[field] = one_line(changes[field])
+    if "title" in changes and not changes["title"]:
         raise RuleViolation("A case needs a title.", field="title")
+    if message := long_text_error(changes.get("description")):
+        raise RuleViolation(message, field="description", code="max_length")
     if "channel" in changes and changes["channel"] is None:
         raise RuleViolation("Choose a channel.", field="channel")
     with transaction.atomic():
@@ -507,9 +524,21 @@ def incident_update(
             )
             changes["arr_at_risk"], changes["users_affected_pct"] = arr, pct
         for field in OWNER_FIELDS:
-            user = changes.get(field)
+            if field not in changes:
+                continue
+            user = changes[field]
             if user is not None and not user.has_perm("escalations.change_incident"):
                 raise RuleViolation(f"{user} cannot work cases, so cannot own one.", field=field)
+            # Naming an owner where there is none is not taking the case from anyone.
+            current = getattr(incident, f"{field}_id")
+            changed = current != (user.pk if user is not None else None)
+            if changed and current is not None and not may_reassign(actor, incident):
+                raise NotAllowed(
+                    f"Only the stage DRI, the commander or a Manager may change the {field.replace('_', ' ')}: "
+                    "offer a handoff instead.",
+                    field=field,
+                    code="offer_handoff",
+                )
         old: dict = {}
         new: dict = {}
         for field, value in changes.items():
@@ -529,9 +558,23 @@ def incident_update(
         severity_old = None
         if set(new) & set(IMPACT_FIELDS):
             result = triggers_evaluate(**{f: getattr(incident, f) for f in IMPACT_FIELDS})
-            incident.trigger_severity = result.severity or ""
-            incident.trigger_explanation = result.explanation[:300]
-            fields += ["trigger_severity", "trigger_explanation"]
+            floor = incident.trigger_severity or None
+            lowered = floor is not None and (
+                result.severity is None or severity_rank(result.severity) > severity_rank(floor)
+            )
+            if lowered:
+                floor_lower(
+                    incident,
+                    new_floor=result.severity,
+                    changed=[f for f in IMPACT_FIELDS if f in new],
+                    reason=reason,
+                    actor=actor,
+                    now=now,
+                )
+            if lowered or floor is None or severity_rank(result.severity or floor) <= severity_rank(floor):
+                incident.trigger_severity = result.severity or ""
+                incident.trigger_explanation = result.explanation[:300]
+                fields += ["trigger_severity", "trigger_explanation"]
             if result.severity and severity_rank(result.severity) < severity_rank(incident.severity):
                 if incident.status not in OPEN_STATUSES:
                     raise RuleViolation("Reopen the case before raising its impact.", field="status")
@@ -579,6 +622,31 @@ def incident_update(
                 incident, old=severity_old, actor=actor, now=now, detail=incident.trigger_explanation
             )
         return incident
+
+
+def floor_lower(incident: Incident, *, new_floor: str | None, changed: list[str], reason: str, actor, now: datetime):
+    """Check and record lowering a case's severity floor (its impact facts changed so
+    the triggers give less than before in this cycle): a Manager's call, with a reason."""
+    old_floor = incident.trigger_severity
+    target = new_floor or "no trigger"
+    if not actor.has_perm("escalations.downgrade_severity"):
+        raise NotAllowed(
+            f"These facts would lower the severity floor from {old_floor} to {target}: that needs a Manager.",
+            field=changed[0] if changed else "arr_at_risk",
+            code="floor_lowered",
+        )
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation(f"Say why the severity floor drops from {old_floor} to {target}.", field="reason")
+    event_record(
+        incident=incident,
+        kind=EventKind.EDITED,
+        actor=actor,
+        at=now,
+        old={"trigger_severity": old_floor},
+        new={"trigger_severity": new_floor or ""},
+        detail=f"Severity floor lowered {old_floor} → {target}: {reason}",
+    )
 
 
 def incident_set_stage(
@@ -629,6 +697,8 @@ def customer_update_post(
     body = (body or "").strip()
     if not body:
         raise RuleViolation("Write the update you sent to the customer.", field="body")
+    if message := long_text_error(body):
+        raise RuleViolation(message, field="body", code="max_length")
     with transaction.atomic():
         incident = incident_lock(incident, expected_version=expected_version)
         if incident.status not in OPEN_STATUSES:

@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 
+from escalations.access import is_integration, may_start_drill
 from escalations.choices import EventKind, SeveritySource, Status
 from escalations.models import Channel, Customer, Incident, Team
 from escalations.services.checklists import checklists_instantiate
@@ -17,6 +18,7 @@ from escalations.services.paging import intake_page_build, pages_save
 from escalations.services.policies import DEFAULT_SEVERITY, policy_for, triggers_evaluate
 from escalations.services.policy_tables import policy_tables
 from escalations.sla import severity_rank
+from escalations.text import long_text_error, one_line
 
 # Clock skew tolerated between an integration's clock and ours.
 FUTURE_TOLERANCE = timedelta(minutes=1)
@@ -100,13 +102,38 @@ def incident_create(
     Cost: the policy tables come from the per-process cache (one query to check it is
     current), and each table written gets one INSERT carrying its history rows too — about
     ten statements for a paged case with checklists."""
-    title = (title or "").strip()
+    title = one_line(title)
     if not title:
         raise RuleViolation("A case needs a title.", field="title")
+    category, external_id = one_line(category), one_line(external_id)
+    for field, value in (("description", description), ("severity_reason", severity_reason)):
+        if message := long_text_error(value):
+            raise RuleViolation(message, field=field, code="max_length")
     if customer is None:
         raise RuleViolation("Choose the customer.", field="customer")
     if channel is None:
         raise RuleViolation("Choose the channel the case came in on.", field="channel")
+    if is_integration(actor):
+        # An integration reports facts; people decide severity, owners and team.
+        for field, value in (
+            ("severity", severity),
+            ("team", team),
+            ("commander", commander),
+            ("stage_dri", stage_dri),
+            ("is_drill", is_drill),
+        ):
+            if value:
+                raise RuleViolation(
+                    f"An integration may not set {field.replace('_', ' ')}: people decide it on the case.",
+                    field=field,
+                    code="not_for_integrations",
+                )
+    if is_drill and not may_start_drill(actor):
+        raise NotAllowed(
+            "Only a Duty Manager or a Manager may open a drill (a drill's pages are suppressed).",
+            field="is_drill",
+            code="drill_not_allowed",
+        )
     arr, pct = clean_impact(arr_at_risk=arr_at_risk, users_affected_pct=users_affected_pct)
     reported_at = reported_at or now
     if reported_at.tzinfo is None:

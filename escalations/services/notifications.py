@@ -10,28 +10,25 @@ and only while still pending.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-import requests
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from simple_history.utils import bulk_update_with_history
 
 from escalations.choices import NotificationChannel, NotificationStatus
-from escalations.models import Escalation, Incident, Notification
+from escalations.models import Escalation, Incident, Notification, Team
+from escalations.outages import BROKER
 from escalations.services.common import audited_save
 from escalations.services.escalation import Recipient
+from escalations.services.webhooks import webhook_post, webhook_signature_headers
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Escalations-Signature"
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 
 
@@ -136,46 +133,35 @@ def notification_ids_enqueue_on_commit(ids: list[int]) -> None:
         transaction.on_commit(lambda: notifications_publish(ids))
 
 
-# After a failed publish, this process stops trying for a while: during a broker outage
-# each attempt costs ~2 s of connection retries, which every web write would otherwise pay.
-# Nothing is lost — the rows stay pending and the retry pass publishes them.
-PUBLISH_PAUSE_SECONDS = 15.0
-_publish_paused_until = 0.0
-
-
 def notifications_publish(ids: list[int]) -> int:
     """Publish one delivery task per id. Never raises: a web request that already
     committed must not fail because the broker is down. On the first failure the rest are
-    left to the retry pass, and publishing pauses for PUBLISH_PAUSE_SECONDS in this
-    process. Returns how many were published."""
-    global _publish_paused_until
+    left to the retry pass, and this process stops publishing for a while
+    (``outages.BROKER``: the failures are counted and logged once a minute, not once per
+    write). Returns how many were published."""
     from escalations.tasks import deliver_notification
 
-    if time.monotonic() < _publish_paused_until:
-        logger.info("Broker recently unreachable; %d deliveries left to the retry pass", len(ids))
+    if BROKER.holding_off():
         return 0
     published = 0
     try:
         with deliver_notification.app.producer_or_acquire() as producer:
+            # One connection attempt: kombu's own retry would sleep 2 s first.
+            producer.connection.ensure_connection(max_retries=0)
             for pk in ids:
                 deliver_notification.apply_async(args=[pk], producer=producer, retry=False)
                 published += 1
     except Exception as exc:  # noqa: BLE001 — any broker error: kombu, redis, socket, timeout
-        _publish_paused_until = time.monotonic() + PUBLISH_PAUSE_SECONDS
-        logger.warning(
-            "Could not publish %d of %d notification deliveries (%s: %s); the retry pass will send them",
-            len(ids) - published,
-            len(ids),
-            type(exc).__name__,
-            exc,
-        )
+        BROKER.failed(exc)
+        logger.debug("%d of %d notification deliveries left to the retry pass", len(ids) - published, len(ids))
+    else:
+        BROKER.succeeded()
     return published
 
 
 def publish_pause_reset() -> None:
     """Forget an earlier publish failure (tests, or after an operator fixed the broker)."""
-    global _publish_paused_until
-    _publish_paused_until = 0.0
+    BROKER.reset()
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -197,16 +183,35 @@ def webhook_body(notification: Notification) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def webhook_signature(body: bytes) -> str:
-    key = (settings.WEBHOOK_SIGNING_KEY or "").encode()
-    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
 class DeliveryError(Exception):
     pass
 
 
-def _send(notification: Notification) -> None:
+def _send_webhook(notification: Notification, now: datetime) -> None:
+    """POST to the team's webhook, signed with the secret of every team that uses this
+    URL now. A URL no team uses any more is not sent to: the row was written for a
+    configuration an admin has since changed. Errors carry the status code and our own
+    words, never the receiver's answer (``last_error`` is shown to every admin)."""
+    secrets = sorted(Team.objects.filter(webhook_url=notification.address).values_list("webhook_secret", flat=True))
+    if not secrets:
+        raise DeliveryError("no team uses this webhook URL any more; not sent")
+    body = webhook_body(notification)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "escalations-webhook/2",
+        IDEMPOTENCY_HEADER: notification.idempotency_key,
+        # The id is the idempotency key, so it is the same on every attempt (receivers
+        # drop repeats by it); the timestamp is this attempt's.
+        **webhook_signature_headers(
+            secrets=secrets, msg_id=notification.idempotency_key, timestamp=int(now.timestamp()), body=body
+        ),
+    }
+    status = webhook_post(notification.address, body=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+    if not 200 <= status < 300:
+        raise DeliveryError(f"HTTP {status} from the receiver (its answer is not recorded)")
+
+
+def _send(notification: Notification, now: datetime) -> None:
     channel = notification.channel
     if channel == NotificationChannel.IN_APP:
         return  # the row itself is the in-app notice; "sent" means it is in the inbox
@@ -226,21 +231,7 @@ def _send(notification: Notification) -> None:
             raise DeliveryError("the email backend sent nothing")
         return
     if channel == NotificationChannel.WEBHOOK:
-        body = webhook_body(notification)
-        response = requests.post(
-            notification.address,
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: webhook_signature(body),
-                IDEMPOTENCY_HEADER: notification.idempotency_key,
-                "User-Agent": "escalations-webhook/1",
-            },
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-        if not 200 <= response.status_code < 300:
-            raise DeliveryError(f"HTTP {response.status_code}: {response.text[:200]}")
+        _send_webhook(notification, now)
         return
     raise DeliveryError(f"unknown channel {channel!r}")
 
@@ -266,7 +257,7 @@ def notification_deliver(*, notification_id: int, now: datetime, actor) -> str:
         if notification.attempts and notification.next_attempt_at and notification.next_attempt_at > now:
             return "skipped"
         try:
-            _send(notification)
+            _send(notification, now)
         except Exception as exc:  # noqa: BLE001 — record any failure on the row, never lose it
             notification.attempts += 1
             notification.last_error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -349,7 +340,6 @@ def notifications_mark_read(*, user, now: datetime) -> int:
 __all__ = [
     "IDEMPOTENCY_HEADER",
     "RETRY_NOW_ATTEMPTS",
-    "SIGNATURE_HEADER",
     "acknowledge_url",
     "backoff_seconds",
     "case_url",
@@ -364,5 +354,4 @@ __all__ = [
     "notifications_retry_failed",
     "publish_pause_reset",
     "webhook_body",
-    "webhook_signature",
 ]

@@ -388,7 +388,12 @@ def case_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
     def call(inc: Incident, data: dict, now: datetime) -> Incident:
         return incident_update(
-            incident=inc, actor=request.user, now=now, expected_version=data["version"], **form.changes()
+            incident=inc,
+            actor=request.user,
+            now=now,
+            expected_version=data["version"],
+            reason=data["reason"],
+            **form.changes(),
         )
 
     form = f.DetailsForm(request.POST, incident=incident, people=people)

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from escalations.access import may_start_drill
 from escalations.forms import ImpactPreviewForm, IntakeForm, put_service_error
 from escalations.services import ServiceError, incident_create
 from escalations.services.policies import triggers_evaluate
@@ -23,6 +24,9 @@ def _preview(impact: dict) -> TriggerResult:
 def case_create(request: HttpRequest) -> HttpResponse:
     require_perm(request, "escalations.add_incident")
     form = IntakeForm(request.POST if request.method == "POST" else None)
+    if not may_start_drill(request.user):
+        # A drill silences its pages: offered only to those who may start one.
+        del form.fields["is_drill"]
     preview: TriggerResult | None = None
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -41,7 +45,7 @@ def case_create(request: HttpRequest) -> HttpResponse:
                     reported_at=data["reported_at"],
                     severity=data["severity"] or None,
                     severity_reason=data["severity_reason"],
-                    is_drill=data["is_drill"],
+                    is_drill=data.get("is_drill", False),
                     **form.impact(),
                 )
             except ServiceError as exc:

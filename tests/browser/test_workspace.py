@@ -83,8 +83,10 @@ def test_agent_opens_s1_acknowledges_updates_ticks_and_hands_off(
     assert incident.stage_dri == other_agent
 
 
-def test_two_editors_second_save_sees_the_conflict(signed_in, live_server, agent, other_agent, make_incident):
-    incident = incident_acknowledge(incident=make_incident(now=timezone.now()), actor=agent, now=timezone.now())
+def test_two_editors_second_save_sees_the_conflict(signed_in, live_server, agent, other_agent, team, make_incident):
+    incident = incident_acknowledge(
+        incident=make_incident(now=timezone.now(), team=team), actor=agent, now=timezone.now()
+    )
     url = f"{live_server.url}/cases/{incident.pk}/"
     first, second = signed_in(agent), signed_in(other_agent)
     first.goto(url)

@@ -38,7 +38,8 @@ from escalations.services import (
     system_user,
 )
 from escalations.services.common import audited_create
-from tests.factories import UserFactory
+from escalations.services.security import token_create
+from tests.factories import TeamFactory, UserFactory
 
 
 def escalations_models() -> list:
@@ -169,6 +170,7 @@ def every_row(make_incident, agent, other_agent, team, now):
     audited_create(Shift, history_user=system, team=team, user=agent, starts_at=now, ends_at=now + timedelta(hours=8))
     calendar = SeverityPolicy.objects.get(key="S3").calendar
     audited_create(Holiday, history_user=system, calendar=calendar, date=now.date(), name="Demo day")
+    token_create(user=agent, actor=agent, name="Demo token")  # an ApiToken and an AccessEvent
     return incident
 
 
@@ -504,9 +506,15 @@ def test_policy_admin_may_add_every_kind_of_reference_data_and_view_cases(policy
     client = login(policy_admin)
     for model in (SeverityPolicy, TriggerRule, SOPTemplate, Team, Shift, Channel, BusinessCalendar, Customer):
         assert client.get(admin_url(model, "add")).status_code == 200, model
-    incident = make_incident()
-    assert client.get(admin_url(Incident, "change", incident.pk)).status_code == 200  # view only
+    theirs = make_incident(team=TeamFactory(name="Policy", slug="policy", members=[policy_admin]))
+    assert client.get(admin_url(Incident, "change", theirs.pk)).status_code == 200  # view only
     assert client.get(admin_url(Incident, "add")).status_code == 403
+    # Another team's case is not there for them (the workspace's access rule).
+    other = make_incident(title="Someone else's")
+    assert client.get(admin_url(Incident, "change", other.pk)).status_code == 302
+    assert client.get(admin_url(Incident, "history", other.pk)).status_code == 404
+    listed = client.get(admin_url(Incident, "changelist")).context["cl"].result_list
+    assert [i.pk for i in listed] == [theirs.pk]
 
 
 @pytest.mark.django_db

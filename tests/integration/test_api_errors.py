@@ -93,8 +93,9 @@ def test_method_not_allowed_and_not_acceptable(agent):
 
 
 @pytest.mark.django_db
-def test_schema_is_served_and_covers_the_contract():
-    response = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+def test_schema_is_served_and_covers_the_contract(agent):
+    # For signed-in users only (test_logins.py covers the refusal).
+    response = client_for(agent).get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     schema = response.json()
     assert schema["openapi"].startswith("3.")
@@ -132,12 +133,66 @@ def test_schema_is_served_and_covers_the_contract():
 
 
 @pytest.mark.django_db
-def test_docs_page_uses_only_assets_installed_with_the_project():
-    response = APIClient().get("/api/docs/")
+def test_docs_page_uses_only_assets_installed_with_the_project(agent):
+    client = APIClient()
+    client.force_login(agent)
+    response = client.get("/api/docs/")
     assert response.status_code == 200
-    html = response.content.decode()
+    # The start-up script is served from its own URL (no inline script under the CSP).
+    html = response.content.decode() + client.get("/api/docs/?script=").content.decode()
     urls = re.findall(r'(?:src|href)="([^"]+)"', html) + re.findall(r'url: "([^"]+)"', html)
     assert any("swagger-ui" in u for u in urls), urls
     for u in urls:
         assert not re.match(r"^(https?:)?//", u), f"external asset {u}"
     assert "/static/drf_spectacular_sidecar/" in html
+
+
+# --- errors Django answers itself, in the API's shape under /api/ ---------------------------
+
+
+@pytest.mark.django_db
+def test_an_oversized_body_is_a_json_400(agent, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = client_for(agent).post("/api/v1/incidents/", {"title": "x" * 5000}, format="json")
+    assert response["Content-Type"].startswith("application/json")
+    assert_error(response, 400, code="bad_request")
+
+
+@pytest.mark.django_db
+def test_an_unhandled_error_is_a_json_500(agent, monkeypatch):
+    from escalations.api import views
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(views, "breach_list", broken)
+    client = client_for(agent)
+    client.raise_request_exception = False
+    response = client.get("/api/v1/breaches/")
+    assert response["Content-Type"].startswith("application/json")
+    error = assert_error(response, 500, code="server_error")
+    assert "a bug" not in error["message"]
+
+
+@pytest.mark.django_db
+def test_a_csrf_refusal_under_api_is_json(agent):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(agent)
+    response = client.post("/api/v1/incidents/", {"title": "x"}, format="json")
+    assert_error(response, 403)
+
+
+@pytest.mark.django_db
+def test_pages_outside_the_api_keep_django_s_html_errors(agent):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(agent)
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("week", ["9999-W52", "9999-W53", "0000-W01", "2026-W99"])
+def test_weeks_the_calendar_cannot_hold_are_a_400_naming_the_field(manager, week):
+    assert_error(client_for(manager).get(f"/api/v1/metrics/weekly/?week={week}"), 400, field="week")

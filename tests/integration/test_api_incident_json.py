@@ -56,7 +56,7 @@ def cases(make_incident, agent, duty_manager, unagreed_channel, now) -> list[int
     made.append(make_incident(title="Not on an agreed channel", channel=unagreed_channel))
     made.append(make_incident(title="Business hours S3", arr_at_risk=Decimal("12345.5")))
     made.append(make_incident(title="S4 with odd pct", arr_at_risk=0, users_affected_pct=Decimal("0.5")))
-    made.append(make_incident(title="Drill \u2028 line sep", is_drill=True, data_risk=True))
+    made.append(make_incident(title="Drill \u2028 line sep", is_drill=True, data_risk=True, actor=duty_manager))
     acked = make_incident(title="Acknowledged")
     incident_acknowledge(incident=acked, actor=agent, now=now + 5 * timedelta(minutes=1))
     made.append(acked)

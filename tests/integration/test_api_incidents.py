@@ -212,13 +212,13 @@ def test_list_out_of_range_page_names_the_parameter(agent, make_incident):
     assert_error(client_for(agent).get(LIST, {"page": "abc"}), 400, field="page")
 
 
-def test_list_filters(agent, make_incident, customer, clock):
+def test_list_filters(agent, duty_manager, make_incident, customer, clock):
     from tests.factories import CustomerFactory
 
     other = CustomerFactory(name="Globex")
     s2 = make_incident()
     s3 = make_incident(arr_at_risk=0, title="Minor")
-    drill = make_incident(is_drill=True, title="Practice")
+    drill = make_incident(is_drill=True, title="Practice", actor=duty_manager, stage_dri=agent)
     other_case = make_incident(customer=other, arr_at_risk=0)
     from escalations.services import incident_acknowledge
 
@@ -373,8 +373,8 @@ def test_patch_refuses_bad_or_read_only_fields(agent, make_incident, clock, payl
     assert row_counts() == before
 
 
-def test_patch_with_a_stale_version_is_412_and_changes_nothing(agent, other_agent, make_incident, clock):
-    incident = make_incident()
+def test_patch_with_a_stale_version_is_412_and_changes_nothing(agent, other_agent, team, make_incident, clock):
+    incident = make_incident(team=team)
     client_for(other_agent).patch(detail(incident.pk), {"title": "Theirs"}, format="json")
     before = row_counts()
     response = client_for(agent).patch(detail(incident.pk), {"title": "Mine", "version": 1}, format="json")

@@ -10,13 +10,14 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
-from rest_framework.authtoken.models import Token
+from knox.crypto import hash_token
 from rest_framework.test import APIClient
 
-from escalations.models import CaseEvent, ChecklistItem, Incident
+from escalations.models import ApiToken, CaseEvent, ChecklistItem, Incident
 from tests.conftest import T0
 from tests.engine_support import require_postgres, require_redis
 from tests.integration.api_support import _api_test_env, assert_error, client_for, clock, row_counts
@@ -54,10 +55,11 @@ def test_integration_command_issues_a_token_for_a_user_who_cannot_log_in(playboo
     out = StringIO()
     call_command("integration_create", "crm-bot", stdout=out, stderr=StringIO())
     user = get_user_model().objects.get(username="crm-bot")
-    assert Token.objects.get(user=user).key == out.getvalue().strip()
+    (token,) = ApiToken.objects.filter(user=user)
+    assert token.digest == hash_token(out.getvalue().strip())  # only the digest is stored
     assert not user.has_usable_password()
-    assert user.has_perm("escalations.add_incident") and user.has_perm("escalations.view_incident")
-    assert not user.has_perm("escalations.change_incident")
+    assert user.has_perm("escalations.submit_intake")
+    assert not user.has_perm("escalations.view_incident") and not user.has_perm("escalations.add_incident")
     rotated = StringIO()
     call_command("integration_create", "crm-bot", "--rotate", stdout=rotated, stderr=StringIO())
     assert rotated.getvalue().strip() != out.getvalue().strip()
@@ -68,7 +70,14 @@ def test_intake_opens_a_case_as_the_integration(bot, customer, clock):
     assert response.status_code == 201, response.content
     body = response.json()
     incident = Incident.objects.get(pk=body["id"])
-    assert body["severity"] == "S1" and incident.external_id == "pd-123"
+    # The answer links to the case and tells nothing of its contents.
+    assert body == {
+        "id": incident.pk,
+        "reference": incident.reference,
+        "status": "new",
+        "url": f"{settings.SITE_URL}/cases/{incident.pk}/",
+    }
+    assert incident.severity == "S1" and incident.external_id == "pd-123"
     assert incident.created_by == bot.user
     assert incident.history.get().history_user == bot.user
     # Every row of a real intake is written: checklists, events, history.
@@ -116,13 +125,31 @@ def test_two_deliveries_racing_open_one_case_and_both_get_it(bot, customer):
     assert Incident.history.filter(external_id="pd-123").count() == 1
 
 
-def test_the_201_body_is_the_stored_case(bot, customer, clock):
-    """The 201 is rendered from the instance intake returned, without reading the case
-    back: it must say exactly what a read of the stored case says."""
+def test_an_integration_reads_nothing_back(bot, customer, clock):
     created = bot.post(INTAKE, signal(customer, arr_at_risk="1234.5", data_risk=True), format="json")
     assert created.status_code == 201
-    stored = bot.get(f"/api/v1/incidents/{created.json()['id']}/")
-    assert created.json() == stored.json() and created["ETag"] == stored["ETag"]
+    pk = created.json()["id"]
+    for path in (
+        "/api/v1/incidents/",
+        f"/api/v1/incidents/{pk}/",
+        f"/api/v1/incidents/{pk}/timeline/",
+        f"/api/v1/incidents/{pk}/handoffs/",
+        "/api/v1/breaches/",
+    ):
+        assert_error(bot.get(path), 403)
+    assert_error(bot.post("/api/v1/incidents/", signal(customer), format="json"), 403)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("is_drill", True), ("severity", "S4"), ("team", "team"), ("commander", "agent"), ("stage_dri", "agent")],
+)
+def test_an_integration_may_not_choose_severity_owners_team_or_a_drill(bot, customer, clock, field, value, agent, team):
+    value = {"team": team.pk, "agent": agent.pk}.get(value, value) if isinstance(value, str) else value
+    before = row_counts()
+    response = bot.post(INTAKE, signal(customer, data_risk=True, **{field: value}), format="json")
+    assert_error(response, 400, field=field, code="not_for_integrations")
+    assert row_counts() == before
 
 
 @pytest.mark.parametrize(
@@ -149,7 +176,7 @@ def test_intake_without_external_id_is_refused(bot, customer, clock):
     assert_error(bot.post(INTAKE, payload, format="json"), 400, field="external_id", code="required")
 
 
-def test_intake_needs_add_incident(engineer, customer, clock):
+def test_intake_needs_the_integration_role(engineer, customer, clock):
     before = row_counts()
     assert_error(client_for(engineer).post(INTAKE, signal(customer), format="json"), 403)
     assert_error(client_for(None).post(INTAKE, signal(customer), format="json"), 401)
@@ -222,7 +249,7 @@ def test_token_endpoint(agent):
     )
     assert response.status_code == 200, response.content
     key = response.json()["token"]
-    assert key == Token.objects.get(user=agent).key
+    assert ApiToken.objects.get(user=agent).digest == hash_token(key)
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/incidents/").status_code == 200
     assert_error(

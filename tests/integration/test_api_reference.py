@@ -118,7 +118,7 @@ def test_policy_patch_refusals_change_nothing(policy_admin, payload, field):
 # --- weekly metrics -----------------------------------------------------------------------
 
 
-def test_weekly_metrics(manager, agent, other_agent, make_incident, clock):
+def test_weekly_metrics(manager, duty_manager, agent, other_agent, make_incident, clock):
     # Week 2026-W47 is Monday 16 – Sunday 22 November; T0 is Friday 20 November.
     ack_fast = make_incident()  # S2: TTA target 30 min
     incident_acknowledge(incident=ack_fast, actor=agent, now=T0 + timedelta(minutes=10))
@@ -144,7 +144,7 @@ def test_weekly_metrics(manager, agent, other_agent, make_incident, clock):
     handoff_reject(handoff=handoff, reason="no", actor=other_agent, now=T0 + timedelta(minutes=5))
     breach(ack_slow, "ack", at=T0 + timedelta(minutes=30), cause=BreachCause.CAPACITY)
     Escalation.objects.create(incident=ack_slow, level=5, reason="exec", created_at=T0, actor=agent, is_executive=True)
-    drill = make_incident(is_drill=True)
+    drill = make_incident(is_drill=True, actor=duty_manager)
     incident_acknowledge(incident=drill, actor=agent, now=T0 + timedelta(hours=5))
     breach(drill, "ack", at=T0)
     make_incident(reported_at=T0 - timedelta(days=7))  # the previous week

@@ -4,6 +4,7 @@ back afterwards. A refused call must leave every table as it was."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,10 @@ class World:
 
 @pytest.fixture
 def world(personas, other_agent, make_incident, customer, clock) -> World:
+    # Every case is the whole cast's team's, so this matrix is about roles; which case a
+    # role may reach is tests/integration/test_case_access.py's matrix.
+    everyone = TeamFactory(name="Everyone", slug="everyone", members=[*personas.values(), other_agent])
+    make_incident = functools.partial(make_incident, team=everyone)
     case = make_incident(arr_at_risk=0, title="S3 case")
     s2_case = make_incident(title="S2 case")
     acked = make_incident(arr_at_risk=0, title="Acknowledged")
@@ -51,7 +56,6 @@ def world(personas, other_agent, make_incident, customer, clock) -> World:
     incident_pause(incident=paused, reason="customer", note="logs", actor=other_agent, now=T0)
     resolved = make_incident(arr_at_risk=0, title="Resolved")
     incident_resolve(incident=resolved, resolution="done", actor=other_agent, now=T0)
-    everyone = TeamFactory(name="Everyone", slug="everyone", members=list(personas.values()))
     offer_case = make_incident(arr_at_risk=0, title="Offered")
     team_offer = handoff_offer(
         incident=offer_case, actor=other_agent, now=T0, to_stage="triage", to_team=everyone, **PACKET
@@ -136,7 +140,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "intake": Endpoint(
         "post",
         lambda w: "/api/v1/intake/",
-        CREATORS,
+        {"integration"},
         201,
         lambda w: {"title": "Alert", "customer": w.customer.pk, "channel": "monitoring", "external_id": "alert-1"},
     ),
@@ -169,10 +173,10 @@ def _call(endpoint: Endpoint, world: World, user: Any) -> tuple[int, bool]:
 
 
 @pytest.mark.parametrize("name", list(ENDPOINTS))
-def test_role_matrix(name, world, personas):
+def test_role_matrix(name, world, personas, integration):
     endpoint = ENDPOINTS[name]
     results = {}
-    for persona, user in [*personas.items(), ("anonymous", None)]:
+    for persona, user in [*personas.items(), ("integration", integration), ("anonymous", None)]:
         results[persona] = _call(endpoint, world, user)
     expected = {
         persona: (endpoint.ok if persona in endpoint.allowed else 401 if persona == "anonymous" else 403)

@@ -251,3 +251,45 @@ def test_constraint_one_pending_handoff_per_incident(make_incident, agent, other
 def test_constraint_resolve_cycle_number_unique(make_incident, now):
     incident = make_incident()
     refused(lambda: ResolveCycle.objects.create(incident=incident, number=1, started_at=now, target_seconds=1))
+
+
+# --- one-line fields without bidi controls, long text with a limit --------------------------
+
+
+def test_titles_lose_bidi_controls_at_every_door(agent, customer, make_incident, now):
+    from escalations.services import incident_update
+    from tests.integration.api_support import client_for
+
+    made = make_incident(title="Invoice \u202efdp.exe")
+    assert made.title == "Invoice fdp.exe"
+    edited = incident_update(incident=made, actor=agent, now=now, title="\u2067Renamed\u2069")
+    assert edited.title == "Renamed"
+    response = client_for(agent).post(
+        "/api/v1/incidents/", {"title": "API \u202etitle", "customer": customer.pk, "channel": "email"}, format="json"
+    )
+    assert response.status_code == 201 and response.json()["title"] == "API title"
+
+
+def test_a_megabyte_description_is_refused_naming_the_field(agent, customer, make_incident, now, client):
+    from escalations.models import Incident
+    from escalations.services import RuleViolation
+    from tests.integration.api_support import assert_error, client_for
+
+    huge = "x" * 1_000_000
+    before = Incident.objects.count()
+    with pytest.raises(RuleViolation) as refused:
+        make_incident(description=huge)
+    assert refused.value.field == "description"
+    api = client_for(agent).post(
+        "/api/v1/incidents/",
+        {"title": "t", "customer": customer.pk, "channel": "email", "description": huge},
+        format="json",
+    )
+    assert_error(api, 400, field="description")
+    client.force_login(agent)
+    page = client.post(
+        "/cases/new/",
+        {"title": "t", "customer": customer.pk, "channel": "email", "description": huge, "action": "create"},
+    )
+    assert page.status_code == 400 and "Ensure this value has at most" in page.content.decode()
+    assert Incident.objects.count() == before

@@ -12,7 +12,7 @@ import pytest
 from django.core import mail
 
 from escalations.choices import NotificationChannel, NotificationStatus
-from escalations.models import Notification
+from escalations.models import Notification, Team
 from escalations.services.common import system_user
 from escalations.services.escalation import Recipient
 from escalations.services.notifications import (
@@ -34,7 +34,19 @@ def case(make_incident):
     return make_incident()
 
 
+@pytest.fixture(autouse=True)
+def _local_receiver_allowed(settings):
+    # The receiver listens on loopback, which webhooks reach only when allowed by name
+    # (tests/integration/test_webhooks.py covers the refusal).
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
 def _row(case, now, channel=NotificationChannel.WEBHOOK, address="", user=None, key="t:1"):
+    if channel == NotificationChannel.WEBHOOK and address:
+        # Deliveries are signed with the secret of the team using the URL.
+        Team.objects.get_or_create(
+            webhook_url=address, defaults={"name": f"Hook {key}", "slug": f"hook-{key}".replace(":", "-")}
+        )
     row = notification_build(
         incident=case, recipient=Recipient(channel, user.pk if user else None, address, "x"), kind="escalation",
         key=key, subject="Escalation L1: S2 case", text="Checkout failing — escalated", now=now,
@@ -51,7 +63,9 @@ def test_webhook_is_signed_slack_compatible_and_carries_the_idempotency_key(case
     row = _row(case, now, address=receiver.url)
     assert _deliver(row, now) == "sent"
     [request] = receiver.requests
-    assert verify_signature(request)
+    assert verify_signature(request, Team.objects.get(webhook_url=receiver.url).webhook_secret)
+    assert request["headers"]["webhook-id"] == row.idempotency_key
+    assert request["headers"]["webhook-timestamp"] == str(int(now.timestamp()))
     assert request["headers"]["x-idempotency-key"] == row.idempotency_key
     assert request["headers"]["content-type"] == "application/json"
     body = json.loads(request["body"])
@@ -76,7 +90,7 @@ def test_failures_back_off_exponentially_then_mark_the_row_failed(case, now, rec
     for attempt in range(1, row.max_attempts + 1):
         outcome = _deliver(row, at)
         row.refresh_from_db()
-        assert row.attempts == attempt and "HTTP 503" in row.last_error
+        assert row.attempts == attempt and "HTTP 503" in row.last_error and "down" not in row.last_error
         if attempt < row.max_attempts:
             assert outcome == "retry" and row.status == NotificationStatus.PENDING
             waits.append((row.next_attempt_at - at).total_seconds())
@@ -108,7 +122,7 @@ def test_unreachable_webhook_is_an_error_on_the_row(case, now, settings):
     row = _row(case, now, address=f"http://127.0.0.1:{free_port()}/nobody-listens")
     assert _deliver(row, now) == "retry"
     row.refresh_from_db()
-    assert "ConnectionError" in row.last_error
+    assert "could not connect to 127.0.0.1" in row.last_error
 
 
 def test_email_goes_through_the_django_backend_with_the_ack_link(case, now, duty_manager, settings):

@@ -55,8 +55,8 @@ def test_without_a_shift_the_duty_managers_group_is_paged(make_incident, duty_ma
     assert {p.recipient_id for p in _pages(incident)} == {duty_manager.pk}
 
 
-def test_drills_page_nobody_real(make_incident, team, oncall):
-    incident = make_incident(team=team, is_drill=True)
+def test_drills_page_nobody_real(make_incident, team, oncall, duty_manager):
+    incident = make_incident(team=team, is_drill=True, actor=duty_manager)
     assert set(_pages(incident).values_list("status", flat=True)) == {NotificationStatus.SUPPRESSED}
     assert "Drill" in CaseEvent.objects.get(incident=incident, kind=EventKind.PAGED).detail
 

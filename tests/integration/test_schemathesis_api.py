@@ -21,7 +21,6 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -35,7 +34,7 @@ from escalations.models import ChecklistItem
 from escalations.services import handoff_offer
 from tests.conftest import T0
 from tests.factories import UserFactory
-from tests.integration.api_support import _api_test_env, clock
+from tests.integration.api_support import _api_test_env, clock, token_for
 
 __all__ = ["_api_test_env", "clock"]
 
@@ -61,7 +60,7 @@ def api_schema(db, _keep_test_connection, settings: Any, personas, other_agent, 
     settings.ALLOWED_HOSTS = ["*"]
     # A user who may call every endpoint: a Manager who is also a Policy Admin.
     fuzzer = UserFactory(username="fuzzer", roles=[roles.MANAGERS, roles.POLICY_ADMINS])
-    token = Token.objects.create(user=fuzzer)
+    token = token_for(fuzzer)
     cases = [make_incident(), make_incident(arr_at_risk=0), make_incident(users_affected_pct=20)]
     handoff = handoff_offer(
         incident=cases[1],
@@ -79,7 +78,10 @@ def api_schema(db, _keep_test_connection, settings: Any, personas, other_agent, 
         "handoff": [handoff.pk],
     }
 
-    schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+    # The schema is for signed-in users only.
+    schema = schemathesis.openapi.from_wsgi(
+        "/api/schema/", get_wsgi_application(), headers={"Authorization": f"Token {token}"}
+    )
 
     @schema.hook
     def map_path_parameters(context: Any, path_parameters: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +120,7 @@ def api_schema(db, _keep_test_connection, settings: Any, personas, other_agent, 
                 body[field] = None
         return body
 
-    schema.fuzz_token = token.key
+    schema.fuzz_token = token
     return schema
 
 

@@ -376,13 +376,39 @@ def test_raising_impact_facts_raises_the_severity(make_incident, agent, now):
     assert incident.events.get(kind=EventKind.EDITED).new == {"users_affected_pct": "25.00"}
 
 
-def test_lowering_impact_facts_never_lowers_the_severity(make_incident, agent, now):
+def test_lowering_impact_facts_below_the_floor_needs_a_manager_and_a_reason(make_incident, agent, manager, now):
     incident = make_incident(data_risk=True)
-    incident = incident_update(incident=incident, actor=agent, now=now, data_risk=False, arr_at_risk=0)
-    assert incident.severity == "S1"
+    before = (Incident.objects.values().get(pk=incident.pk), incident.events.count())
+    with pytest.raises(NotAllowed) as refused:
+        incident_update(incident=incident, actor=agent, now=now, data_risk=False, arr_at_risk=0)
+    assert refused.value.field == "arr_at_risk" and "needs a Manager" in refused.value.message
+    with pytest.raises(RuleViolation) as no_reason:
+        incident_update(incident=incident, actor=manager, now=now, data_risk=False, arr_at_risk=0)
+    assert no_reason.value.field == "reason"
+    assert (Incident.objects.values().get(pk=incident.pk), incident.events.count()) == before
+    # A fact that keeps the floor is anyone's edit.
+    incident = incident_update(incident=incident, actor=agent, now=now, arr_at_risk=10)
+    assert incident.trigger_severity == "S1"
+
+    incident = incident_update(
+        incident=incident, actor=manager, now=now, data_risk=False, arr_at_risk=0, reason="Data was never exposed"
+    )
+    assert incident.severity == "S1"  # the severity itself drops only by an explicit change
     assert incident.trigger_severity == ""
     assert incident.trigger_explanation == "No trigger rule matched."
     assert not incident.events.filter(kind=EventKind.SEVERITY_CHANGED).exists()
+    lowered = incident.events.get(detail__startswith="Severity floor lowered")
+    assert lowered.actor == manager and "Data was never exposed" in lowered.detail
+
+
+def test_the_floor_is_the_highest_trigger_severity_of_the_cycle(make_incident, agent, manager, now):
+    """The attack: clear the facts, then choose a low severity. Both are refused."""
+    incident = make_incident(data_risk=True)
+    with pytest.raises(NotAllowed):
+        incident_update(incident=incident, actor=agent, now=now, data_risk=False, legal_risk=False, arr_at_risk=0)
+    with pytest.raises(NotAllowed):
+        incident_change_severity(incident=incident, severity="S4", reason="fine", actor=agent, now=now)
+    assert Incident.objects.get(pk=incident.pk).severity == "S1"
 
 
 def test_moving_to_an_agreed_channel_starts_the_clocks(make_incident, agent, email_channel, unagreed_channel, now):

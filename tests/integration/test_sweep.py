@@ -195,8 +195,8 @@ def test_update_breach_cycles_follow_customer_updates(make_incident, now, agent,
     assert list(Escalation.objects.filter(incident=incident).values_list("level", flat=True)) == [1, 2]
 
 
-def test_drill_cases_notify_nobody_real(make_incident, now, team, oncall):
-    incident = make_incident(team=team, is_drill=True)
+def test_drill_cases_notify_nobody_real(make_incident, now, team, oncall, duty_manager):
+    incident = make_incident(team=team, is_drill=True, actor=duty_manager)
     pages = Notification.objects.filter(incident=incident)
     assert pages.exists() and set(pages.values_list("status", flat=True)) == {NotificationStatus.SUPPRESSED}
     _sweep(now + 31 * M)

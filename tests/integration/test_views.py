@@ -143,13 +143,13 @@ def test_queue_tabs_mine_team_unassigned_at_risk(client, agent, other_agent, tea
     assert client.get(reverse("escalations:queue"), {"queue": "bogus"}).status_code == 404
 
 
-def test_queue_filters_and_search(client, agent, make_incident, customer):
+def test_queue_filters_and_search(client, agent, duty_manager, make_incident, customer):
     from tests.factories import CustomerFactory
 
     other = CustomerFactory(name="Globex")
     s1 = make_incident(title="Payments down", data_risk=True)
     s2 = make_incident(title="Slow reports", customer=other)
-    drill = make_incident(title="Practice run", is_drill=True)
+    drill = make_incident(title="Practice run", is_drill=True, actor=duty_manager, stage_dri=agent)
     login(client, agent)
 
     def refs(**params) -> set[str]:

@@ -12,6 +12,7 @@ from django.urls import reverse
 from escalations.models import ChecklistItem, HandoffPacket, Incident
 from escalations.services import handoff_offer
 from tests.conftest import T0
+from tests.factories import TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,10 @@ def _frozen(time_machine):
 
 @pytest.fixture
 def world(personas, other_agent, make_incident):
-    incident = make_incident(stage_dri=other_agent)
+    # The whole cast's team's case, so this matrix is about roles; which case a role may
+    # reach is tests/integration/test_case_access.py's matrix.
+    everyone = TeamFactory(name="Everyone", slug="everyone", members=[*personas.values(), other_agent])
+    incident = make_incident(stage_dri=other_agent, team=everyone)
     item = ChecklistItem.objects.filter(checklist__incident=incident).first()
     handoff = handoff_offer(
         incident=incident,

@@ -13,29 +13,31 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements.stamp
 REQUIREMENTS := requirements.txt requirements-dev.txt
 
-# Runtime state (SQLite database, filesystem broker, beat schedule, static files). The
+# Runtime state (the embedded PostgreSQL and Redis, beat schedule, static files). The
 # settings default to ./var too; VAR_DIR in the environment moves it.
 VAR_DIR ?= $(CURDIR)/var
-# Tests get their own folder: a task they publish must never land in the queue that a
-# running `make run` worker consumes.
+# Tests get their own folder, so their own embedded servers: a task they publish must
+# never land in the queue that a running `make run` worker consumes.
 TEST_VAR_DIR ?= $(CURDIR)/var/test
 RUN_ADDR ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv install run test lint format check-deploy bench clean distclean
+.PHONY: help venv install run test stop lint format check-deploy bench clean distclean
 
 help:
 	@echo "make install       create .venv (Python 3.11+) and install requirements*.txt when they change"
 	@echo "make run           migrate, load the playbook, seed demo data, then serve http://$(RUN_ADDR)/"
-	@echo "                   with a Celery worker and beat (SQLite + filesystem broker under var/)"
-	@echo "make test          the whole pytest suite (PostgreSQL if DATABASE_URL is set, else SQLite)"
+	@echo "                   with a Celery worker and beat (embedded PostgreSQL + Redis under var/"
+	@echo "                   unless DATABASE_URL / REDIS_URL name servers)"
+	@echo "make test          the whole pytest suite (same servers rule, under var/test/)"
+	@echo "make stop          stop the embedded PostgreSQL and Redis (make run's and make test's)"
 	@echo "                   narrow it with: make test PYTEST_ARGS='tests/unit -k clock'"
 	@echo "make lint          ruff check + ruff format --check"
 	@echo "make format        ruff format + ruff check --fix"
 	@echo "make check-deploy  manage.py check --deploy with production-like settings, warnings fail"
 	@echo "make bench         python -m bench (BENCH_ARGS=...)"
-	@echo "make clean         remove var/ (dev database included) and caches; distclean also .venv"
+	@echo "make clean         stop the embedded servers, remove var/ (dev database included) and caches; distclean also .venv"
 
 # --- Environment -----------------------------------------------------------------------
 
@@ -56,7 +58,7 @@ run: export DEBUG := 1
 run: export SECRET_KEY := dev-only-insecure-secret-key-never-use-in-production
 run: export VAR_DIR := $(VAR_DIR)
 run: install
-	mkdir -p "$(VAR_DIR)/broker/queue" "$(VAR_DIR)/broker/processed" "$(VAR_DIR)/static"
+	mkdir -p "$(VAR_DIR)/static"
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_playbook
 	$(PY) manage.py seed_demo
@@ -76,7 +78,7 @@ test: export SECURE_COOKIES := 0
 test: export VAR_DIR := $(TEST_VAR_DIR)
 test: install
 	bash scripts/ensure-chromium.sh
-	mkdir -p "$(TEST_VAR_DIR)/broker/queue" "$(TEST_VAR_DIR)/broker/processed" "$(TEST_VAR_DIR)/static"
+	mkdir -p "$(TEST_VAR_DIR)/static"
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ "$$rc" -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
 	exit "$$rc"
@@ -95,7 +97,8 @@ format: install
 # host, and none of the variables that relax the security defaults.
 check-deploy: install
 	env -u TESTING -u SECURE_SSL_REDIRECT -u SECURE_COOKIES -u SECURE_HSTS_SECONDS -u SECURE_HSTS_PRELOAD \
-		DEBUG=0 ALLOWED_HOSTS=example.com CACHE_URL=redis://127.0.0.1:6379/1 \
+		DEBUG=0 ALLOWED_HOSTS=example.com DATABASE_URL=postgres://db.example.com/escalations \
+		REDIS_URL=redis://redis.example.com:6379/0 CACHE_URL=redis://redis.example.com:6379/1 \
 		SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
 		$(PY) manage.py check --deploy --fail-level WARNING
 
@@ -109,7 +112,12 @@ bench: install
 		echo "make bench: no benchmarks yet (bench/__main__.py is missing)"; \
 	fi
 
+stop: install
+	VAR_DIR="$(VAR_DIR)" $(PY) -m config.embedded stop
+	VAR_DIR="$(TEST_VAR_DIR)" $(PY) -m config.embedded stop
+
 clean:
+	if [ -x "$(PY)" ]; then $(MAKE) stop; fi
 	rm -rf var .pytest_cache .ruff_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 

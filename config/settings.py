@@ -1,7 +1,8 @@
 """One settings module, configured from the environment (see README "Configuration").
 
-Development default: SQLite and kombu's filesystem transport, so `make run` needs no
-server. Production sets DATABASE_URL (PostgreSQL) and REDIS_URL (Celery broker).
+Production sets DATABASE_URL (PostgreSQL 14+) and REDIS_URL (Celery broker). Where either
+is unset, development and the test suite run on an embedded PostgreSQL or Redis started
+from a pip wheel (config/embedded.py): the same code on the same engines.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config import embedded
+from config.env import ImproperEnv, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -96,20 +98,31 @@ TEMPLATES = [
     },
 ]
 
+# Production names its servers; development and tests (DEBUG or TESTING) fall back to
+# the embedded ones under VAR_DIR.
+EMBEDDED_ALLOWED = DEBUG or env_bool("TESTING", False)
+
+
+def _server_url(name: str, start) -> str:
+    url = env_str(name)
+    if url:
+        return url
+    if not EMBEDDED_ALLOWED:
+        raise ImproperEnv(f"{name} must be set when DEBUG is off (see README, Configuration)")
+    return start(VAR_DIR)
+
+
+DATABASE_URL = _server_url("DATABASE_URL", embedded.database_url)
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        DATABASE_URL,
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    # SQLite is the embedded development default: wait for the writer lock rather than
-    # failing at once while the worker and the web process both write.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-elif env_bool("DB_PREPARED_STATEMENTS", True):
+if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    raise ImproperEnv("DATABASE_URL must name a PostgreSQL database (postgres://…)")
+if env_bool("DB_PREPARED_STATEMENTS", True):
     # PostgreSQL: bind parameters server-side and let psycopg prepare a statement after
     # its fifth run on a connection, so PostgreSQL stops re-planning the same queries
     # (planning cost more than running the API's list query). Turn off behind a
@@ -231,37 +244,22 @@ CONTENT_SECURITY_POLICY = {
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 # --- Celery (config/celery.py reads these through namespace="CELERY")
-REDIS_URL = env_str("REDIS_URL")
-BROKER_DIR = VAR_DIR / "broker"
-if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # A task taken but not acknowledged (acks_late) is redelivered after this many
-        # seconds. It must exceed the longest task's hard time limit, or a slow task
-        # would be handed to a second worker while the first still runs it.
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900),
-        # A broker that vanishes without closing the connection (failover, a firewall's
-        # idle timeout) must not hang a publish or a consumer: bounded connects and
-        # commands, keepalive, and a PING on a connection idle this long; kombu also drops
-        # a BRPOP whose reply is overdue by brpop_timeout (1 s) + this interval.
-        "socket_connect_timeout": env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0),
-        "socket_timeout": 3.0,
-        "socket_keepalive": True,
-        "health_check_interval": 5,
-    }
-else:
-    # Embedded default: kombu's filesystem transport needs no server, only its folders.
-    for _folder in ("queue", "processed", "control"):
-        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        # Without this kombu creates ./control/ in whatever directory the process runs in.
-        "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
-    }
+REDIS_URL = _server_url("REDIS_URL", embedded.redis_url)
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A task taken but not acknowledged (acks_late) is redelivered after this many
+    # seconds. It must exceed the longest task's hard time limit, or a slow task
+    # would be handed to a second worker while the first still runs it.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900),
+    # A broker that vanishes without closing the connection (failover, a firewall's
+    # idle timeout) must not hang a publish or a consumer: bounded connects and
+    # commands, keepalive, and a PING on a connection idle this long; kombu also drops
+    # a BRPOP whose reply is overdue by brpop_timeout (1 s) + this interval.
+    "socket_connect_timeout": env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0),
+    "socket_timeout": 3.0,
+    "socket_keepalive": True,
+    "health_check_interval": 5,
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Worker and beat retry the broker for as long as it is down (Celery's default gives up

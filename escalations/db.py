@@ -10,21 +10,13 @@ helpers use psycopg's loader on their own cursor and leave the connection as it 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 
 from django.db import connections
 
 
-def fast_reads(using: str = "default") -> bool:
-    """Whether fetch_rows can read on this database (PostgreSQL in UTC)."""
-    connection = connections[using]
-    return connection.vendor == "postgresql" and connection.timezone == UTC
-
-
 def fetch_rows(sql: str, params: Sequence, *, using: str = "default") -> list[tuple]:
     """Run one SELECT (through Django's cursor: logged and counted like any query) and
-    return its rows, timestamps parsed by psycopg's own loader. PostgreSQL only
-    (fast_reads)."""
+    return its rows, timestamps parsed by psycopg's own loader."""
     from psycopg.types.datetime import TimestamptzLoader
 
     with connections[using].cursor() as cursor:

@@ -3,7 +3,7 @@
 Weeks are ISO weeks in UTC (Monday 00:00 to the next Monday 00:00). Only real cases
 count: drills never pollute metrics. Every figure is an aggregate the database computes
 (counts, sums, group-bys) over an indexed time range; only the percentiles read one
-column of one week's rows (SQLite has no percentile function), never whole rows.
+column of one week's rows, never whole rows.
 
 Definitions:
 - cases_opened: real cases reported in the week.

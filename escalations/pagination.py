@@ -25,7 +25,7 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         qs = self.object_list
-        if isinstance(qs, QuerySet) and not qs.query.where and connections[qs.db].vendor == "postgresql":
+        if isinstance(qs, QuerySet) and not qs.query.where:
             estimate = table_estimate(qs.model._meta.db_table, using=qs.db)
             if estimate > ESTIMATE_ABOVE_ROWS:
                 return estimate

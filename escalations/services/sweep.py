@@ -33,7 +33,7 @@ from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_update_with_history
 
 from escalations.choices import (
     OPEN_STATUSES,
@@ -437,16 +437,13 @@ def rows_create_with_history(rows: dict[type[models.Model], list[Row]], *, actor
     ``actor``, history_date = the wall clock), without model instances. Sets each
     ``row["id"]``.
 
-    On PostgreSQL the primary keys are drawn from the sequences first (one query), so rows
+    The primary keys are drawn from the sequences first (one query), so rows
     can point at each other; each table is written by COPY, and then one statement copies
     the new rows into their history tables inside the database (the values never travel
     twice). Django's bulk_create binds every value through psycopg's client-side quoting
     and costs seconds for a batch; this takes milliseconds."""
     rows = {model: batch for model, batch in rows.items() if batch}
     if not rows:
-        return
-    if connection.vendor != "postgresql":
-        _create_with_models(rows, actor=actor)
         return
     _assign_ids(rows)
     when = timezone.now()
@@ -473,19 +470,6 @@ def _assign_ids(rows: dict[type[models.Model], list[Row]]) -> None:
     for batch, ids in zip(rows.values(), drawn, strict=True):
         for row, pk in zip(batch, ids, strict=True):
             row["id"] = pk
-
-
-def _create_with_models(rows: dict[type[models.Model], list[Row]], *, actor) -> None:
-    """The same rows by ``bulk_create_with_history`` (SQLite, the development default)."""
-    for model, batch in rows.items():
-        table = _copy_table(model)
-        links = {name for name, _ in table.links}
-        for row in batch:
-            table.resolve_links(row)
-        objs = [model(**{k: v for k, v in row.items() if k not in links}) for row in batch]
-        bulk_create_with_history(objs, model, batch_size=1000, default_user=actor)
-        for row, obj in zip(batch, objs, strict=True):
-            row["id"] = obj.pk
 
 
 @dataclass(frozen=True)
@@ -582,11 +566,6 @@ def incidents_bulk_update_with_history(incidents: list[Incident], fields: list[s
     round trip, and the cases' other fifty columns never travel to Python and back. The
     history rows hold what the database now holds, which is what simple-history records."""
     if not incidents:
-        return
-    if connection.vendor != "postgresql":
-        Incident.objects.bulk_update(incidents, fields, batch_size=1000)
-        fresh = list(Incident.objects.filter(pk__in=[i.pk for i in incidents]))
-        Incident.history.bulk_history_create(fresh, batch_size=1000, update=True, default_user=actor)
         return
     model_fields = [Incident._meta.get_field(name) for name in fields]
     history = Incident.history.model._meta

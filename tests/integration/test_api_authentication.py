@@ -19,7 +19,6 @@ from rest_framework import exceptions
 
 from escalations.api.authentication import TokenAuthentication
 from escalations.backends import RoleBackend
-from escalations.db import fast_reads
 from escalations.models import ApiToken
 from escalations.services.security import token_create
 from tests.integration.api_support import client_for
@@ -57,7 +56,7 @@ def test_same_user_token_and_permissions_as_knox_and_role_backend(request, perso
     assert "escalations.view_customer" in expected
     with CaptureQueriesContext(connection) as ctx:
         assert ours.get_all_permissions() == expected
-    assert len(ctx.captured_queries) == (0 if fast_reads() else 1)
+    assert len(ctx.captured_queries) == 0
 
 
 def test_only_the_digest_is_stored(agent):
@@ -104,7 +103,7 @@ def test_a_request_authenticates_in_one_query(agent, make_incident):
     with CaptureQueriesContext(connection) as ctx:
         assert client.get(f"/api/v1/incidents/{case.pk}/").status_code == 200
     # token, user and permissions; the case; its pauses (one more query off PostgreSQL).
-    assert len(ctx.captured_queries) == (3 if fast_reads() else 4)
+    assert len(ctx.captured_queries) == 3
     assert client_for(None).get(f"/api/v1/incidents/{case.pk}/").status_code == 401
     bad = client_for(None)
     bad.credentials(HTTP_AUTHORIZATION="Token nope")

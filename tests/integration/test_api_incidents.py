@@ -8,7 +8,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from escalations.db import fast_reads
 from escalations.models import Incident
 from escalations.services import incident_acknowledge, incident_pause
 from tests.conftest import T0
@@ -280,11 +279,11 @@ def test_list_query_count_does_not_grow_with_rows(agent, make_incident, clock):
     # PostgreSQL: token+user+permissions (escalations.api.authentication), row estimate
     # (exact count below 100,000 rows), count, the page's ids, its rows with their pauses.
     # Elsewhere: permissions and pauses are one query each more.
-    assert one <= (5 if fast_reads() else 6)
+    assert one <= 5
     with CaptureQueriesContext(connection) as ctx:
         assert client.get(detail(incident.pk)).status_code == 200
     # token+user+permissions, the case, its pauses.
-    assert len(ctx.captured_queries) == (3 if fast_reads() else 4)
+    assert len(ctx.captured_queries) == 3
 
 
 def test_list_and_detail_need_authentication():

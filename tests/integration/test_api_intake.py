@@ -3,7 +3,6 @@ command, token issuing, and throttling."""
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from datetime import timedelta
@@ -19,7 +18,6 @@ from rest_framework.test import APIClient
 
 from escalations.models import ApiToken, CaseEvent, ChecklistItem, Incident
 from tests.conftest import T0
-from tests.engine_support import require_postgres, require_redis
 from tests.integration.api_support import _api_test_env, assert_error, client_for, clock, row_counts
 
 __all__ = ["_api_test_env", "clock"]
@@ -99,7 +97,6 @@ def test_the_same_external_id_returns_the_existing_case(bot, customer, clock):
 def test_two_deliveries_racing_open_one_case_and_both_get_it(bot, customer):
     """Two deliveries of one signal at the same moment, each on its own connection: the
     unique constraint lets one case through; the other answers 200 with that case."""
-    require_postgres("two writers at once (SQLite in tests has one in-memory connection)")
     key = bot._credentials["HTTP_AUTHORIZATION"]
     barrier = threading.Barrier(2)
     answers: list[tuple[int, int]] = []
@@ -202,8 +199,7 @@ def throttle_cache(request, settings):
     """The throttles' counters in the per-process cache, and in Redis as production
     keeps them (CACHE_URL: one pipelined round trip per request)."""
     if request.param == "redis":
-        require_redis("the throttle's Redis path")
-        base, _, _db = os.environ["REDIS_URL"].rpartition("/")
+        base, _, _db = settings.REDIS_URL.rpartition("/")
         settings.CACHES = {
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from escalations.api import throttles
 from escalations.outages import CACHE
-from tests.engine_support import RedisServer, redis_cache_url, require_redis
+from tests.engine_support import RedisServer, redis_cache_url
 from tests.integration.api_support import _api_test_env, assert_error, client_for, clock
 
 __all__ = ["_api_test_env", "clock"]
@@ -129,7 +129,6 @@ def test_num_proxies_follows_behind_tls_proxy():
 @pytest.fixture
 def redis_cache(settings) -> Iterator[RedisServer]:
     """The default cache on a private redis-server the test may stop."""
-    require_redis("the throttles with their Redis cache down")
     server = RedisServer()
     server.start()
     previous = settings.CACHES

@@ -43,7 +43,6 @@ from tests.engine_support import (  # noqa: F401
     celery_procs_fixture,
     private_redis_fixture,
     redis_cache_url,
-    require_redis,
     roster,
     wait_until,
     webhook_payloads,
@@ -119,7 +118,6 @@ def due_cases(*, start: datetime, seconds: float, customer, channel, team) -> li
 def test_redis_down_one_minute_then_five_while_deadlines_pass(
     private_redis, celery_procs, make_incident, team, duty_manager, agent, customer, email_channel, settings
 ):
-    require_redis("broker outages with a real worker and beat")
     cache_url = redis_cache_url(private_redis)
     # This process is the web: its throttles count in the private Redis, as in production.
     settings.CACHES = {
@@ -298,7 +296,6 @@ def test_the_worker_survives_losing_the_broker_while_it_holds_a_message(private_
     """A wake-up sweep waiting for its eta is a message the worker holds unacknowledged.
     Losing the broker then made Celery's clean-up raise and the worker exit; it must
     reconnect instead and run the next task."""
-    require_redis("a worker holding an eta message when the broker goes")
     from escalations.tasks import sweep_breaches
 
     procs = celery_procs(**PROCS_ENV)
@@ -327,7 +324,6 @@ def test_the_worker_survives_losing_the_broker_while_it_holds_a_message(private_
 
 @pytest.mark.timeout(120)
 def test_a_beat_started_while_the_broker_is_down_sweeps_by_itself(private_redis, celery_procs, playbook):
-    require_redis("a beat started during an outage")
     procs = celery_procs(**PROCS_ENV)
     private_redis.stop()
     procs.beat()

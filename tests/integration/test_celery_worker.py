@@ -18,7 +18,6 @@ from tests.engine_support import (  # noqa: F401
     private_redis_fixture,
     receiver_fixture,
     redis_cache_url,
-    require_redis,
     roster,
     verify_signature,
     wait_until,
@@ -34,11 +33,6 @@ FAST = {
     "NOTIFICATION_BACKOFF_BASE_SECONDS": "1",
     "NOTIFICATION_BACKOFF_MAX_SECONDS": "2",
 }
-
-
-@pytest.fixture(autouse=True)
-def _needs_real_parts():
-    require_redis("real Celery worker and beat")
 
 
 @pytest.mark.timeout(120)

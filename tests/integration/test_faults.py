@@ -30,8 +30,6 @@ from tests.engine_support import (  # noqa: F401
     celery_procs_fixture,
     free_port,
     private_redis_fixture,
-    require_postgres,
-    require_redis,
     roster,
     wait_until,
     webhook_payloads,
@@ -73,7 +71,6 @@ def assert_each_breached_once(incident_ids: list[int], *, kind: str = "ack") -> 
 def test_broker_down_while_cases_become_overdue_and_staff_keep_saving(
     private_redis, celery_procs, make_incident, team, duty_manager, agent, customer, email_channel, settings
 ):
-    require_redis("broker outage")
     # This process is "the web": rows it writes while the broker is down wait this long
     # for the retry pass (the workers get the same value through FAST).
     settings.NOTIFICATION_FIRST_RETRY_SECONDS = 2
@@ -145,7 +142,6 @@ def test_broker_down_while_cases_become_overdue_and_staff_keep_saving(
 def test_worker_killed_mid_sweep_loses_and_duplicates_nothing(
     celery_procs, team, duty_manager, customer, email_channel
 ):
-    require_redis("SIGKILL mid-sweep")
     now = timezone.now()
     roster(now=now, team=team, duty_manager=duty_manager)
     ids = bulk_due_cases(
@@ -172,7 +168,6 @@ def test_worker_killed_mid_sweep_loses_and_duplicates_nothing(
 
 
 def test_concurrent_sweeps_over_thousands_of_due_cases(team, duty_manager, customer, email_channel):
-    require_postgres("row locks with SKIP LOCKED across connections")
     now = timezone.now()
     roster(now=now, team=team, duty_manager=duty_manager)
     ids = bulk_due_cases(
@@ -197,7 +192,6 @@ def test_concurrent_sweeps_over_thousands_of_due_cases(team, duty_manager, custo
 @pytest.mark.celery_worker
 @pytest.mark.timeout(180)
 def test_two_beats_and_two_workers_escalate_once(celery_procs, team, duty_manager, customer, email_channel):
-    require_redis("two beats at once")
     now = timezone.now()
     roster(now=now, team=team, duty_manager=duty_manager)
     procs = celery_procs(**{**FAST, "SWEEP_BATCH_SIZE": "50"})
@@ -221,7 +215,6 @@ def test_two_beats_and_two_workers_escalate_once(celery_procs, team, duty_manage
 @pytest.mark.celery_worker
 @pytest.mark.timeout(180)
 def test_webhook_receiver_down_then_back(celery_procs, make_incident, team, duty_manager):
-    require_redis("webhook receiver outage")
     port = free_port()
     url = f"http://127.0.0.1:{port}/hook"  # nothing listens yet: the receiver is down
     now = timezone.now()

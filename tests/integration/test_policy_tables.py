@@ -33,7 +33,6 @@ from escalations.services import RuleViolation
 from escalations.services.common import audited_create, audited_insert, audited_save, event_build
 from escalations.services.policies import policy_for
 from escalations.services.policy_tables import policy_tables, policy_tables_clear
-from tests.engine_support import require_postgres
 from tests.integration.test_admin import admin_url, form_data, login
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +65,6 @@ def admin_edit(user, obj, **changes) -> None:
 
 
 def test_a_current_cache_costs_one_query_and_is_reused(playbook, django_assert_num_queries):
-    require_postgres("the policy-tables digest is PostgreSQL SQL (SQLite reads the tables every time)")
     first = policy_tables()
     with django_assert_num_queries(1):
         assert policy_tables() is first
@@ -144,7 +142,6 @@ def test_an_edit_is_seen_in_its_own_transaction_and_gone_after_its_rollback(make
 
 @pytest.mark.django_db(transaction=True)
 def test_a_change_committed_by_another_process_is_seen_by_the_next_intake(make_incident):
-    require_postgres("a second connection from another process")
     assert make_incident().ack_target_seconds == 30 * 60
     settings = connection.settings_dict
     with psycopg.connect(
@@ -165,7 +162,6 @@ def test_policy_for_hands_out_a_private_copy(playbook):
 def test_intake_writes_every_row_with_history_naming_the_actor_in_few_queries(
     make_incident, agent, duty_manager, django_assert_num_queries
 ):
-    require_postgres("the single-statement audited insert and the cached policy tables are PostgreSQL's")
     make_incident(title="Warm the cache")
     # The policy-tables digest, then one statement per table written with its history
     # (case, resolve cycle, checklists, items, pages, events), the shift look-up and the
@@ -249,8 +245,6 @@ def test_remembered_insert_statements_are_the_compilers(make_incident, agent, ro
     from escalations.models import Checklist, ChecklistItem, Notification, ResolveCycle
     from escalations.services import common
 
-    if connection.vendor != "postgresql":
-        pytest.skip("the single-statement insert is PostgreSQL's")
     incident = make_incident()
     checklist = Checklist.objects.filter(incident=incident).first()
     makers = {

@@ -67,9 +67,7 @@ def audited_insert(objs: Sequence[M], *, actor) -> list[M]:
     using = model._default_manager.db
     db = connections[using]
     single_statement = (
-        actor is not None
-        and getattr(settings, "SIMPLE_HISTORY_ENABLED", True)
-        and _history_model(model) is not None
+        actor is not None and getattr(settings, "SIMPLE_HISTORY_ENABLED", True) and _history_model(model) is not None
     )
     for obj in objs:
         if obj.pk is not None:

@@ -167,9 +167,7 @@ def test_a_wakeup_records_its_source(team, settings):
     assert SweepHeartbeat.objects.latest("finished_at").source == "wakeup"
 
 
-def test_task_enqueues_one_wakeup_at_the_next_deadline_on_the_engine_queue(
-    make_incident, team, private_redis
-):
+def test_task_enqueues_one_wakeup_at_the_next_deadline_on_the_engine_queue(make_incident, team, private_redis):
     import redis
 
     _, deadline = _soon_due(make_incident, team, lead=6 * S)

@@ -96,7 +96,7 @@ def _load(target: int, *, now: datetime, team, customer, channel) -> None:
     from escalations.models import Incident
     from escalations.services.clocks import incident_recompute_clocks, policy_snapshot
     from escalations.services.policies import policy_for
-    from escalations.services.sweep import _pg_copy  # the sweep's own COPY helper
+    from escalations.fastpath.writes import _pg_copy  # the sweep's own COPY helper
 
     missing = target - _open_count()  # (a fresh database each run: see _ensure_database)
     if missing <= 0:
@@ -206,7 +206,8 @@ def _naive_sweep(now: datetime) -> int:
     from escalations.models import Incident
     from escalations.services.common import system_user
     from escalations.services.escalation import roster_load
-    from escalations.services.sweep import _write, plan_incident, sweep_decide
+    from escalations.services.sweep import _write, plan_incident
+    from escalations.sla.sweep import sweep_decide
 
     actor = system_user()
     roster = roster_load(at=now)

@@ -22,7 +22,8 @@ from django.utils import timezone
 from escalations.outages import BROKER, CACHE
 from escalations.services.common import system_user
 from escalations.services.notifications import notification_deliver, notifications_publish, notifications_retry_due
-from escalations.services.sweep import sweep_run, sweep_wakeup_claim, sweep_wakeup_release
+from escalations.services.sweep import sweep_run
+from escalations.services.sweep_wakeup import sweep_wakeup_claim, sweep_wakeup_release
 
 logger = logging.getLogger(__name__)
 

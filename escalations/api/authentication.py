@@ -26,7 +26,7 @@ from knox.crypto import hash_token
 from rest_framework import authentication, exceptions
 
 from escalations.backends import permissions_sql
-from escalations.db import fetch_rows
+from escalations.fastpath import fetch_rows
 from escalations.models import ApiToken
 
 

@@ -34,7 +34,7 @@ from rest_framework import fields, relations
 from rest_framework.settings import api_settings
 
 from escalations.api.serializers import IncidentOut, clock_seconds_of
-from escalations.db import fetch_rows
+from escalations.fastpath import fetch_rows
 from escalations.models import ClockPause, Incident
 from escalations.models.cases import reference_for
 from escalations.services.clocks import (

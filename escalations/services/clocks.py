@@ -13,7 +13,7 @@ from functools import lru_cache
 from django.db import connection
 
 from escalations.choices import OPEN_STATUSES
-from escalations.db import fetch_rows
+from escalations.fastpath import fetch_rows
 from escalations.models import BusinessCalendar, ClockPause, Incident, ResolveCycle, SeverityPolicy
 from escalations.services.common import audited_insert
 from escalations.sla import Calendar, ClockState, Pause, clock_state, due_at, elapsed, warn_at

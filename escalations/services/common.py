@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connections, models, transaction
-from django.db.models.sql import InsertQuery
-from django.utils import timezone
-from simple_history.utils import get_history_manager_for_model
+from django.db import models
 
+from escalations import fastpath
 from escalations.models import CaseEvent, Incident
 from escalations.services.errors import VersionConflict
 
@@ -55,104 +53,9 @@ def audited_save(instance: models.Model, *, actor, update_fields: Iterable[str] 
 
 def audited_insert(objs: Sequence[M], *, actor) -> list[M]:
     """Insert new rows of one model, each with its creation history row recording
-    ``actor`` — the rows ``audited_save`` writes for a new row — in one statement
-    however many rows. Fills in the primary keys.
-
-    The path for writes that create rows in bulk (intake, events). It skips what
-    save() adds: the model signals, which nothing in this project listens to, and
-    simple-history's construction of a manager and a historical instance per row."""
-    if not objs:
-        return []
-    model = type(objs[0])
-    using = model._default_manager.db
-    db = connections[using]
-    single_statement = (
-        actor is not None and getattr(settings, "SIMPLE_HISTORY_ENABLED", True) and _history_model(model) is not None
-    )
-    for obj in objs:
-        if obj.pk is not None:
-            raise ValueError(f"audited_insert() writes new rows only; {obj!r} has a primary key.")
-    if not single_statement:
-        # simple-history's own bulk path (the request's user when no actor is given); no
-        # change reason, as save() records none.
-        with transaction.atomic(using=using, savepoint=False):
-            rows = model._default_manager.bulk_create(objs)
-            get_history_manager_for_model(model).bulk_history_create(
-                rows, default_user=actor, default_change_reason=None
-            )
-        return rows
-    for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="audited_insert")
-    sql, params = _insert_with_history_sql(model, objs, using=using)
-    with db.cursor() as cursor:
-        cursor.execute(sql, (*params, timezone.now(), actor.pk))
-        # The rows' keys come from one sequence in the rows' order.
-        keys = sorted(row[0] for row in cursor.fetchall())
-    for obj, key in zip(objs, keys, strict=True):
-        obj.pk = key
-        obj._state.adding = False
-        obj._state.db = using
-    return list(objs)
-
-
-def _insert_with_history_sql(model: type[models.Model], objs: Sequence, *, using: str) -> tuple[str, tuple]:
-    """``INSERT … RETURNING *`` of the rows (as Django's bulk_create builds it, auto_now
-    fields filled in) feeding the ``INSERT`` of their history rows, which copies the
-    tracked columns; history_date and history_user are the two last parameters.
-
-    The statement's text depends only on the model and on one row or many (many rows go
-    in as one array per column: UNNEST), so it is built by Django's compiler once per
-    process and kept, with the shape of its parameters as Django made them; later calls
-    only prepare the values, the compiler's own way. A value that is an expression, or
-    a shape this does not recognise, takes the compiler's full path every time."""
-    pk = model._meta.pk
-    fields = [f for f in model._meta.concrete_fields if not f.generated and f is not pk]
-    query = InsertQuery(model)
-    query.insert_values(fields, objs)
-    compiler = query.get_compiler(using=using)
-    key = (model, using, len(objs) > 1)
-    cached = _insert_sql.get(key)
-    if cached is not None:
-        rows = [[compiler.prepare_value(f, compiler.pre_save_val(f, obj)) for f in fields] for obj in objs]
-        if not any(hasattr(value, "as_sql") for row in rows for value in row):
-            sql, shape = cached
-            return sql, tuple(map(list, zip(*rows, strict=True))) if shape == "columns" else tuple(rows[0])
-    [(insert_sql, params)] = compiler.as_sql()
-    qn = connections[using].ops.quote_name
-    history = _history_model(model)
-    tracked = ", ".join(qn(f.column) for f in history.tracked_fields)
-    sql = (
-        f"WITH new_rows AS ({insert_sql} RETURNING *) "
-        f"INSERT INTO {qn(history._meta.db_table)} "
-        f"({tracked}, history_date, history_change_reason, history_type, history_user_id) "
-        f"SELECT {tracked}, %s, NULL, '+', %s FROM new_rows RETURNING {qn(pk.column)}"
-    )
-    # Remember the text when the parameters are plainly the values: one row's values in
-    # order, or (many rows) one list per column; never when a field writes its own
-    # placeholder (which may depend on the value).
-    if not any(hasattr(f, "get_placeholder") for f in fields) and len(params) == len(fields):
-        if len(objs) == 1:
-            _insert_sql[key] = (sql, "row")
-        elif all(isinstance(p, list) and len(p) == len(objs) for p in params):
-            _insert_sql[key] = (sql, "columns")
-    return sql, params
-
-
-# (model, database, many rows) -> (statement text, "row" | "columns")
-_insert_sql: dict[tuple, tuple[str, str]] = {}
-
-
-@cache
-def _history_model(model: type[models.Model]) -> type[models.Model] | None:
-    """The model's historical model, when its columns are the ones the single-statement
-    insert fills: the tracked columns plus simple-history's own."""
-    history = get_history_manager_for_model(model).model
-    expected = {f.attname for f in history.tracked_fields} | set(HISTORY_COLUMNS)
-    return history if {f.attname for f in history._meta.concrete_fields} == expected else None
-
-
-# What simple-history adds to a model's columns in its historical table.
-HISTORY_COLUMNS = ("history_id", "history_date", "history_change_reason", "history_type", "history_user_id")
+    ``actor`` — the rows ``audited_save`` writes for a new row. Fills in the primary
+    keys. The path for writes that create rows in bulk (intake, events, paging)."""
+    return fastpath.insert_with_history(objs, actor=actor)
 
 
 def audited_create(model: type[models.Model], *, history_user, **values: Any) -> models.Model:

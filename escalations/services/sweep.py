@@ -15,26 +15,24 @@ Shape (Healthchecks' ``sendalerts``, OnCall's escalation auditor):
 - A row that cannot be processed is logged and pushed forward instead of stalling the
   sweep; every sweep writes a heartbeat row so a dead beat is noticed (``sweep_status``).
 
-What fires is decided by ``sweep_decide`` — a pure function of the row's fields and
-``now`` — so it can be tested without a database and compared with the clock maths.
+What fires is decided by ``escalations.sla.sweep.sweep_decide``, a pure function; this
+module plans and records it. The rows go in through ``escalations.fastpath``; wake-ups
+are in ``sweep_wakeup`` and health in ``sweep_health``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import cache
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache as django_cache
-from django.db import DatabaseError, IntegrityError, connection, models, transaction
-from django.utils import timezone
+from django.db import DatabaseError, IntegrityError, transaction
 from simple_history.utils import bulk_update_with_history
 
+from escalations import fastpath
 from escalations.choices import (
     OPEN_STATUSES,
     ChainTarget,
@@ -67,6 +65,7 @@ from escalations.services.escalation import (
 )
 from escalations.services.notifications import notification_ids_enqueue_on_commit, notification_values
 from escalations.sla import Pause
+from escalations.sla.sweep import sweep_decide
 
 logger = logging.getLogger(__name__)
 
@@ -89,111 +88,6 @@ SWEEP_FIELDS = [
 ]
 
 WARNING_CHANNELS = (NotificationChannel.IN_APP, NotificationChannel.EMAIL)
-
-
-# --- The pure decision ------------------------------------------------------------------
-
-
-class SweepRow(Protocol):
-    """The fields ``sweep_decide`` reads (an Incident, or any object with them)."""
-
-    status: str
-    acknowledged_at: datetime | None
-    paused_since: datetime | None
-    resolve_cycle: int
-    update_seq: int
-    ack_warn_at: datetime | None
-    ack_due_at: datetime | None
-    ack_warned_at: datetime | None
-    ack_breached_at: datetime | None
-    resolve_warn_at: datetime | None
-    resolve_due_at: datetime | None
-    resolve_warned_at: datetime | None
-    resolve_breached_at: datetime | None
-    update_warn_at: datetime | None
-    next_update_due_at: datetime | None
-    update_warned_at: datetime | None
-    update_breached_at: datetime | None
-    next_escalation_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Fired:
-    """A warning or breach of one clock in one cycle."""
-
-    kind: str
-    cycle: int
-    due_at: datetime
-    warn_at: datetime | None
-
-
-@dataclass(frozen=True)
-class SweepDecision:
-    warnings: tuple[Fired, ...] = ()
-    breaches: tuple[Fired, ...] = ()
-    chain_step_due: bool = False
-
-    @property
-    def empty(self) -> bool:
-        return not (self.warnings or self.breaches or self.chain_step_due)
-
-
-def update_cycle(row: SweepRow) -> int:
-    """The update window a breach belongs to: the number of the update that is late."""
-    return row.update_seq + 1
-
-
-def sweep_decide(row: SweepRow, now: datetime) -> SweepDecision:
-    """What fires for ``row`` at ``now``.
-
-    Invariants: a clock fires its breach once its stored due time has passed and it has
-    not breached in this cycle; acknowledged cases never ack-breach; closed or resolved
-    cases fire nothing; a paused case never climbs the chain and — because its stored
-    due times are frozen (None) while paused — only breaches a deadline that passed
-    before the pause began. A warning whose time passed is recorded even when the
-    breach fires in the same pass (it happened; the sweep merely saw both at once)."""
-    if row.status not in OPEN_STATUSES:
-        return SweepDecision()
-    clocks = (
-        (
-            ClockKind.ACK,
-            1,
-            row.acknowledged_at is None,
-            row.ack_warn_at,
-            row.ack_due_at,
-            row.ack_warned_at,
-            row.ack_breached_at,
-        ),
-        (
-            ClockKind.RESOLVE,
-            row.resolve_cycle,
-            True,
-            row.resolve_warn_at,
-            row.resolve_due_at,
-            row.resolve_warned_at,
-            row.resolve_breached_at,
-        ),
-        (
-            ClockKind.UPDATE,
-            update_cycle(row),
-            True,
-            row.update_warn_at,
-            row.next_update_due_at,
-            row.update_warned_at,
-            row.update_breached_at,
-        ),
-    )
-    warnings: list[Fired] = []
-    breaches: list[Fired] = []
-    for kind, cycle, live, warn, due, warned, breached in clocks:
-        if not live or breached is not None or due is None:
-            continue
-        if warned is None and warn is not None and warn <= now:
-            warnings.append(Fired(kind, cycle, due, warn))
-        if due <= now:
-            breaches.append(Fired(kind, cycle, due, warn))
-    chain_due = row.paused_since is None and row.next_escalation_at is not None and row.next_escalation_at <= now
-    return SweepDecision(tuple(warnings), tuple(breaches), chain_due)
 
 
 # --- Planning one case --------------------------------------------------------------------
@@ -419,184 +313,16 @@ def _write(plans: list[Plan], *, actor) -> None:
         Notification: [r for p in plans for r in p.notifications],
         CaseEvent: [r for p in plans for r in p.events],
     }
-    rows_create_with_history(rows, actor=actor)
+    fastpath.insert_rows_with_history(rows, actor=actor)
     handoffs = [h for p in plans for h in p.handoffs]
     if handoffs:
         bulk_update_with_history(handoffs, HandoffPacket, ["accept_breached_at"], batch_size=1000, default_user=actor)
     incidents = [p.incident for p in plans]
     if incidents:
-        incidents_bulk_update_with_history(incidents, [*SWEEP_FIELDS, *CLOCK_FIELDS], actor=actor)
+        fastpath.update_with_history(incidents, [*SWEEP_FIELDS, *CLOCK_FIELDS], actor=actor)
     notification_ids_enqueue_on_commit(
         [n["id"] for n in rows[Notification] if n["status"] == NotificationStatus.PENDING]
     )
-
-
-def rows_create_with_history(rows: dict[type[models.Model], list[Row]], *, actor) -> None:
-    """Insert ``rows`` (column values per model, parents first) and a history row for
-    each — the rows ``bulk_create_with_history`` writes (history_type "+", history_user =
-    ``actor``, history_date = the wall clock), without model instances. Sets each
-    ``row["id"]``.
-
-    The primary keys are drawn from the sequences first (one query), so rows
-    can point at each other; each table is written by COPY, and then one statement copies
-    the new rows into their history tables inside the database (the values never travel
-    twice). Django's bulk_create binds every value through psycopg's client-side quoting
-    and costs seconds for a batch; this takes milliseconds."""
-    rows = {model: batch for model, batch in rows.items() if batch}
-    if not rows:
-        return
-    _assign_ids(rows)
-    when = timezone.now()
-    history, params = [], []
-    with connection.cursor() as cursor:
-        for model, batch in rows.items():
-            table = _copy_table(model)
-            _pg_copy(cursor, table.table, table.columns, [table.values(row) for row in batch])
-            history.append(f"h{len(history)} AS ({table.history_insert})")
-            params += [when, actor.pk, [row["id"] for row in batch]]
-        # Data-modifying CTEs: every history table in one round trip.
-        cursor.execute(f"WITH {', '.join(history)} SELECT 1", params)
-
-
-def _assign_ids(rows: dict[type[models.Model], list[Row]]) -> None:
-    """Draw every primary key the rows need from their sequences, in one round trip."""
-    draws, params = [], []
-    for model, batch in rows.items():
-        draws.append("(SELECT array_agg(nextval(pg_get_serial_sequence(%s, %s))) FROM generate_series(1, %s))")
-        params += [model._meta.db_table, model._meta.pk.column, len(batch)]
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(draws)}", params)
-        drawn = cursor.fetchone()
-    for batch, ids in zip(rows.values(), drawn, strict=True):
-        for row, pk in zip(batch, ids, strict=True):
-            row["id"] = pk
-
-
-@dataclass(frozen=True)
-class _CopyTable:
-    """How new rows of one model go in by COPY: columns (primary key first) with each
-    field's default, which are JSON, which foreign keys may hold a parent row; and the
-    statement that copies rows (by id) into the history table with simple-history's own
-    four columns (history_date and history_user_id bound, type "+", no change reason)."""
-
-    table: str
-    columns: tuple[str, ...]
-    history_insert: str  # parameters: history_date, history_user_id, the ids
-    defaults: tuple[tuple[str, Any], ...]  # (attname, default) for every column after the key
-    json: tuple[tuple[int, Any], ...]  # (position in the row tuple, the field's encoder)
-    links: tuple[tuple[str, str], ...]  # (foreign key name, attname)
-    known: frozenset[str]
-    required: frozenset[str]
-
-    def resolve_links(self, row: Row) -> None:
-        for name, attname in self.links:
-            if name in row:
-                parent = row[name]
-                row[attname] = None if parent is None else parent["id"]
-
-    def values(self, row: Row) -> tuple:
-        """The row as a COPY tuple; a missing column takes its field's default."""
-        self.resolve_links(row)
-        if not (row.keys() <= self.known and self.required <= row.keys()):
-            raise ValueError(
-                f"{self.table} row: unknown {sorted(row.keys() - self.known)}, missing {sorted(self.required - row.keys())}"
-            )
-        values = [row["id"], *[row.get(attname, default) for attname, default in self.defaults]]
-        for at, encoder in self.json:
-            if values[at] is not None:
-                values[at] = json.dumps(values[at], cls=encoder)  # what JSONField stores, serialised once
-        return tuple(values)
-
-
-@cache
-def _copy_table(model: type[models.Model]) -> _CopyTable:
-    meta = model._meta
-    history = model.history.model._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    defaults, required, json_at, links = [], set(), [], []
-    for position, f in enumerate(fields, start=1):
-        if f.many_to_one:
-            links.append((f.name, f.attname))
-        if isinstance(f, models.JSONField):
-            json_at.append((position, f.encoder))
-        time_dependent = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-        if f.has_default() and callable(f.default) and f.default not in (dict, list):
-            time_dependent = True  # e.g. default=timezone.now: the builder must set it
-        default = None if time_dependent else f.get_default()
-        if time_dependent or (default is None and not f.null):
-            required.add(f.attname)
-        defaults.append((f.attname, default))
-    qn = connection.ops.quote_name
-    tracked = [f for f in fields if f.name in {h.name for h in history.fields}]  # what simple-history keeps
-    specials = ("history_date", "history_change_reason", "history_type", "history_user")
-    source = ", ".join(qn(c) for c in [meta.pk.column, *(f.column for f in tracked)])
-    target = ", ".join(qn(history.get_field(n).column) for n in [meta.pk.name, *(f.name for f in tracked), *specials])
-    return _CopyTable(
-        table=qn(meta.db_table),
-        columns=tuple(qn(c) for c in [meta.pk.column, *(f.column for f in fields)]),
-        history_insert=(
-            f"INSERT INTO {qn(history.db_table)} ({target}) "  # noqa: S608 — identifiers from the models
-            f"SELECT {source}, %s, NULL, '+', %s FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} = ANY(%s)"
-        ),
-        defaults=tuple(defaults),
-        json=tuple(json_at),
-        links=tuple(links),
-        known=frozenset({"id", *(f.attname for f in fields), *(name for name, _ in links)}),
-        required=frozenset(required),
-    )
-
-
-def _pg_copy(cursor, table: str, columns: tuple[str, ...], rows) -> None:
-    """COPY ``rows`` (tuples in ``columns`` order; names already quoted) into ``table``."""
-    # Raw psycopg COPY bypasses Django's error translation; wrap it so a unique violation
-    # is django.db.IntegrityError like any other write (the sweep's conflict handling).
-    with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for values in rows:
-            copy.write_row(values)
-
-
-def incidents_bulk_update_with_history(incidents: list[Incident], fields: list[str], *, actor) -> None:
-    """Write ``fields`` of ``incidents`` and a history row for each (history_type "~",
-    history_user = ``actor``), as bulk_update_with_history does.
-
-    Django's bulk_update writes one ``CASE WHEN id = … THEN …`` per field and row; for a
-    batch of 500 cases × 17 fields that is most of a sweep's time. On PostgreSQL the
-    values go instead as one JSON document joined with ``jsonb_to_recordset``, and the
-    same statement copies the updated rows (``RETURNING``) into the history table: one
-    round trip, and the cases' other fifty columns never travel to Python and back. The
-    history rows hold what the database now holds, which is what simple-history records."""
-    if not incidents:
-        return
-    model_fields = [Incident._meta.get_field(name) for name in fields]
-    history = Incident.history.model._meta
-    specials = ("history_date", "history_change_reason", "history_type", "history_user")
-    copied = [f.column for f in history.concrete_fields if not f.primary_key and f.name not in specials]
-    qn = connection.ops.quote_name
-    columns = ", ".join(f"{qn(f.column)} {f.cast_db_type(connection)}" for f in model_fields)
-    assignments = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in model_fields)
-    returning = ", ".join(f"t.{qn(c)}" for c in copied)
-    history_columns = ", ".join(qn(c) for c in [*copied, *(history.get_field(n).column for n in specials)])
-    sql = (
-        f"WITH updated AS (UPDATE {qn(Incident._meta.db_table)} AS t SET {assignments} "  # noqa: S608 — identifiers from the models, values bound
-        f"FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, {columns}) WHERE t.id = v.id RETURNING {returning}) "
-        f"INSERT INTO {qn(history.db_table)} ({history_columns}) "
-        f"SELECT {', '.join(qn(c) for c in copied)}, %s, NULL, '~', %s FROM updated"
-    )
-    when = timezone.now()
-    with connection.cursor() as cursor:
-        for start in range(0, len(incidents), 1000):
-            chunk = incidents[start : start + 1000]
-            document = json.dumps(
-                [{"id": i.pk, **{f.column: getattr(i, f.attname) for f in model_fields}} for i in chunk],
-                default=_json_default,
-            )
-            cursor.execute(sql, [document, when, actor.pk])
-
-
-def _json_default(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _known_for(incident_id: int) -> Known:
@@ -673,7 +399,7 @@ def _push_forward(incident: Incident, *, now: datetime, actor) -> None:
     on the instance is not recorded."""
     incident.next_check_at = now + BAD_ROW_RETRY
     with transaction.atomic():
-        incidents_bulk_update_with_history([incident], ["next_check_at"], actor=actor)
+        fastpath.update_with_history([incident], ["next_check_at"], actor=actor)
 
 
 def _case_rows():
@@ -866,138 +592,4 @@ class LazyRoster:
         return self._roster
 
 
-# --- Waking up at the next deadline --------------------------------------------------------
-#
-# The beat sweeps every SWEEP_INTERVAL_SECONDS, so a deadline between two beats waits up
-# to one interval. After each sweep the task asks for the earliest deadline within the
-# next interval and has Celery run one more sweep at that instant (``apply_async(eta=…)``);
-# that sweep does the same, so known deadlines are met within about a second and the beat
-# stays the safety net. No scheduler of our own: Celery holds the timer, the database
-# holds the deadlines.
-
-# Wake-up instants are rounded up to this grid: at most one wake-up per tick however many
-# deadlines fall in it, and rounding *up* means the wake-up never fires before its deadline.
-WAKEUP_TICK = timedelta(milliseconds=100)
-# Look a little past the next beat: a beat that runs late must not leave a gap.
-WAKEUP_MARGIN = timedelta(seconds=1)
-WAKEUP_KEY_PREFIX = "sweep-wakeup"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def sweep_next_check_after(*, now: datetime, until: datetime) -> datetime | None:
-    """The earliest pending deadline in (now, until], or None: a case's ``next_check_at``
-    or an offered handoff's acceptance time box. One probe of each partial index
-    (incident_sweep_idx, handoff_accept_due_idx: ORDER BY … LIMIT 1). Frozen (paused)
-    and closed cases hold NULL in next_check_at, so they never wake the sweep."""
-    case = (
-        Incident.objects.filter(next_check_at__gt=now, next_check_at__lte=until)
-        .order_by("next_check_at")
-        .values_list("next_check_at", flat=True)
-        .first()
-    )
-    handoff = (
-        HandoffPacket.objects.filter(
-            status=HandoffStatus.OFFERED,
-            accept_due_at__gt=now,
-            accept_due_at__lte=until,
-            accept_breached_at__isnull=True,
-        )
-        .order_by("accept_due_at")
-        .values_list("accept_due_at", flat=True)
-        .first()
-    )
-    return min((at for at in (case, handoff) if at is not None), default=None)
-
-
-def _tick_ceil(at: datetime) -> int:
-    """``at`` rounded up to WAKEUP_TICK, as a whole number of ticks since the epoch
-    (integer arithmetic: exact, and the same key in every process)."""
-    micros = (at - EPOCH) // timedelta(microseconds=1)
-    tick = WAKEUP_TICK // timedelta(microseconds=1)
-    return -(-micros // tick)
-
-
-def sweep_wakeup_claim(*, now: datetime, horizon: timedelta | None = None) -> datetime | None:
-    """The instant the next wake-up sweep should run, if one is needed and nobody has
-    scheduled it yet; else None.
-
-    Invariants: the instant is strictly after ``now`` (the sweep that calls this has
-    handled everything due at ``now``, so a wake-up never re-sweeps its own instant and
-    a chain of wake-ups always moves forward); it is the earliest pending deadline within
-    ``horizon`` (default: one beat interval plus WAKEUP_MARGIN), rounded up to WAKEUP_TICK,
-    so never before that deadline; and each instant is claimed once by an atomic
-    ``cache.add`` — with a shared cache (CACHE_URL) once overall, with the per-process
-    memory cache once per process. A duplicate wake-up is only a cheap extra sweep:
-    sweeps claim rows with skip-locked and the unique constraints keep breaches single.
-    Without the claim every beat would start another self-perpetuating chain."""
-    if horizon is None:
-        horizon = timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS) + WAKEUP_MARGIN
-    deadline = sweep_next_check_after(now=now, until=now + horizon)
-    if deadline is None:
-        return None
-    ticks = _tick_ceil(deadline)
-    at = EPOCH + ticks * WAKEUP_TICK
-    # Kept until well after the instant has passed; by then no sweep can find it again
-    # (they only look strictly after their own ``now``).
-    timeout = int((at - now).total_seconds()) + int(horizon.total_seconds()) + 60
-    if not django_cache.add(f"{WAKEUP_KEY_PREFIX}:{ticks}", now.isoformat(), timeout=timeout):
-        return None
-    return at
-
-
-def sweep_wakeup_release(at: datetime) -> None:
-    """Give back a claimed instant whose wake-up could not be enqueued, so the next
-    sweep may try again."""
-    django_cache.delete(f"{WAKEUP_KEY_PREFIX}:{_tick_ceil(at)}")
-
-
-def sweep_status(*, now: datetime) -> dict:
-    """Is the sweep alive? The latest heartbeat, its age, and whether that is stale
-    (older than SWEEP_STALE_AFTER_SECONDS). Used by /healthz, the sweep_breaches
-    command (--status) and the admin."""
-    stale_after = settings.SWEEP_STALE_AFTER_SECONDS
-    last = SweepHeartbeat.objects.order_by("-finished_at").first()
-    # Cases due longer ago than the stale window and still not handled: a sweep that
-    # runs but cannot keep up (or keeps failing on them) shows here.
-    backlog = Incident.objects.filter(next_check_at__lte=now - timedelta(seconds=stale_after)).count()
-    if last is None:
-        return {"ok": False, "stale": True, "reason": "no sweep has run yet", "last": None,
-                "stale_after_seconds": stale_after, "backlog": backlog}  # fmt: skip
-    age = (now - last.finished_at).total_seconds()
-    stale = age > stale_after
-    reason = f"last sweep finished {int(age)} s ago" if stale else ""
-    if backlog and not stale:
-        reason = f"{backlog} case(s) overdue for the sweep by more than {stale_after} s"
-    return {
-        "ok": not stale and not backlog,
-        "stale": stale,
-        "reason": reason,
-        "stale_after_seconds": stale_after,
-        "age_seconds": round(age, 1),
-        "backlog": backlog,
-        "last": {
-            "started_at": last.started_at.isoformat(),
-            "finished_at": last.finished_at.isoformat(),
-            "source": last.source,
-            "examined": last.examined,
-            "breaches": last.breaches,
-            "warnings": last.warnings,
-            "escalations": last.escalations,
-            "errors": last.errors,
-            "duration_ms": last.duration_ms,
-        },
-    }
-
-
-__all__ = [
-    "Fired",
-    "SweepDecision",
-    "SweepResult",
-    "plan_incident",
-    "sweep_decide",
-    "sweep_run",
-    "sweep_next_check_after",
-    "sweep_status",
-    "sweep_wakeup_claim",
-    "sweep_wakeup_release",
-]
+__all__ = ["SweepResult", "plan_incident", "sweep_run"]

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET
 
 from config.celery import app as celery_app
 from escalations.outages import CACHE
-from escalations.services.sweep import sweep_status
+from escalations.services.sweep_health import sweep_status
 
 # A probe waits at most this for the broker: monitors time out too.
 BROKER_PROBE_TIMEOUT_SECONDS = 1.0

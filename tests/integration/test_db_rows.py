@@ -1,5 +1,5 @@
 """The list's readers: escalations.pagination.RowsPaginator (a page's ids, then its
-rows), incident_rows_by_id (one statement read by escalations.db.fetch_rows, with
+rows), incident_rows_by_id (one statement read by escalations.fastpath.fetch_rows, with
 psycopg's own timestamp loader, on PostgreSQL), and the incident filterset's cheap
 per-request copy of its filters and form fields."""
 
@@ -13,7 +13,7 @@ from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 
 from escalations.api.incident_json import ROW_COLUMNS, incident_rows, incident_rows_by_id
-from escalations.db import fetch_rows
+from escalations.fastpath import fetch_rows
 from escalations.filtersets import IncidentFilterSet
 from escalations.models import Incident
 from escalations.pagination import RowsPaginator

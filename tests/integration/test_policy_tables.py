@@ -242,8 +242,8 @@ def test_remembered_insert_statements_are_the_compilers(make_incident, agent, ro
     import time_machine
     from django.db.models.sql import InsertQuery
 
+    from escalations.fastpath import writes
     from escalations.models import Checklist, ChecklistItem, Notification, ResolveCycle
-    from escalations.services import common
 
     incident = make_incident()
     checklist = Checklist.objects.filter(incident=incident).first()
@@ -261,12 +261,12 @@ def test_remembered_insert_statements_are_the_compilers(make_incident, agent, ro
             incident=incident, channel="in_app", recipient=agent, subject=f"S {n}", payload={"n": n}
         ),
     }
-    monkeypatch.setattr(common, "_insert_sql", {})
+    monkeypatch.setattr(writes, "_insert_sql", {})
     with time_machine.travel(incident.reported_at, tick=False):
         for model, make in makers.items():
-            first = common._insert_with_history_sql(model, [make(n) for n in range(rows)], using="default")
-            again = common._insert_with_history_sql(model, [make(n) for n in range(rows)], using="default")
-            assert (model, "default", rows > 1) in common._insert_sql, model
+            first = writes._insert_with_history_sql(model, [make(n) for n in range(rows)], using="default")
+            again = writes._insert_with_history_sql(model, [make(n) for n in range(rows)], using="default")
+            assert (model, "default", rows > 1) in writes._insert_sql, model
             objs = [make(n) for n in range(rows)]
             query = InsertQuery(model)
             query.insert_values([f for f in model._meta.concrete_fields if not f.generated and not f.primary_key], objs)

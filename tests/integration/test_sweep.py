@@ -42,7 +42,8 @@ from escalations.services import (
 )
 from escalations.services import sweep as sweep_module
 from escalations.services.common import system_user
-from escalations.services.sweep import sweep_run, sweep_status
+from escalations.services.sweep import sweep_run
+from escalations.services.sweep_health import sweep_status
 from tests.engine_support import oncall_fixture, roster  # noqa: F401
 from tests.factories import UserFactory
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
+from escalations.fastpath import writes
 from escalations.models import Breach, CaseEvent, Escalation, Incident, Notification, SlaWarning
-from escalations.services import sweep as sweep_module
 from escalations.services.common import system_user
 from escalations.services.sweep import sweep_run
 from tests.engine_support import oncall_fixture, roster  # noqa: F401
@@ -56,7 +56,7 @@ def test_every_row_the_sweep_creates_has_one_matching_history_row(make_incident,
 
 
 def test_a_row_with_an_unknown_or_missing_column_is_refused(db, now):
-    table = sweep_module._copy_table(Breach)
+    table = writes._copy_table(Breach)
     row = {"id": 7, "incident_id": 1, "kind": "ack", "cycle": 1, "severity": "S2", "due_at": now, "detected_at": now}
     values = dict(zip(("id", *(a for a, _ in table.defaults)), table.values(dict(row)), strict=True))
     assert values["cause"] == "unknown" and values["cause_note"] == "" and values["handoff_id"] is None  # defaults
@@ -67,7 +67,7 @@ def test_a_row_with_an_unknown_or_missing_column_is_refused(db, now):
 
 
 def test_a_parent_row_is_linked_by_its_id_and_json_is_serialised(db, now):
-    table = sweep_module._copy_table(Escalation)
+    table = writes._copy_table(Escalation)
     breach = {"id": 41}
     row = {"id": 9, "incident_id": 1, "level": 1, "reason": "r", "breach": breach, "step_id": None,
            "notified": [{"user": 3}], "created_at": now, "actor_id": 1}  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from escalations.services.sweep import Fired, sweep_decide
+from escalations.sla.sweep import Fired, sweep_decide
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 M = timedelta(minutes=1)

@@ -12,7 +12,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from escalations.services.sweep import sweep_run, sweep_status
+from escalations.services.sweep import sweep_run
+from escalations.services.sweep_health import sweep_status
 
 
 class Command(BaseCommand):

@@ -93,10 +93,10 @@ def _load(target: int, *, now: datetime, team, customer, channel) -> None:
     from tqdm import tqdm
 
     from escalations.choices import Status
+    from escalations.fastpath.writes import _pg_copy  # the sweep's own COPY helper
     from escalations.models import Incident
     from escalations.services.clocks import incident_recompute_clocks, policy_snapshot
     from escalations.services.policies import policy_for
-    from escalations.fastpath.writes import _pg_copy  # the sweep's own COPY helper
 
     missing = target - _open_count()  # (a fresh database each run: see _ensure_database)
     if missing <= 0:

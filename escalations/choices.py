@@ -176,6 +176,8 @@ class EventKind(models.TextChoices):
     WARNING = "warning", "SLA warning"
     BREACHED = "breached", "SLA breached"
     MET = "met", "SLA met"
+    # A resolve cycle that ended after its target; the breach itself is the sweep's event.
+    MISSED = "missed", "SLA missed"
     ESCALATED = "escalated", "Escalated"
     PAGED = "paged", "Paged"
     RESOLVED = "resolved", "Resolved"

@@ -64,8 +64,18 @@ class SeverityPolicy(models.Model):
                 errors[field] = "Must be longer than zero."
         if self.ack_target and self.resolve_target and self.ack_target > self.resolve_target:
             errors["ack_target"] = "The acknowledge target cannot be longer than the resolve target."
+        if self.pk and any(not self.chain_may_reach(step.target) for step in self.chain.all()):
+            errors["allows_executive_escalation"] = (
+                "The escalation chain still reaches an executive; remove that step first."
+            )
         if errors:
             raise ValidationError(errors)
+
+    def chain_may_reach(self, target: str) -> bool:
+        """Executives only where the chain *and* the policy say so: the one home of the
+        rule, called when a step or a policy is saved (every door: admin, API, playbook)
+        and when the sweep climbs the chain (a step written before the policy changed)."""
+        return target != ChainTarget.EXECUTIVE or self.allows_executive_escalation
 
 
 class EscalationStep(models.Model):
@@ -110,7 +120,7 @@ class EscalationStep(models.Model):
             raise ValidationError({"team": "A team step needs a team."})
         if self.target == ChainTarget.USER and not self.user_id:
             raise ValidationError({"user": "A user step needs a user."})
-        if self.target == ChainTarget.EXECUTIVE and self.policy_id and not self.policy.allows_executive_escalation:
+        if self.policy_id and not self.policy.chain_may_reach(self.target):
             raise ValidationError({"target": "This policy does not allow executive escalation."})
         bad = [c for c in self.channel_list() if c not in NotificationChannel.values]
         if bad:

@@ -76,17 +76,9 @@ def event_record(
     detail: str = "",
 ) -> CaseEvent:
     """Append a business event to the case's timeline."""
-    return audited_create(
-        CaseEvent,
-        history_user=actor,
-        actor=actor,
-        incident=incident,
-        kind=kind,
-        at=at,
-        old=_jsonable(old or {}),
-        new=_jsonable(new or {}),
-        detail=detail[:500],
-    )
+    event = event_build(incident=incident, kind=kind, actor=actor, at=at, old=old, new=new, detail=detail)
+    audited_save(event, actor=actor)
+    return event
 
 
 def event_build(
@@ -100,10 +92,16 @@ def event_build(
     detail: str = "",
 ) -> CaseEvent:
     """An unsaved event, for callers that write several at once with ``events_save``."""
-    return CaseEvent(
-        incident=incident, kind=kind, at=at, actor=actor, old=_jsonable(old or {}), new=_jsonable(new or {}),
-        detail=detail[:500],
-    )  # fmt: skip
+    return CaseEvent(incident=incident, actor=actor, **event_values(kind=kind, at=at, old=old, new=new, detail=detail))
+
+
+def event_values(
+    *, kind: str, at: datetime, old: dict | None = None, new: dict | None = None, detail: str = ""
+) -> dict:
+    """A timeline event's content: the one place it is shaped (values made JSON-safe,
+    detail cut to its column). ``event_build`` adds the case and the actor as objects;
+    the sweep, which writes rows, adds their ids."""
+    return {"kind": kind, "at": at, "old": _jsonable(old or {}), "new": _jsonable(new or {}), "detail": detail[:500]}
 
 
 def events_save(events: list[CaseEvent], *, actor) -> list[CaseEvent]:

@@ -131,8 +131,7 @@ def step_people(step: EscalationStep, incident: Incident, roster: Roster) -> tup
     if target == ChainTarget.MANAGER:
         return roster.on_shift(ShiftRole.MANAGER, incident.team_id) or roster.group_members.get(MANAGERS, []), False
     if target == ChainTarget.EXECUTIVE:
-        # Executives only where the policy says so, even if an old chain row names them.
-        if not incident.policy.allows_executive_escalation:
+        if not incident.policy.chain_may_reach(target):  # an old chain row naming executives
             return [], True
         return roster.on_shift(ShiftRole.EXECUTIVE, incident.team_id), True
     if target == ChainTarget.TEAM:

@@ -243,7 +243,7 @@ def incident_resolve(
         if incident.clock_started_at:
             event_record(
                 incident=incident,
-                kind=EventKind.MET if met else EventKind.BREACHED,
+                kind=EventKind.MET if met else EventKind.MISSED,
                 actor=actor,
                 at=now,
                 new={"clock": "resolve", "cycle": incident.resolve_cycle, "met": met},

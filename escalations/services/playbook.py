@@ -232,7 +232,7 @@ def playbook_load(*, actor=None) -> dict[str, int]:
             if policy is None or policy.chain.exists():
                 continue
             for level, target, wait in steps:
-                if target == ChainTarget.EXECUTIVE and not policy.allows_executive_escalation:
+                if not policy.chain_may_reach(target):
                     continue
                 audited_create(EscalationStep, history_user=actor, policy=policy, level=level, target=target, wait=wait)
                 created["chain_steps"] += 1

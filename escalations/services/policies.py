@@ -9,7 +9,6 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from escalations.choices import ChainTarget
 from escalations.models import SeverityPolicy
 from escalations.services.common import audited_save
 from escalations.services.errors import RuleViolation
@@ -97,14 +96,5 @@ def severity_policy_update(*, policy: SeverityPolicy, actor, **changes) -> Sever
         except ValidationError as exc:
             field, messages = next(iter(exc.message_dict.items()))
             raise RuleViolation(" ".join(messages), field=None if field == "__all__" else field) from None
-        if (
-            "allows_executive_escalation" in changed
-            and not locked.allows_executive_escalation
-            and locked.chain.filter(target=ChainTarget.EXECUTIVE).exists()
-        ):
-            raise RuleViolation(
-                "The escalation chain still reaches an executive; remove that step first.",
-                field="allows_executive_escalation",
-            )
         audited_save(locked, actor=actor, update_fields=changed)
         return locked

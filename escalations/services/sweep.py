@@ -53,7 +53,7 @@ from escalations.models import (
     SweepHeartbeat,
 )
 from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks, pauses_by_incident
-from escalations.services.common import _jsonable, audited_create, system_user
+from escalations.services.common import audited_create, event_values, system_user
 from escalations.services.errors import ServiceError
 from escalations.services.escalation import (
     Recipient,
@@ -125,9 +125,12 @@ class Plan:
 
 def _event(plan: Plan, *, kind: str, actor, now: datetime, new: dict, detail: str) -> None:
     plan.events.append(
-        {"incident_id": plan.incident.pk, "kind": kind, "at": now, "actor_id": actor.pk, "old": {},
-         "new": _jsonable(new), "detail": detail[:500]}
-    )  # fmt: skip
+        {
+            "incident_id": plan.incident.pk,
+            "actor_id": actor.pk,
+            **event_values(kind=kind, at=now, new=new, detail=detail),
+        }
+    )
 
 
 def _notify(
@@ -159,8 +162,8 @@ def _escalate(
     policy_id = incident.policy_id
     level = max(incident.escalation_level, max(known.levels, default=0)) + 1
     step = roster.step(policy_id, level)
-    if step is not None and step.target == ChainTarget.EXECUTIVE and not incident.policy.allows_executive_escalation:
-        step = None  # executives only where the chain *and* the policy say so
+    if step is not None and not incident.policy.chain_may_reach(step.target):
+        step = None
     if step is None:
         incident.next_escalation_at = None
         top = roster.step(policy_id, roster.top_level(policy_id))

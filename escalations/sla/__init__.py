@@ -1,7 +1,16 @@
 """Pure clock and trigger maths (no ORM, no settings, no clock reads)."""
 
 from escalations.sla.calendar import TWENTY_FOUR_SEVEN, Calendar
-from escalations.sla.clock import ClockState, ClockStatus, Pause, clock_state, due_at, elapsed, warn_at
+from escalations.sla.clock import (
+    ClockState,
+    ClockStatus,
+    Pause,
+    clock_state,
+    due_at,
+    elapsed,
+    stored_status,
+    warn_at,
+)
 from escalations.sla.triggers import ImpactFacts, Rule, TriggerResult, evaluate, more_severe, severity_rank
 
 __all__ = [
@@ -18,6 +27,7 @@ __all__ = [
     "elapsed",
     "evaluate",
     "more_severe",
+    "stored_status",
     "severity_rank",
     "warn_at",
 ]

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from escalations.choices import OPEN_STATUSES, ClockKind
+from escalations.sla.clock import ClockStatus, stored_status
 
 
 class SweepRow(Protocol):
@@ -103,11 +104,12 @@ def sweep_decide(row: SweepRow, now: datetime) -> SweepDecision:
     warnings: list[Fired] = []
     breaches: list[Fired] = []
     for kind, cycle, live, warn, due, warned, breached in clocks:
-        if not live or breached is not None or due is None:
+        if not live or breached is not None:
             continue
-        if warned is None and warn is not None and warn <= now:
+        status = stored_status(due_at=due, warn_at=warn, breached_at=None, now=now)
+        if warned is None and warn is not None and status in (ClockStatus.WARNING, ClockStatus.BREACHED):
             warnings.append(Fired(kind, cycle, due, warn))
-        if due <= now:
+        if status is ClockStatus.BREACHED:
             breaches.append(Fired(kind, cycle, due, warn))
     chain_due = row.paused_since is None and row.next_escalation_at is not None and row.next_escalation_at <= now
     return SweepDecision(tuple(warnings), tuple(breaches), chain_due)

@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from escalations.choices import EventKind
 from escalations.models import Incident
-from escalations.sla import ClockState
+from escalations.sla import ClockState, stored_status
 
 register = template.Library()
 
@@ -96,16 +96,6 @@ class ClockView:
         return f"{duration_text(self.remaining)} left"
 
 
-def _row_state(*, due: datetime | None, warn: datetime | None, breached: datetime | None, now: datetime) -> str:
-    if due is None:
-        return "not_started"
-    if breached is not None or now >= due:
-        return "breached"
-    if warn is not None and now >= warn:
-        return "warning"
-    return "running"
-
-
 def row_clock(incident: Incident, kind: str, now: datetime) -> ClockView:
     """A queue row's clock from the denormalised deadline fields alone (no query)."""
     if kind == "ack":
@@ -126,7 +116,7 @@ def row_clock(incident: Incident, kind: str, now: datetime) -> ClockView:
     if incident.paused_since is not None and incident.clock_started_at is not None:
         # A running pause freezes the clock: its deadline is unknown until it resumes.
         return ClockView("paused", None, None, None)
-    state = _row_state(due=due, warn=warn, breached=breached, now=now)
+    state = str(stored_status(due_at=due, warn_at=warn, breached_at=breached, now=now))
     return ClockView(state, due, warn, (due - now) if due else None)
 
 

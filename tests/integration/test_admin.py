@@ -260,6 +260,24 @@ def test_policy_admin_form_runs_the_model_clean(policy_admin):
 
 
 @pytest.mark.django_db
+def test_policy_admin_cannot_close_executives_while_the_chain_reaches_them(policy_admin):
+    """The executive rule's one home (SeverityPolicy.chain_may_reach) holds in the admin
+    too: the S1 chain has an executive rung, so executives cannot be switched off."""
+    policy = SeverityPolicy.objects.get(key="S1")
+    assert policy.allows_executive_escalation and policy.chain.filter(target="executive").exists()
+    client = login(policy_admin)
+    url = admin_url(SeverityPolicy, "change", policy.pk)
+    data = form_data(client.get(url))
+    data.pop("allows_executive_escalation", None)  # an unticked box is not posted
+    response = client.post(url, data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "still reaches an executive" in str(errors["allows_executive_escalation"])
+    policy.refresh_from_db()
+    assert policy.allows_executive_escalation
+
+
+@pytest.mark.django_db
 def test_editing_policy_targets_never_moves_an_open_cases_deadline(policy_admin, make_incident, now):
     incident = make_incident()  # S2: acknowledge within 30 minutes
     assert incident.severity == "S2"

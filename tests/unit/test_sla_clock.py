@@ -9,7 +9,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from escalations.sla.calendar import TWENTY_FOUR_SEVEN, Calendar
-from escalations.sla.clock import ClockStatus, Pause, _counting_intervals, clock_state, due_at, elapsed, warn_at
+from escalations.sla.clock import (
+    ClockStatus,
+    Pause,
+    _counting_intervals,
+    clock_state,
+    due_at,
+    elapsed,
+    stored_status,
+    warn_at,
+)
 
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
@@ -266,3 +275,22 @@ def test_elapsed_without_pauses_is_the_counting_intervals_summed(start, until, c
     for end in (until, until + timedelta(days=3, hours=5), start + timedelta(hours=30, minutes=7)):
         summed = sum((e - b for b, e in _counting_intervals(start, [], calendar, end)), timedelta(0))
         assert elapsed(start, end, [], calendar) == max(summed, timedelta(0))
+
+
+@pytest.mark.parametrize("calendar", [TWENTY_FOUR_SEVEN, Calendar(is_24x7=False, tz="Europe/London")])
+@pytest.mark.parametrize("hours", [0, 1, 5, 6, 7, 8, 30, 200])
+def test_stored_status_agrees_with_clock_state_for_a_running_clock(calendar, hours):
+    """The queue and the sweep read a running clock from its stored due and warning
+    times; that must be the status the full clock maths gives."""
+    start, target = datetime(2026, 11, 20, 10, tzinfo=UTC), timedelta(hours=8)
+    now = start + timedelta(hours=hours)
+    full = clock_state(start=start, target=target, now=now, calendar=calendar)
+    stored = stored_status(due_at=full.due_at, warn_at=full.warn_at, breached_at=None, now=now)
+    assert stored == full.status
+
+
+def test_stored_status_keeps_a_recorded_breach_and_knows_no_due_time():
+    now = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    later = now + timedelta(hours=1)
+    assert stored_status(due_at=later, warn_at=later, breached_at=now, now=now) == ClockStatus.BREACHED
+    assert stored_status(due_at=None, warn_at=None, breached_at=None, now=now) == ClockStatus.NOT_STARTED

@@ -233,11 +233,15 @@ class HandoffOfferForm(VersionedForm):
         return {f: self.cleaned_data[f] for f in PACKET_FIELDS}
 
 
-class HandoffRejectForm(forms.Form):
+class HandoffAnswerForm(VersionedForm):
+    """Accept or withdraw: nothing to fill in but the version the page showed."""
+
+
+class HandoffRejectForm(VersionedForm):
     reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Why you reject it")
 
 
-class ChecklistItemForm(forms.Form):
+class ChecklistItemForm(VersionedForm):
     done = forms.BooleanField(required=False)
 
 

@@ -66,14 +66,17 @@ def require_stage_exit(incident: Incident, *, action: str) -> None:
         )
 
 
-def checklist_item_set_done(*, item: ChecklistItem | int, done: bool, actor, now: datetime) -> ChecklistItem:
-    """Tick (or untick) one item. The case's version is bumped: a tick is a change."""
+def checklist_item_set_done(
+    *, item: ChecklistItem | int, done: bool, actor, now: datetime, expected_version: int | None = None
+) -> ChecklistItem:
+    """Tick (or untick) one item. The case's version is bumped: a tick is a change, and
+    one made from a stale page is refused like any other."""
     pk = item.pk if isinstance(item, ChecklistItem) else item
     with transaction.atomic():
         incident_id = ChecklistItem.objects.filter(pk=pk).values_list("checklist__incident_id", flat=True).first()
         if incident_id is None:
             raise RuleViolation("No such checklist item.", field="item", code="not_found")
-        incident = incident_lock(incident_id)
+        incident = incident_lock(incident_id, expected_version=expected_version)
         if not incident.is_open:
             raise RuleViolation("The case is not open; reopen it to change its checklist.", field="status")
         locked = ChecklistItem.objects.select_for_update().get(pk=pk)

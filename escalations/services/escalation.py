@@ -73,20 +73,28 @@ class Roster:
         return max(self.chains.get(policy_id, {}), default=0)
 
 
-def roster_load(*, at: datetime, team_ids: Iterable[int] = ()) -> Roster:
-    """Load the roster at ``at``: four queries plus one for the members of the teams
-    named by team steps or passed in ``team_ids``."""
-    User = get_user_model()
-    roster = Roster(at=at)
+def shifts_on_duty(*, at: datetime, roles: Iterable[str] | None = None) -> dict[tuple[str, int | None], list]:
+    """Who is on shift at ``at``: (role, team id) and (role, None) → active users, in
+    shift-start order, each once. ``roles`` narrows the query to those roles."""
     shifts: dict[tuple[str, int | None], list] = defaultdict(list)
-    # shift_on_duty_idx serves this: shifts covering ``at``.
-    for shift in Shift.objects.filter(starts_at__lte=at, ends_at__gt=at).select_related("user").order_by("starts_at"):
+    query = Shift.objects.filter(starts_at__lte=at, ends_at__gt=at)  # shift_on_duty_idx
+    if roles is not None:
+        query = query.filter(role__in=list(roles))
+    for shift in query.select_related("user").order_by("starts_at"):
         if not shift.user.is_active:
             continue
         for key in ((shift.role, shift.team_id), (shift.role, None)):
             if shift.user not in shifts[key]:
                 shifts[key].append(shift.user)
-    roster.shifts = dict(shifts)
+    return dict(shifts)
+
+
+def roster_load(*, at: datetime, team_ids: Iterable[int] = ()) -> Roster:
+    """Load the roster at ``at``: four queries plus one for the members of the teams
+    named by team steps or passed in ``team_ids``."""
+    User = get_user_model()
+    roster = Roster(at=at)
+    roster.shifts = shifts_on_duty(at=at)
     chains: dict[int, dict[int, EscalationStep]] = defaultdict(dict)
     for step in EscalationStep.objects.select_related("team", "user"):
         chains[step.policy_id][step.level] = step

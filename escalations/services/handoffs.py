@@ -176,12 +176,13 @@ def handoffs_cancel_pending(*, incident: Incident, actor, now: datetime, why: st
     return pending
 
 
-def _lock_offer(handoff: HandoffPacket | int) -> tuple[HandoffPacket, Incident]:
+def _lock_offer(handoff: HandoffPacket | int, expected_version: int | None) -> tuple[HandoffPacket, Incident]:
     pk = handoff.pk if isinstance(handoff, HandoffPacket) else handoff
     incident_id = HandoffPacket.objects.filter(pk=pk).values_list("incident_id", flat=True).first()
     if incident_id is None:
         raise RuleViolation("No such handoff.", field="handoff", code="not_found")
-    incident = incident_lock(incident_id)  # case first, then packet: one lock order everywhere
+    # Case first, then packet: one lock order everywhere.
+    incident = incident_lock(incident_id, expected_version=expected_version)
     # of=self: to_team is a nullable (outer) join, which PostgreSQL refuses to lock.
     locked = HandoffPacket.objects.select_for_update(of=("self",)).select_related("to_team").get(pk=pk)
     if locked.status != HandoffStatus.OFFERED:
@@ -201,11 +202,18 @@ def may_answer(handoff: HandoffPacket, user) -> bool:
     return handoff.to_team is not None and handoff.to_team.members.filter(pk=user.pk).exists()
 
 
-def handoff_accept(*, handoff: HandoffPacket | int, actor, now: datetime) -> HandoffPacket:
+def may_cancel(handoff: HandoffPacket, user) -> bool:
+    """The sender, or a Manager, withdraws an unanswered offer."""
+    return handoff.from_user_id == user.pk or user.has_perm("escalations.downgrade_severity")
+
+
+def handoff_accept(
+    *, handoff: HandoffPacket | int, actor, now: datetime, expected_version: int | None = None
+) -> HandoffPacket:
     """The receiver takes the case: they become DRI of the target stage (and the
     Incident Commander when the case enters command without one)."""
     with transaction.atomic():
-        handoff, incident = _lock_offer(handoff)
+        handoff, incident = _lock_offer(handoff, expected_version)
         if not may_answer(handoff, actor):
             raise NotAllowed("Only the receiver of a handoff can accept it.", field="handoff")
         if handoff.to_stage != incident.stage:
@@ -255,13 +263,15 @@ def handoff_accept(*, handoff: HandoffPacket | int, actor, now: datetime) -> Han
         return handoff
 
 
-def handoff_reject(*, handoff: HandoffPacket | int, reason: str, actor, now: datetime) -> HandoffPacket:
+def handoff_reject(
+    *, handoff: HandoffPacket | int, reason: str, actor, now: datetime, expected_version: int | None = None
+) -> HandoffPacket:
     """The receiver declines with a reason; the sender stays DRI."""
     reason = (reason or "").strip()
     if not reason:
         raise RuleViolation("Say why you reject the handoff.", field="reason")
     with transaction.atomic():
-        handoff, incident = _lock_offer(handoff)
+        handoff, incident = _lock_offer(handoff, expected_version)
         if not may_answer(handoff, actor):
             raise NotAllowed("Only the receiver of a handoff can reject it.", field="handoff")
         handoff.status = HandoffStatus.REJECTED
@@ -281,11 +291,13 @@ def handoff_reject(*, handoff: HandoffPacket | int, reason: str, actor, now: dat
         return handoff
 
 
-def handoff_cancel(*, handoff: HandoffPacket | int, actor, now: datetime) -> HandoffPacket:
+def handoff_cancel(
+    *, handoff: HandoffPacket | int, actor, now: datetime, expected_version: int | None = None
+) -> HandoffPacket:
     """The sender (or a manager) withdraws an unanswered offer."""
     with transaction.atomic():
-        handoff, incident = _lock_offer(handoff)
-        if handoff.from_user_id != actor.pk and not actor.has_perm("escalations.downgrade_severity"):
+        handoff, incident = _lock_offer(handoff, expected_version)
+        if not may_cancel(handoff, actor):
             raise NotAllowed("Only the sender or a Manager can withdraw a handoff.", field="handoff")
         handoff.status = HandoffStatus.CANCELLED
         handoff.responded_at = now

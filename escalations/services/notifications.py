@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -28,6 +29,9 @@ from escalations.services.escalation import Recipient
 from escalations.services.webhooks import webhook_post, webhook_signature_headers
 
 logger = logging.getLogger(__name__)
+
+# escalations.tasks.deliver_notification's registered name.
+DELIVER_TASK = "escalations.deliver_notification"
 
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 
@@ -139,17 +143,16 @@ def notifications_publish(ids: list[int]) -> int:
     left to the retry pass, and this process stops publishing for a while
     (``outages.BROKER``: the failures are counted and logged once a minute, not once per
     write). Returns how many were published."""
-    from escalations.tasks import deliver_notification
-
     if BROKER.holding_off():
         return 0
     published = 0
     try:
-        with deliver_notification.app.producer_or_acquire() as producer:
+        with current_app.producer_or_acquire() as producer:
             # One connection attempt: kombu's own retry would sleep 2 s first.
             producer.connection.ensure_connection(max_retries=0)
             for pk in ids:
-                deliver_notification.apply_async(args=[pk], producer=producer, retry=False)
+                # By name: the services never import the tasks module, which imports them.
+                current_app.send_task(DELIVER_TASK, args=[pk], producer=producer, retry=False)
                 published += 1
     except Exception as exc:  # noqa: BLE001 — any broker error: kombu, redis, socket, timeout
         BROKER.failed(exc)

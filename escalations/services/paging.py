@@ -13,10 +13,10 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 
 from escalations.choices import EventKind, NotificationChannel
-from escalations.models import CaseEvent, Incident, Notification, Shift, ShiftRole
+from escalations.models import CaseEvent, Incident, Notification, ShiftRole
 from escalations.roles import DUTY_MANAGERS
 from escalations.services.common import audited_insert, event_build
-from escalations.services.escalation import Roster, commanders, duty_managers, recipients_for
+from escalations.services.escalation import Roster, commanders, duty_managers, recipients_for, shifts_on_duty
 from escalations.services.notifications import notification_build, notifications_enqueue_on_commit
 
 PAGE_CHANNELS = (NotificationChannel.IN_APP, NotificationChannel.EMAIL)
@@ -31,18 +31,7 @@ def paging_roster(*, incident: Incident, at: datetime) -> Roster:
     if incident.policy.requires_commander and incident.commander_id is None:
         roles.append(ShiftRole.COMMANDER)
     roster = Roster(at=at)
-    # Same shifts, order and de-duplication as roster_load, for these roles only.
-    for shift in (
-        Shift.objects.filter(role__in=roles, starts_at__lte=at, ends_at__gt=at)
-        .select_related("user")
-        .order_by("starts_at")
-    ):
-        if not shift.user.is_active:
-            continue
-        for key in ((shift.role, shift.team_id), (shift.role, None)):
-            people = roster.shifts.setdefault(key, [])
-            if shift.user not in people:
-                people.append(shift.user)
+    roster.shifts = shifts_on_duty(at=at, roles=roles)
     if not roster.on_shift(ShiftRole.DUTY_MANAGER, incident.team_id):
         roster.group_members[DUTY_MANAGERS] = list(
             get_user_model().objects.filter(groups__name=DUTY_MANAGERS, is_active=True).order_by("pk")

@@ -43,7 +43,7 @@ from escalations.services import (
     incident_update,
 )
 from escalations.services.clocks import incident_clocks
-from escalations.services.handoffs import may_answer
+from escalations.services.handoffs import may_answer, may_cancel
 from escalations.templatetags.escalations_tags import state_clock
 from escalations.views.common import case_url, login_required, safe_next
 
@@ -103,7 +103,7 @@ def _default_forms(incident: Incident, people, latest_update: CustomerUpdate | N
         "update": f.CustomerUpdateForm(initial=v),
         "details": f.DetailsForm(incident=incident, people=people),
         "handoff": f.HandoffOfferForm(initial=_packet_initial(incident, latest_update), people=people),
-        "reject": f.HandoffRejectForm(),
+        "reject": f.HandoffRejectForm(initial=v),
         "ack": f.AcknowledgeForm(),
     }
 
@@ -146,11 +146,7 @@ def render_case(
         "handoffs": handoffs,
         "pending_handoff": pending,
         "may_answer": bool(pending and can_work and may_answer(pending, request.user)),
-        "may_cancel": bool(
-            pending
-            and can_work
-            and (pending.from_user_id == request.user.pk or request.user.has_perm("escalations.downgrade_severity"))
-        ),
+        "may_cancel": bool(pending and can_work and may_cancel(pending, request.user)),
         "last_accepted": last_accepted,
         "timeline": incident_timeline(incident=incident, newest_first=True),
         "conflict": conflict,
@@ -441,11 +437,19 @@ def case_checklist_item(request: HttpRequest, pk: int, item_pk: int) -> HttpResp
     if not ChecklistItem.objects.filter(pk=item_pk, checklist__incident=incident).exists():
         raise Http404("No such checklist item on this case.")
     form = f.ChecklistItemForm(request.POST)
-    form.is_valid()  # a lone optional checkbox: always valid
+    if not form.is_valid():
+        messages.error(request, "Reload the case and tick the item again.")
+        return redirect(case_url(pk, "checklist"))
     try:
         item = checklist_item_set_done(
-            item=item_pk, done=form.cleaned_data["done"], actor=request.user, now=timezone.now()
+            item=item_pk,
+            done=form.cleaned_data["done"],
+            actor=request.user,
+            now=timezone.now(),
+            expected_version=form.cleaned_data["version"],
         )
+    except VersionConflict as exc:
+        return render_case(request, pk, conflict=exc, status=409)
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect(case_url(pk, "checklist"))
@@ -487,16 +491,14 @@ def _answer(request: HttpRequest, pk: int, *, key: str, form: forms.Form, call: 
     if form.is_valid():
         try:
             call({"handoff": handoff, **form.cleaned_data})
+        except VersionConflict as exc:
+            return render_case(request, handoff.incident_id, conflict=exc, status=409)
         except ServiceError as exc:
             f.put_service_error(form, exc)
         else:
             messages.success(request, done)
             return redirect(case_url(handoff.incident_id, "handoffs"))
     return render_case(request, handoff.incident_id, bound={key: form}, status=400)
-
-
-class _EmptyForm(forms.Form):
-    pass
 
 
 @login_required
@@ -506,8 +508,10 @@ def handoff_accept_view(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         key="accept",
-        form=_EmptyForm(request.POST),
-        call=lambda d: handoff_accept(handoff=d["handoff"], actor=request.user, now=timezone.now()),
+        form=f.HandoffAnswerForm(request.POST),
+        call=lambda d: handoff_accept(
+            handoff=d["handoff"], actor=request.user, now=timezone.now(), expected_version=d["version"]
+        ),
         done="Handoff accepted: you are now the stage DRI.",
     )
 
@@ -520,7 +524,13 @@ def handoff_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
         pk,
         key="reject",
         form=f.HandoffRejectForm(request.POST),
-        call=lambda d: handoff_reject(handoff=d["handoff"], reason=d["reason"], actor=request.user, now=timezone.now()),
+        call=lambda d: handoff_reject(
+            handoff=d["handoff"],
+            reason=d["reason"],
+            actor=request.user,
+            now=timezone.now(),
+            expected_version=d["version"],
+        ),
         done="Handoff rejected; the sender stays DRI.",
     )
 
@@ -532,7 +542,9 @@ def handoff_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         key="cancel",
-        form=_EmptyForm(request.POST),
-        call=lambda d: handoff_cancel(handoff=d["handoff"], actor=request.user, now=timezone.now()),
+        form=f.HandoffAnswerForm(request.POST),
+        call=lambda d: handoff_cancel(
+            handoff=d["handoff"], actor=request.user, now=timezone.now(), expected_version=d["version"]
+        ),
         done="Handoff withdrawn.",
     )

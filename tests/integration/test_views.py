@@ -453,15 +453,45 @@ def test_checklist_tick_and_untick(client, agent, make_incident):
     item = ChecklistItem.objects.filter(checklist__incident=incident).order_by("order").first()
     url = reverse("escalations:case-checklist-item", args=[incident.pk, item.pk])
     login(client, agent)
-    assert client.post(url, {"done": "on"}).status_code == 302
+    assert client.post(url, {"done": "on", "version": version(incident)}).status_code == 302
     item.refresh_from_db()
     assert item.done_by == agent
-    assert client.post(url, {}).status_code == 302
+    assert client.post(url, {"version": version(incident)}).status_code == 302
     item.refresh_from_db()
     assert item.done_at is None
     other = make_incident()
     wrong = reverse("escalations:case-checklist-item", args=[other.pk, item.pk])
-    assert client.post(wrong, {"done": "on"}).status_code == 404
+    assert client.post(wrong, {"done": "on", "version": version(other)}).status_code == 404
+
+
+def version(incident) -> int:
+    return Incident.objects.values_list("version", flat=True).get(pk=incident.pk)
+
+
+def test_a_tick_or_a_handoff_answer_from_a_stale_page_is_refused(client, agent, other_agent, make_incident):
+    """Ticks and handoff answers carry the version the page showed, like every other
+    change: one made from a stale page changes nothing and shows what changed."""
+    incident = make_incident(stage_dri=agent)
+    item = ChecklistItem.objects.filter(checklist__incident=incident).order_by("order").first()
+    stale = version(incident)
+    handoff = handoff_offer(incident=incident, actor=agent, now=T0, to_stage="triage", to_user=other_agent,
+                            summary="s", customer_impact="c", next_steps="n")  # fmt: skip
+    login(client, other_agent)
+    tick = client.post(
+        reverse("escalations:case-checklist-item", args=[incident.pk, item.pk]), {"done": "on", "version": stale}
+    )
+    accept = client.post(reverse("escalations:handoff-accept", args=[handoff.pk]), {"version": stale})
+    assert (tick.status_code, accept.status_code) == (409, 409)
+    assert "changed by someone else" in text(accept)
+    item.refresh_from_db()
+    handoff.refresh_from_db()
+    assert item.done_at is None and handoff.status == HandoffStatus.OFFERED
+    assert (
+        client.post(
+            reverse("escalations:handoff-accept", args=[handoff.pk]), {"version": version(incident)}
+        ).status_code
+        == 302
+    )
 
 
 # --- Handoffs ------------------------------------------------------------------------------------
@@ -496,7 +526,12 @@ def test_handoff_offer_accept(client, agent, other_agent, make_incident):
     assert "Waiting for bob_agent" in body and "Accept handoff" not in body  # the sender cannot accept
     body = text(login(client, other_agent).get(case_url(incident)))
     assert "✔ Accept handoff" in body
-    assert client.post(reverse("escalations:handoff-accept", args=[handoff.pk])).status_code == 302
+    assert (
+        client.post(
+            reverse("escalations:handoff-accept", args=[handoff.pk]), {"version": version(incident)}
+        ).status_code
+        == 302
+    )
     incident.refresh_from_db()
     assert incident.stage_dri == other_agent
     assert HandoffPacket.objects.get().status == HandoffStatus.ACCEPTED
@@ -515,12 +550,12 @@ def test_handoff_reject_needs_reason_and_only_receiver_answers(client, agent, ot
         next_steps="n",
     )
     url = reverse("escalations:handoff-reject", args=[handoff.pk])
-    outsider_answer = login(client, duty_manager).post(url, {"reason": "Not mine"})
+    outsider_answer = login(client, duty_manager).post(url, {"reason": "Not mine", "version": version(incident)})
     assert outsider_answer.status_code == 400 and "Only the receiver" in text(outsider_answer)
     login(client, other_agent)
-    no_reason = client.post(url, {"reason": ""})
+    no_reason = client.post(url, {"reason": "", "version": version(incident)})
     assert no_reason.status_code == 400 and "Why you reject it: Say why you reject the handoff." in text(no_reason)
-    assert client.post(url, {"reason": "On leave tomorrow"}).status_code == 302
+    assert client.post(url, {"reason": "On leave tomorrow", "version": version(incident)}).status_code == 302
     handoff.refresh_from_db()
     assert handoff.status == HandoffStatus.REJECTED
     assert Incident.objects.get().stage_dri == agent

@@ -92,10 +92,14 @@ def actions(world) -> list[tuple[str, str, dict]]:
             reverse("escalations:case-handoff", args=[pk]),
             {"version": v, "to_stage": "triage", "summary": "s", "customer_impact": "c", "next_steps": "n"},
         ),
-        ("checklist", reverse("escalations:case-checklist-item", args=[pk, world["item"].pk]), {"done": "on"}),
-        ("accept", reverse("escalations:handoff-accept", args=[world["handoff"].pk]), {}),
-        ("reject", reverse("escalations:handoff-reject", args=[world["handoff"].pk]), {"reason": "x"}),
-        ("cancel", reverse("escalations:handoff-cancel", args=[world["handoff"].pk]), {}),
+        (
+            "checklist",
+            reverse("escalations:case-checklist-item", args=[pk, world["item"].pk]),
+            {"done": "on", "version": v},
+        ),
+        ("accept", reverse("escalations:handoff-accept", args=[world["handoff"].pk]), {"version": v}),
+        ("reject", reverse("escalations:handoff-reject", args=[world["handoff"].pk]), {"reason": "x", "version": v}),
+        ("cancel", reverse("escalations:handoff-cancel", args=[world["handoff"].pk]), {"version": v}),
         (
             "shift-offer",
             reverse("escalations:shift-handoff-case", args=[pk]),

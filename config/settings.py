@@ -125,7 +125,7 @@ if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
 if env_bool("DB_PREPARED_STATEMENTS", True):
     # PostgreSQL: bind parameters server-side and let psycopg prepare a statement after
     # its fifth run on a connection, so PostgreSQL stops re-planning the same queries
-    # (planning cost more than running the API's list query). Turn off behind a
+    # (the API's list query takes longer to plan than to run). Turn off behind a
     # connection pooler in transaction mode that cannot hold prepared statements.
     DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

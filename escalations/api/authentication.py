@@ -7,7 +7,7 @@ look-up finds the token. knox's own class looks tokens up by their first charact
 then compares digests, loads the user in a second step, and deletes the user's expired
 tokens on every request; here the digest is looked up directly, the user and their
 permissions come in the same statement (into RoleBackend's per-request cache,
-``_perm_cache``, so ``user.has_perms`` needs no query), and an expired token is simply
+``permissions_remember``, so ``user.has_perms`` needs no query), and an expired token is simply
 refused (``token_create`` clears them away). Same errors as DRF's token class
 (tests/integration/test_api_authentication.py); off PostgreSQL the ORM does the look-up.
 """
@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from knox.crypto import hash_token
 from rest_framework import authentication, exceptions
 
-from escalations.backends import permissions_sql
+from escalations.backends import permissions_remember, permissions_sql
 from escalations.fastpath import fetch_rows
 from escalations.models import ApiToken
 
@@ -62,7 +62,7 @@ def _find(digest: str) -> tuple[Any, ApiToken] | None:
     user = get_user_model().from_db("default", user_fields, row[n : n + len(user_fields)])
     token.user = user
     if not user.is_superuser:  # RoleBackend reads superusers' permissions itself
-        user._perm_cache = set(row[-1])
+        permissions_remember(user, set(row[-1]))
     return user, token
 
 

@@ -253,8 +253,8 @@ def incident_rows(qs: QuerySet[Incident]) -> QuerySet:
 def incident_rows_by_id(ids: list[int], *, using: str = "default") -> list[Row]:
     """The cases with these ids as rows, in the order given, each with one more last
     value, its pauses (oldest first): what a list page renders. One statement compiled
-    once per process (the ORM took longer to build this 47-column query than the
-    database to run it), pauses aggregated beside each row."""
+    once per process (building this 47-column query through the ORM on every request
+    takes longer than running it), pauses aggregated beside each row."""
     if not ids:
         return []
     found = fetch_rows(_rows_by_id_sql(using), [ids], using=using)

@@ -23,7 +23,6 @@ from typing import Any, ClassVar
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -108,16 +107,8 @@ def _count_shared(key: str, *, timeout: int) -> int | None:
 
 
 def _count(backend: Any, key: str, *, timeout: int) -> int:
-    """On Redis one round trip (INCR and EXPIRE pipelined; the key belongs to one window,
-    so renewing its expiry only keeps it until the window has passed); other caches add
-    then increment."""
-    if isinstance(backend, RedisCache):
-        full_key = backend.make_and_validate_key(key)
-        pipe = backend._cache.get_client(full_key, write=True).pipeline(transaction=False)
-        pipe.incr(full_key)
-        pipe.expire(full_key, timeout)
-        count, _ = pipe.execute()
-        return count
+    """Add the window's key, then increment it: two round trips on Redis, through the
+    cache's public API."""
     backend.add(key, 0, timeout=timeout)
     try:
         return backend.incr(key)

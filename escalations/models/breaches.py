@@ -33,7 +33,8 @@ class Breach(models.Model):
         ordering = ["-detected_at"]
         verbose_name_plural = "breaches"
         constraints = [
-            # The final exactly-once guard for the sweep (INSERT … ON CONFLICT DO NOTHING).
+            # The final exactly-once guard: a sweep whose insert collides here rolls its batch
+            # back and re-plans the case against what is already recorded.
             models.UniqueConstraint(fields=["incident", "kind", "cycle"], name="breach_once_per_cycle"),
         ]
         indexes = [

@@ -3,8 +3,7 @@ each copied foreign key.
 
 History rows are read by the object's id, by date and by acting user (simple-history
 indexes those), never by a copied foreign key (a historical case's customer, team,
-commander...). Each of those 45 indexes was one more write on every audited change:
-dropping them took a tenth off PostgreSQL's time per intake (docs/performance.md)."""
+commander...), and each such index is one more write on every audited change."""
 
 from __future__ import annotations
 

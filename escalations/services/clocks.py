@@ -72,8 +72,7 @@ SNAPSHOT_FIELDS = [
 def pauses_by_incident(incidents: Iterable[Incident | int]) -> defaultdict[int, list[Pause]]:
     """The pauses of these cases (ids or rows) as values, in one query, oldest first; a
     case without pauses maps to []. Cheaper than a prefetch: no queryset per case, no
-    model instances. The SQL is written out and read by fetch_rows: compiling this
-    three-column query through the ORM cost as much as running it."""
+    model instances. The SQL is written out and read by fetch_rows."""
     ids = [item if isinstance(item, int) else item.pk for item in incidents]
     pauses: defaultdict[int, list[Pause]] = defaultdict(list)
     if not ids:

@@ -93,8 +93,8 @@ WARNING_CHANNELS = (NotificationChannel.IN_APP, NotificationChannel.EMAIL)
 # --- Planning one case --------------------------------------------------------------------
 #
 # A batch of 500 newly due cases writes ~3,000 rows and as many history rows. The plan
-# holds them as plain column values (field attname → value), not model instances:
-# building and then preparing a model instance per row cost more than writing it. A row
+# holds them as plain column values (field attname → value), not model instances, which
+# the COPY writer would only take apart again. A row
 # that points at another row of the same batch holds the parent row itself under the
 # foreign key's name (``"breach": breach_row``); the write resolves it to the parent's id.
 

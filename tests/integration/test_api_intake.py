@@ -197,7 +197,7 @@ def test_intake_is_throttled(bot, customer, clock, settings):
 @pytest.fixture(params=["locmem", "redis"])
 def throttle_cache(request, settings):
     """The throttles' counters in the per-process cache, and in Redis as production
-    keeps them (CACHE_URL: one pipelined round trip per request)."""
+    keeps them (CACHE_URL)."""
     if request.param == "redis":
         base, _, _db = settings.REDIS_URL.rpartition("/")
         settings.CACHES = {

@@ -116,3 +116,38 @@ def test_fetch_rows_reads_what_the_cursor_reads(make_incident):
     with connection.cursor() as cursor:
         cursor.execute(sql, [pks])
         assert cursor.fetchall() == slow
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "status=new&severity=S2", "status=new&status=acknowledged", "breached=true", "status=nope&ordering=sideways"],
+)
+def test_the_per_request_filterset_filters_as_django_filter_does(make_incident, query):
+    """escalations.fastpath.filters.FilterSet (no deep copies) against a class with the
+    same filters on django-filter's own FilterSet: same rows, same errors, and a second
+    request's data never leaks into the first's filters."""
+    import django_filters
+    from django.http import QueryDict
+
+    from escalations.filtersets import IncidentFilterSet
+
+    make_incident(title="A")
+    make_incident(title="B", data_risk=True)
+
+    class PlainIncidentFilterSet(django_filters.FilterSet):
+        locals().update(IncidentFilterSet.declared_filters)
+
+        class Meta(IncidentFilterSet.Meta):
+            pass
+
+    for name in IncidentFilterSet.declared_filters:
+        if getattr(IncidentFilterSet, f"filter_{name}", None) is not None:
+            setattr(PlainIncidentFilterSet, f"filter_{name}", getattr(IncidentFilterSet, f"filter_{name}"))
+    fast = IncidentFilterSet(QueryDict(query), Incident.objects.order_by("pk"))
+    slow = PlainIncidentFilterSet(QueryDict(query), Incident.objects.order_by("pk"))
+    assert fast.is_valid() == slow.is_valid()
+    assert dict(fast.errors) == dict(slow.errors)
+    if fast.is_valid():
+        assert list(fast.qs.values_list("pk", flat=True)) == list(slow.qs.values_list("pk", flat=True))
+    other = IncidentFilterSet(QueryDict("severity=S4"), Incident.objects.all())
+    assert other.is_valid() and fast.data == QueryDict(query)

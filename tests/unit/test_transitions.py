@@ -61,7 +61,7 @@ def test_waiting_statuses_resume_or_resolve_only():
 
 
 def test_nothing_reaches_closed_except_from_resolved():
-    assert {old for old, new in EXPECTED if new == S.CLOSED} == {S.RESOLVED}
+    assert {old for old in S.values if can_transition(old, S.CLOSED)} == {S.RESOLVED}
 
 
 def test_every_open_status_can_be_resolved_and_every_acknowledged_one_paused():
@@ -76,7 +76,7 @@ def test_a_new_case_cannot_wait_before_it_is_acknowledged():
 
 
 def test_nothing_goes_back_to_acknowledged():
-    assert [old for old, new in EXPECTED if new == S.ACKNOWLEDGED] == [S.NEW]
+    assert [old for old in S.values if can_transition(old, S.ACKNOWLEDGED)] == [S.NEW]
 
 
 def test_unknown_status_allows_nothing():

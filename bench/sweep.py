@@ -337,11 +337,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=20, help="nothing-due sweeps per size")
     parser.add_argument("--due-repeat", type=int, default=5, help="sweeps over the newly due cases (median reported)")
     parser.add_argument("--latency", type=int, default=0, help="cases for the real beat+worker latency run")
+    parser.add_argument("--plain", action="store_true", help="plain Django + simple-history instead of fastpath")
     args = parser.parse_args(argv)
     if not args.database_url.startswith("postgres"):
         parser.error("the benchmark needs PostgreSQL")
     _ensure_database(args.database_url)
     _setup_django(args.database_url)
+    if args.plain:
+        from bench import use_plain_paths
+
+        use_plain_paths()
     from django.utils import timezone
 
     from escalations.services.sweep import sweep_run
@@ -350,7 +355,8 @@ def main(argv: list[str] | None = None) -> None:
     now = timezone.now()
     team, customer, channel = _prepare(now)
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"# breach sweep benchmark, {now:%Y-%m-%d %H:%M} UTC, python {sys.version.split()[0]}")
+    paths = "plain Django + simple-history" if args.plain else "fastpath"
+    print(f"# breach sweep benchmark ({paths}), {now:%Y-%m-%d %H:%M} UTC, python {sys.version.split()[0]}")
     for index, size in enumerate(sizes):
         _load(size, now=now, team=team, customer=customer, channel=channel)
         idle = _measure(lambda: sweep_run(now=now, source="bench"), repeat=args.repeat)

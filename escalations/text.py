@@ -9,6 +9,7 @@ list and email that shows the field."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 # LRE, RLE, PDF, LRO, RLO; LRI, RLI, FSI, PDI; LRM, RLM, ALM.
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
@@ -28,3 +29,18 @@ def long_text_error(value: str | None, *, max_length: int = MAX_LONG_TEXT) -> st
     if length > max_length:
         return f"Keep this under {max_length:,} characters (it has {length:,})."
     return None
+
+
+def duration_text(delta: timedelta | None) -> str:
+    """'4m 59s', '1h 05m', '2d 03h' — the same format app.js produces."""
+    if delta is None:
+        return "—"
+    seconds = abs(int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from django.db import connection, models, transaction
+from django.db import connections, models, transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from escalations.fastpath.writes import Row, _copy_table
@@ -42,7 +42,7 @@ def update_with_history(objs: Sequence[models.Model], fields: list[str], *, acto
         bulk_update_with_history(list(objs), type(objs[0]), fields, batch_size=1000, default_user=actor)
 
 
-def fetch_rows(sql: str, params: Sequence) -> list[tuple]:
-    with connection.cursor() as cursor:
+def fetch_rows(sql: str, params: Sequence, *, using: str = "default") -> list[tuple]:
+    with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

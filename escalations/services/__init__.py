@@ -3,12 +3,11 @@ Views, the API, the admin and Celery tasks are thin doors onto these."""
 
 from escalations.services.checklists import checklist_item_set_done, checklists_instantiate
 from escalations.services.common import event_record, system_user
+from escalations.services.customer_updates import customer_update_post
 from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation, ServiceError, VersionConflict
 from escalations.services.handoffs import handoff_accept, handoff_cancel, handoff_offer, handoff_reject
 from escalations.services.incidents import (
-    customer_update_post,
     incident_acknowledge,
-    incident_change_severity,
     incident_close,
     incident_pause,
     incident_reopen,
@@ -18,6 +17,7 @@ from escalations.services.incidents import (
     incident_update,
 )
 from escalations.services.intake import incident_create
+from escalations.services.severity import incident_change_severity
 
 __all__ = [
     "InvalidTransition",

@@ -15,7 +15,7 @@ from django.db import connection
 from escalations.choices import OPEN_STATUSES
 from escalations.fastpath import fetch_rows
 from escalations.models import BusinessCalendar, ClockPause, Incident, ResolveCycle, SeverityPolicy
-from escalations.services.common import audited_insert
+from escalations.services.common import audited_insert, audited_save, bump_version
 from escalations.sla import Calendar, ClockState, Pause, clock_state, due_at, elapsed, warn_at
 
 # The denormalised fields this module owns on Incident.
@@ -246,3 +246,10 @@ def cycle_open(incident: Incident, *, actor, started_at: datetime) -> ResolveCyc
         target_seconds=incident.resolve_target_seconds,
     )
     return audited_insert([cycle], actor=actor)[0]
+
+
+def incident_save_with_clocks(incident: Incident, *, actor, now: datetime, fields: list[str]) -> Incident:
+    """Save a changed case: its clocks recomputed, its version bumped, one history row."""
+    fields = bump_version(incident, fields + incident_recompute_clocks(incident, now=now))
+    audited_save(incident, actor=actor, update_fields=fields)
+    return incident

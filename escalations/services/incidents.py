@@ -22,31 +22,33 @@ from escalations.choices import (
     stage_move_allowed,
 )
 from escalations.models import (
-    Channel,
     ClockPause,
-    CustomerUpdate,
-    Escalation,
-    EscalationStep,
     Incident,
     Postmortem,
     ResolveCycle,
-    SeverityPolicy,
 )
 from escalations.services.checklists import checklists_instantiate, require_stage_exit
 from escalations.services.clocks import (
-    SNAPSHOT_FIELDS,
     cycle_open,
     incident_clocks,
-    incident_recompute_clocks,
-    policy_snapshot,
+    incident_save_with_clocks,
 )
-from escalations.services.common import audited_create, audited_save, bump_version, event_record, incident_lock
+from escalations.services.common import audited_create, audited_save, event_record, incident_lock
 from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
 from escalations.services.handoffs import handoffs_cancel_pending
-from escalations.services.intake import check_severity_choice, clean_impact
+from escalations.services.intake import clean_impact
 from escalations.services.policies import policy_for, triggers_evaluate
+from escalations.services.severity import (
+    EDITABLE_FIELDS,
+    IMPACT_FIELDS,
+    OWNER_FIELDS,
+    floor_lower,
+    severity_change_record,
+    severity_policy_apply,
+    severity_values,
+)
 from escalations.sla import severity_rank
-from escalations.text import long_text_error, one_line
+from escalations.text import duration_text, long_text_error, one_line
 
 
 def _move(incident: Incident, new_status: str, *, action: str) -> str:
@@ -57,12 +59,6 @@ def _move(incident: Incident, new_status: str, *, action: str) -> str:
         )
     incident.status = new_status
     return old
-
-
-def _finish(incident: Incident, *, actor, now: datetime, fields: list[str]) -> Incident:
-    fields = bump_version(incident, fields + incident_recompute_clocks(incident, now=now))
-    audited_save(incident, actor=actor, update_fields=fields)
-    return incident
 
 
 def incident_acknowledge(
@@ -87,14 +83,14 @@ def incident_acknowledge(
             incident.stage_dri = actor
             fields.append("stage_dri")
         clocks = incident_clocks(incident, now=now)
-        _finish(incident, actor=actor, now=now, fields=fields)
+        incident_save_with_clocks(incident, actor=actor, now=now, fields=fields)
         event_record(
             incident=incident,
             kind=EventKind.ACKNOWLEDGED,
             actor=actor,
             at=now,
             new={"tta_seconds": int(clocks.ack.elapsed.total_seconds()), "met": clocks.ack.status == "met"},
-            detail=f"TTA {_fmt(clocks.ack.elapsed.total_seconds())}",
+            detail=f"TTA {duration_text(clocks.ack.elapsed)}",
         )
         return incident
 
@@ -131,7 +127,7 @@ def incident_pause(
         )
         incident.paused_since = now
         incident.pause_reason = reason
-        _finish(incident, actor=actor, now=now, fields=["status", "paused_since", "pause_reason"])
+        incident_save_with_clocks(incident, actor=actor, now=now, fields=["status", "paused_since", "pause_reason"])
         event_record(
             incident=incident,
             kind=EventKind.PAUSED,
@@ -164,7 +160,9 @@ def incident_resume(*, incident: Incident | int, actor, now: datetime, expected_
         old = _move(incident, Status.INVESTIGATING, action="resume")
         pause = _end_pause(incident, actor=actor, now=now)
         incident.last_progress_at = now
-        _finish(incident, actor=actor, now=now, fields=["status", "paused_since", "pause_reason", "last_progress_at"])
+        incident_save_with_clocks(
+            incident, actor=actor, now=now, fields=["status", "paused_since", "pause_reason", "last_progress_at"]
+        )
         waited = (pause.ended_at - pause.started_at).total_seconds() if pause else 0
         event_record(
             incident=incident,
@@ -173,7 +171,7 @@ def incident_resume(*, incident: Incident | int, actor, now: datetime, expected_
             at=now,
             old={"status": old},
             new={"status": incident.status, "paused_seconds": int(waited)},
-            detail=f"Clock resumed after {_fmt(waited)}",
+            detail=f"Clock resumed after {duration_text(timedelta(seconds=waited))}",
         )
         return incident
 
@@ -215,7 +213,7 @@ def incident_resolve(
         incident.resolution = resolution
         incident.last_progress_at = now
         clocks = incident_clocks(incident, now=now)
-        _finish(incident, actor=actor, now=now, fields=fields)
+        incident_save_with_clocks(incident, actor=actor, now=now, fields=fields)
         met = clocks.resolve.status == "met"
         cycle = (
             ResolveCycle.objects.select_for_update().filter(incident=incident, number=incident.resolve_cycle).first()
@@ -283,7 +281,7 @@ def incident_reopen(
             incident.clock_started_at = now
         if incident.clock_started_at is not None:
             cycle_open(incident, actor=actor, started_at=now)
-        _finish(
+        incident_save_with_clocks(
             incident,
             actor=actor,
             now=now,
@@ -327,7 +325,7 @@ def incident_close(*, incident: Incident | int, actor, now: datetime, expected_v
             )
         incident.closed_at = now
         incident.stage = Stage.VERIFY
-        _finish(incident, actor=actor, now=now, fields=["status", "closed_at", "stage"])
+        incident_save_with_clocks(incident, actor=actor, now=now, fields=["status", "closed_at", "stage"])
         event_record(
             incident=incident,
             kind=EventKind.CLOSED,
@@ -337,151 +335,6 @@ def incident_close(*, incident: Incident | int, actor, now: datetime, expected_v
             new={"status": incident.status},
         )
         return incident
-
-
-def incident_change_severity(
-    *, incident: Incident | int, severity: str, reason: str, actor, now: datetime, expected_version: int | None = None
-) -> Incident:
-    """Re-severitise: the new policy's targets apply from the original start and the
-    elapsed time is kept, so an upgrade can be breached at once. Lowering below the
-    trigger floor needs a Manager."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise RuleViolation("A severity change needs a reason.", field="reason")
-    with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
-        if incident.status not in OPEN_STATUSES:
-            raise InvalidTransition("Reopen the case before changing its severity.", field="status")
-        if severity == incident.severity:
-            raise RuleViolation(f"The case is already {severity}.", field="severity", code="unchanged")
-        check_severity_choice(chosen=severity, floor=incident.trigger_severity or None, reason=reason, actor=actor)
-        old = _severity_values(incident)
-        fields = _apply_policy(incident, policy_for(severity), actor=actor)
-        incident.severity_source = SeveritySource.MANUAL
-        incident.severity_reason = reason
-        _finish(incident, actor=actor, now=now, fields=[*fields, "severity_source", "severity_reason"])
-        checklists_instantiate(incident=incident, actor=actor)
-        _record_severity_change(incident, old=old, actor=actor, now=now, detail=reason)
-        return incident
-
-
-def _apply_policy(incident: Incident, policy: SeverityPolicy, *, actor) -> list[str]:
-    """Put the case under another severity's policy. Targets apply from the original start
-    (elapsed time is kept; the clock recompute follows in _finish). The open resolve
-    cycle takes the new target, and a case already on the escalation chain continues on
-    the new policy's chain: its next rung is timed from the last escalation."""
-    for field, value in policy_snapshot(policy).items():
-        setattr(incident, field, value)
-    cycle = ResolveCycle.objects.select_for_update().filter(incident=incident, number=incident.resolve_cycle).first()
-    if cycle is not None and cycle.ended_at is None and cycle.target_seconds != incident.resolve_target_seconds:
-        cycle.target_seconds = incident.resolve_target_seconds
-        audited_save(cycle, actor=actor, update_fields=["target_seconds"])
-    fields = list(SNAPSHOT_FIELDS)
-    if incident.escalation_level > 0:
-        following = EscalationStep.objects.filter(policy=policy, level=incident.escalation_level + 1).first()
-        last = (
-            Escalation.objects.filter(incident=incident).order_by("-level").values_list("created_at", flat=True).first()
-        )
-        incident.next_escalation_at = (last + following.wait) if following is not None and last is not None else None
-        fields.append("next_escalation_at")
-    return fields
-
-
-def _severity_values(incident: Incident) -> dict:
-    return {
-        "severity": incident.severity,
-        "ack_due_at": incident.ack_due_at,
-        "resolve_due_at": incident.resolve_due_at,
-        "next_update_due_at": incident.next_update_due_at,
-        "ack_target_seconds": incident.ack_target_seconds,
-        "resolve_target_seconds": incident.resolve_target_seconds,
-    }
-
-
-def _record_severity_change(incident: Incident, *, old: dict, actor, now: datetime, detail: str) -> None:
-    new = _severity_values(incident)
-    event_record(
-        incident=incident,
-        kind=EventKind.SEVERITY_CHANGED,
-        actor=actor,
-        at=now,
-        old={"severity": old["severity"]},
-        new={"severity": new["severity"], "source": incident.severity_source},
-        detail=f"{old['severity']} → {new['severity']}: {detail}",
-    )
-    event_record(
-        incident=incident,
-        kind=EventKind.TARGETS_CHANGED,
-        actor=actor,
-        at=now,
-        old=old,
-        new=new,
-        detail=f"Targets of {new['severity']} applied from the original start",
-    )
-
-
-def incident_raise_by_trigger(
-    *, incident: Incident | int, severity: str, explanation: str, actor, now: datetime
-) -> Incident:
-    """Raise a case to ``severity`` because a trigger rule now matches (e.g. no progress
-    for longer than a rule allows; the sweep calls this as the system user). Never
-    lowers: a case already at or above ``severity`` is returned unchanged."""
-    with transaction.atomic():
-        incident = incident_lock(incident)
-        if incident.status not in OPEN_STATUSES or severity_rank(severity) >= severity_rank(incident.severity):
-            return incident
-        old = _severity_values(incident)
-        fields = _apply_policy(incident, policy_for(severity), actor=actor)
-        incident.severity_source = SeveritySource.TRIGGER
-        incident.severity_reason = explanation
-        if not incident.trigger_severity or severity_rank(severity) < severity_rank(incident.trigger_severity):
-            incident.trigger_severity = severity
-            incident.trigger_explanation = explanation[:300]
-            fields += ["trigger_severity", "trigger_explanation"]
-        _finish(incident, actor=actor, now=now, fields=[*fields, "severity_source", "severity_reason"])
-        checklists_instantiate(incident=incident, actor=actor)
-        _record_severity_change(incident, old=old, actor=actor, now=now, detail=explanation)
-        return incident
-
-
-def no_progress_candidates(*, now: datetime, limit: int = 200) -> list[tuple[int, str, str]]:
-    """(case id, severity, explanation) for open cases an active no-progress rule now
-    raises. One indexed range query per rule (incident_progress_idx); rules are few."""
-    from escalations.models import TriggerRule
-
-    found: dict[int, tuple[str, str]] = {}
-    for rule in TriggerRule.objects.filter(active=True, kind="no_progress").order_by("severity"):
-        cutoff = now - timedelta(minutes=float(rule.threshold))
-        lower = [key for key in ("S1", "S2", "S3", "S4") if severity_rank(key) > severity_rank(rule.severity)]
-        rows = (
-            Incident.objects.filter(status__in=OPEN_STATUSES, last_progress_at__lt=cutoff, severity__in=lower)
-            .order_by("last_progress_at")
-            .values_list("id", flat=True)[:limit]
-        )
-        for pk in rows:
-            found.setdefault(pk, (rule.severity, f"{rule.severity}: {rule.name}"))
-    return [(pk, severity, explanation) for pk, (severity, explanation) in found.items()]
-
-
-# Fields a person may edit directly (everything else moves through a named service).
-EDITABLE_FIELDS = (
-    "title",
-    "description",
-    "category",
-    "team",
-    "channel",
-    "commander",
-    "stage_dri",
-    "bridge_url",
-    "sentiment",
-    "arr_at_risk",
-    "users_affected_pct",
-    "data_risk",
-    "legal_risk",
-    "security_risk",
-)
-IMPACT_FIELDS = ("arr_at_risk", "users_affected_pct", "data_risk", "legal_risk", "security_risk")
-OWNER_FIELDS = ("commander", "stage_dri")
 
 
 def incident_update(
@@ -578,13 +431,13 @@ def incident_update(
             if result.severity and severity_rank(result.severity) < severity_rank(incident.severity):
                 if incident.status not in OPEN_STATUSES:
                     raise RuleViolation("Reopen the case before raising its impact.", field="status")
-                severity_old = _severity_values(incident)
-                fields += _apply_policy(incident, policy_for(result.severity), actor=actor)
+                severity_old = severity_values(incident)
+                fields += severity_policy_apply(incident, policy_for(result.severity), actor=actor)
                 incident.severity_source = SeveritySource.TRIGGER
                 incident.severity_reason = result.explanation
                 fields += ["severity_source", "severity_reason"]
         incident.last_progress_at = now
-        _finish(incident, actor=actor, now=now, fields=[*fields, "last_progress_at"])
+        incident_save_with_clocks(incident, actor=actor, now=now, fields=[*fields, "last_progress_at"])
         owners = {f: new.pop(f) for f in OWNER_FIELDS if f in new}
         owners_old = {f: old.pop(f) for f in OWNER_FIELDS if f in old}
         if new:
@@ -618,35 +471,10 @@ def incident_update(
             )
         if severity_old is not None:
             checklists_instantiate(incident=incident, actor=actor)
-            _record_severity_change(
+            severity_change_record(
                 incident, old=severity_old, actor=actor, now=now, detail=incident.trigger_explanation
             )
         return incident
-
-
-def floor_lower(incident: Incident, *, new_floor: str | None, changed: list[str], reason: str, actor, now: datetime):
-    """Check and record lowering a case's severity floor (its impact facts changed so
-    the triggers give less than before in this cycle): a Manager's call, with a reason."""
-    old_floor = incident.trigger_severity
-    target = new_floor or "no trigger"
-    if not actor.has_perm("escalations.downgrade_severity"):
-        raise NotAllowed(
-            f"These facts would lower the severity floor from {old_floor} to {target}: that needs a Manager.",
-            field=changed[0] if changed else "arr_at_risk",
-            code="floor_lowered",
-        )
-    reason = (reason or "").strip()
-    if not reason:
-        raise RuleViolation(f"Say why the severity floor drops from {old_floor} to {target}.", field="reason")
-    event_record(
-        incident=incident,
-        kind=EventKind.EDITED,
-        actor=actor,
-        at=now,
-        old={"trigger_severity": old_floor},
-        new={"trigger_severity": new_floor or ""},
-        detail=f"Severity floor lowered {old_floor} → {target}: {reason}",
-    )
 
 
 def incident_set_stage(
@@ -672,7 +500,7 @@ def incident_set_stage(
         old = incident.stage
         incident.stage = stage
         incident.last_progress_at = now
-        _finish(incident, actor=actor, now=now, fields=["stage", "last_progress_at"])
+        incident_save_with_clocks(incident, actor=actor, now=now, fields=["stage", "last_progress_at"])
         event_record(
             incident=incident,
             kind=EventKind.STAGE_CHANGED,
@@ -684,77 +512,10 @@ def incident_set_stage(
         return incident
 
 
-def customer_update_post(
-    *,
-    incident: Incident | int,
-    body: str,
-    channel: Channel | None,
-    actor,
-    now: datetime,
-    expected_version: int | None = None,
-) -> CustomerUpdate:
-    """Log an update sent to the customer; the next one is due a cadence from now."""
-    body = (body or "").strip()
-    if not body:
-        raise RuleViolation("Write the update you sent to the customer.", field="body")
-    if message := long_text_error(body):
-        raise RuleViolation(message, field="body", code="max_length")
-    with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
-        if incident.status not in OPEN_STATUSES:
-            raise InvalidTransition("The case is resolved; reopen it to post updates.", field="status")
-        channel = channel or incident.channel
-        was_late = bool(incident.next_update_due_at and now > incident.next_update_due_at)
-        update = audited_create(
-            CustomerUpdate,
-            history_user=actor,
-            incident=incident,
-            body=body,
-            channel=channel,
-            posted_at=now,
-            posted_by=actor,
-            was_late=was_late,
-        )
-        incident.last_customer_update_at = now
-        incident.last_progress_at = now
-        incident.update_seq += 1
-        incident.update_warned_at = incident.update_breached_at = None
-        _finish(
-            incident,
-            actor=actor,
-            now=now,
-            fields=[
-                "last_customer_update_at",
-                "last_progress_at",
-                "update_seq",
-                "update_warned_at",
-                "update_breached_at",
-            ],
-        )
-        event_record(
-            incident=incident,
-            kind=EventKind.CUSTOMER_UPDATED,
-            actor=actor,
-            at=now,
-            new={"channel": channel.slug, "late": was_late, "next_update_due_at": incident.next_update_due_at},
-            detail=body[:500],
-        )
-        return update
-
-
-def _fmt(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
-
-
 __all__ = [
     "EDITABLE_FIELDS",
     "NotAllowed",
-    "customer_update_post",
     "incident_acknowledge",
-    "incident_change_severity",
     "incident_close",
     "incident_pause",
     "incident_reopen",

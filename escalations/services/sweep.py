@@ -51,6 +51,7 @@ from escalations.models import (
     Notification,
     SlaWarning,
     SweepHeartbeat,
+    Team,
 )
 from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks, pauses_by_incident
 from escalations.services.common import audited_create, event_values, system_user
@@ -64,6 +65,7 @@ from escalations.services.escalation import (
     step_recipients,
 )
 from escalations.services.notifications import notification_ids_enqueue_on_commit, notification_values
+from escalations.services.severity import incident_raise_by_trigger, no_progress_candidates
 from escalations.sla import Pause
 from escalations.sla.sweep import sweep_decide
 
@@ -444,7 +446,6 @@ def _sweep_incident_batch(*, now: datetime, limit: int, roster: LazyRoster, acto
 
 def roster_add_teams(roster: Roster, team_ids: set[int]) -> None:
     """Load the case teams a batch needs (webhook rooms) that the roster lacks: one query."""
-    from escalations.models import Team
 
     missing = team_ids - set(roster.teams)
     if missing:
@@ -555,7 +556,6 @@ def _raise_idle_cases(*, now: datetime, limit: int, actor, result: SweepResult) 
     """No-progress trigger rules: raise cases idle past a rule's threshold to its
     severity, one service call each (rare: a raised case no longer matches). The raise
     recomputes the clocks, so the next sweep escalates any breach the new targets cause."""
-    from escalations.services.incidents import incident_raise_by_trigger, no_progress_candidates
 
     for pk, severity, explanation in no_progress_candidates(now=now, limit=limit):
         try:

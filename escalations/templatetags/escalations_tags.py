@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from escalations.choices import EventKind
 from escalations.models import Incident
 from escalations.sla import ClockState, stored_status
+from escalations.text import duration_text
 
 register = template.Library()
 
@@ -44,21 +45,6 @@ LABELS = {
     "not_started": "not started",
     "stopped": "stopped",
 }
-
-
-def duration_text(delta: timedelta | None) -> str:
-    """'4m 59s', '1h 05m', '2d 03h' — the same format app.js produces."""
-    if delta is None:
-        return "—"
-    seconds = abs(int(delta.total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s"
 
 
 register.filter("duration", duration_text)

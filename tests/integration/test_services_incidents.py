@@ -556,7 +556,7 @@ def test_intake_refuses_an_owner_who_cannot_work_cases(make_incident, outsider):
 def test_no_progress_rule_raises_idle_cases_once(make_incident, agent, now):
     from escalations.models import TriggerRule
     from escalations.services.common import system_user
-    from escalations.services.incidents import incident_raise_by_trigger, no_progress_candidates
+    from escalations.services.severity import incident_raise_by_trigger, no_progress_candidates
 
     TriggerRule.objects.create(name="Idle for 2 hours", kind="no_progress", threshold=120, severity="S1")
     idle = make_incident()  # S2, last progress at now

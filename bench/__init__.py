@@ -1,5 +1,3 @@
-
-
 def use_plain_paths() -> None:
     """Swap every escalations.fastpath function for its plain Django + simple-history
     counterpart in this process: the "without" of the with/without figures."""

@@ -449,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS, help="Broker; a Redis db the bench may empty.")
     parser.add_argument("--python-clients", action="store_true", help="Python threads even when wrk is installed.")
     parser.add_argument("--reload", action="store_true", help="Truncate the cases first.")
+    parser.add_argument("--plain", action="store_true", help="serve plain Django + simple-history, not fastpath")
     args = parser.parse_args(argv)
 
     var_dir = tempfile.mkdtemp(prefix="esc-bench-api-")
@@ -473,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     server = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
-            "config.wsgi:application",
+            "bench.plain_wsgi:application" if args.plain else "config.wsgi:application",
             "--workers",
             str(args.workers),
             "--bind",
@@ -587,7 +588,7 @@ def _write_results(args: Any, data: dict, results: dict, intake: dict, rows: dic
         *[f"| {k} | {v} |" for k, v in rows.items()],
         "",
     ]
-    RESULTS.write_text("\n".join(lines) + "\n")
+    (RESULTS.with_name("RESULTS-api-plain.md") if args.plain else RESULTS).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--reload", action="store_true", help="delete and re-insert the bench cases")
+    parser.add_argument("--plain", action="store_true", help="plain Django + simple-history, not fastpath")
     args = parser.parse_args(argv)
     if not 1 <= args.cases <= 1_000_000 or not 1 <= args.repeat <= 1000:
         parser.error("--cases must be 1..1,000,000 and --repeat 1..1000")
@@ -231,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
+    if args.plain:
+        from bench import use_plain_paths
+
+        use_plain_paths()
     from django.core.management import call_command
     from django.test import Client
     from django.urls import reverse
@@ -292,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "(pinned in tests/integration/test_views_queries.py).",
         NOTES,
     ]
-    RESULTS.write_text("\n".join(lines))
+    (RESULTS.with_name("RESULTS-pages-plain.md") if args.plain else RESULTS).write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
 

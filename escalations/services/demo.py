@@ -22,11 +22,10 @@ from escalations.choices import PauseReason, Stage, Tier
 from escalations.models import Channel, Customer, Incident, Shift, ShiftRole, Team
 from escalations.services.checklists import checklist_item_set_done, open_required_items
 from escalations.services.common import audited_create, system_user
+from escalations.services.customer_updates import customer_update_post
 from escalations.services.handoffs import handoff_accept, handoff_offer
 from escalations.services.incidents import (
-    customer_update_post,
     incident_acknowledge,
-    incident_change_severity,
     incident_close,
     incident_pause,
     incident_reopen,
@@ -37,6 +36,7 @@ from escalations.services.incidents import (
 from escalations.services.intake import incident_create
 from escalations.services.playbook import playbook_load
 from escalations.services.profiles import staff_profile_set_timezone
+from escalations.services.severity import incident_change_severity
 
 DEMO_EXTERNAL_PREFIX = "demo-"
 

@@ -95,7 +95,7 @@ def _progress(total: int, desc: str) -> Any:
 def _load(n_cases: int, reload: bool) -> dict[str, Any]:
     """Reference data through the services, then bulk clones of a service-opened case."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group, Permission
+    from django.contrib.auth.models import Group
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -116,11 +116,7 @@ def _load(n_cases: int, reload: bool) -> dict[str, Any]:
     reader, _ = User.objects.get_or_create(username="bench_api_manager", defaults={"first_name": "Bench"})
     reader.groups.add(Group.objects.get(name=roles.MANAGERS))
     bot, _ = User.objects.get_or_create(username="bench-monitoring-bot")
-    bot.user_permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="escalations", codename__in=["add_incident", "view_incident"]
-        )
-    )
+    bot.groups.add(Group.objects.get(name=roles.INTEGRATIONS))  # intake only, as a real integration
     # Somebody to page: S1/S2 intake notifies the Support Duty Manager on shift.
     from escalations.models import Shift, ShiftRole, Team
 

@@ -33,11 +33,12 @@ from django.utils import timezone
 from rest_framework import fields, relations
 from rest_framework.settings import api_settings
 
-from escalations.api.serializers import IncidentOut, clock_seconds_of
+from escalations.api.serializers import IncidentOut
 from escalations.fastpath import fetch_rows
 from escalations.models import ClockPause, Incident
 from escalations.models.cases import reference_for
 from escalations.services.clocks import (
+    clock_seconds_of,
     incident_pauses,
     pauses_by_incident,
     snapshot_calendar,

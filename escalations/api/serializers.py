@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -35,8 +34,7 @@ from escalations.models import (
     SeverityPolicy,
     Team,
 )
-from escalations.services.clocks import incident_pauses, snapshot_calendar
-from escalations.sla import Calendar, Pause, elapsed
+from escalations.services.clocks import clock_seconds
 
 User = get_user_model()
 
@@ -90,57 +88,6 @@ def user_field(**kwargs: Any) -> serializers.PrimaryKeyRelatedField:
 
 
 # --- Cases -----------------------------------------------------------------------------
-
-
-def clock_seconds(incident: Incident, now: datetime, pauses: list[Pause] | None = None) -> tuple[int, int]:
-    """(tta_seconds, ttr_seconds): counted acknowledge time, and counted resolve time of
-    the current cycle, up to now or until the clock stopped. The same inputs as
-    services.clocks.incident_clocks, but only the elapsed part: list pages need no due or
-    warning times, and these walk the calendar too. ``pauses``: the case's pauses when
-    the caller fetched them (pauses_by_incident), else read or taken from a prefetch."""
-    if incident.clock_started_at is None:
-        return 0, 0
-    return clock_seconds_of(
-        incident.clock_started_at,
-        incident.acknowledged_at,
-        incident.cycle_started_at,
-        incident.resolved_at,
-        snapshot_calendar(incident.calendar_snapshot),
-        now,
-        incident_pauses(incident) if pauses is None else pauses,
-    )
-
-
-def clock_seconds_of(
-    clock_started_at: datetime | None,
-    acknowledged_at: datetime | None,
-    cycle_started_at: datetime | None,
-    resolved_at: datetime | None,
-    calendar: Calendar,
-    now: datetime,
-    pauses: list[Pause],
-) -> tuple[int, int]:
-    """clock_seconds from the columns themselves (the API's list rows are tuples)."""
-    if clock_started_at is None:
-        return 0, 0
-
-    def spent(start: datetime | None, stopped: datetime | None) -> int:
-        if start is None:
-            return 0
-        if stopped is not None and stopped <= now:  # a stopped clock: the same answer every read
-            return _stopped_seconds(start, stopped, tuple(pauses), calendar)
-        return int(elapsed(start, now, pauses, calendar).total_seconds())
-
-    return spent(clock_started_at, acknowledged_at), spent(cycle_started_at, resolved_at)
-
-
-@lru_cache(maxsize=32_768)
-def _stopped_seconds(start: datetime, stopped: datetime, pauses: tuple[Pause, ...], calendar: Calendar) -> int:
-    """Counted seconds of a clock that has stopped, remembered per process: keyed on every
-    input of the pure ``elapsed`` (a severity change that brings another calendar is
-    another key), so a list page of resolved cases on business hours stops walking
-    their calendars on every read. Bounded: ~10 MB per process when full."""
-    return int(elapsed(start, stopped, pauses, calendar).total_seconds())
 
 
 class IncidentOut(serializers.ModelSerializer):

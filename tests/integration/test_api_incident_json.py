@@ -22,7 +22,7 @@ from escalations.api.incident_json import (
 )
 from escalations.api.renderers import FastJSONRenderer
 from escalations.api.serializers import IncidentOut
-from escalations.api.views import incident_queryset
+from escalations.api.views.base import incident_queryset
 from escalations.choices import PauseReason
 from escalations.models import ChecklistItem, Incident
 from escalations.services import (

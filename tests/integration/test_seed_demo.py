@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 
 from escalations import roles
 from escalations.choices import HandoffStatus, Status
+from escalations.management.demo import CASES, USERS
 from escalations.models import CaseEvent, HandoffPacket, Incident, Shift, Team
-from escalations.services.demo import CASES, USERS
 
 
 def row_counts() -> dict[str, int]:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from escalations.services.demo import demo_seed
+from escalations.management.demo import demo_seed
 
 
 class Command(BaseCommand):

@@ -1,0 +1,102 @@
+"""Breaches, severity policies and the weekly review."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from escalations.api import serializers as s
+from escalations.api.filters import BreachFilterSet, FilterBackend
+from escalations.api.metrics_serializers import WeeklyMetricsOut
+from escalations.api.pagination import Pagination
+from escalations.api.schema import READ, READ_ONE, errors
+from escalations.api.views.base import (
+    ApiView,
+)
+from escalations.metrics import week_parse, weekly_metrics
+from escalations.models import (
+    Breach,
+    SeverityPolicy,
+)
+from escalations.selectors import (
+    breach_list,
+)
+from escalations.services.errors import ServiceError
+from escalations.services.policies import severity_policy_update
+
+# --- Breaches, policies, metrics --------------------------------------------------------
+
+
+class BreachListView(ApiView):
+    required_perms = {"GET": ("escalations.view_breach",)}
+    filter_backends = [FilterBackend]
+    filterset_class = BreachFilterSet
+    pagination_class = Pagination
+    queryset = Breach.objects.none()
+
+    @extend_schema(operation_id="breaches_list", responses={200: s.BreachOut(many=True), **errors(400, *READ)})
+    def get(self, request: Request) -> Response:
+        qs = self.filter_queryset(breach_list(user=request.user))
+        return self.get_paginated_response(s.BreachOut(self.paginate_queryset(qs), many=True).data)
+
+
+class PolicyListView(ApiView):
+    required_perms = {"GET": ("escalations.view_severitypolicy",)}
+
+    @extend_schema(operation_id="policies_list", responses={200: s.PolicyOut(many=True), **errors(*READ)})
+    def get(self, request: Request) -> Response:
+        return Response(s.PolicyOut(SeverityPolicy.objects.order_by("rank"), many=True).data)
+
+
+class PolicyDetailView(ApiView):
+    required_perms = {"GET": ("escalations.view_severitypolicy",), "PATCH": ("escalations.change_severitypolicy",)}
+
+    def get_policy(self, key: str) -> SeverityPolicy:
+        policy = SeverityPolicy.objects.filter(key=key).first()
+        if policy is None:
+            raise Http404(f"No severity policy {key!r}.")
+        return policy
+
+    @extend_schema(operation_id="policies_retrieve", responses={200: s.PolicyOut, **errors(*READ_ONE)})
+    def get(self, request: Request, key: str) -> Response:
+        return Response(s.PolicyOut(self.get_policy(key)).data)
+
+    @extend_schema(
+        operation_id="policies_partial_update",
+        request=s.PolicyPatchIn,
+        responses={200: s.PolicyOut, **errors(400, 401, 403, 404, 429)},
+        summary="Edit a severity policy (Policy Admins). Open cases keep their targets.",
+    )
+    def patch(self, request: Request, key: str) -> Response:
+        policy = self.get_policy(key)
+        serializer = s.PolicyPatchIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            policy = severity_policy_update(policy=policy, actor=request.user, **serializer.model_changes())
+        except ServiceError as exc:
+            # The model says ack_target; the caller wrote ack_target_seconds.
+            exc.field = {model: api for api, model in s.PolicyPatchIn.DURATIONS.items()}.get(exc.field, exc.field)
+            raise
+        return Response(s.PolicyOut(policy).data)
+
+
+class WeeklyMetricsView(ApiView):
+    required_perms = {"GET": ("escalations.view_review",)}
+
+    @extend_schema(
+        operation_id="metrics_weekly",
+        parameters=[
+            OpenApiParameter(
+                "week", str, required=True, pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W47 (UTC)."
+            )
+        ],
+        responses={200: WeeklyMetricsOut, **errors(400, *READ)},
+        summary="The weekly review figures (real cases only; drills excluded)",
+    )
+    def get(self, request: Request) -> Response:
+        query = s.WeekQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        week = week_parse(query.validated_data["week"])
+        return Response(WeeklyMetricsOut(weekly_metrics(week)).data)

@@ -63,7 +63,8 @@ def incident_access_q(user, *, for_change: bool = False) -> Q:
         | Q(Exists(paged))
     )
     if not for_change:
-        q |= Q(team__open_read_access=True)
+        # A subquery, not a join: the queues' index carries team_id, not the team's flag.
+        q |= Q(team_id__in=Team.objects.filter(open_read_access=True).values("pk"))
     return q
 
 

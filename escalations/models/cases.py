@@ -196,8 +196,14 @@ class Incident(models.Model):
             # (a range scan over the few rows with something pending).
             models.Index(fields=["next_check_at"], condition=Q(next_check_at__isnull=False), name="incident_sweep_idx"),
             # Work queues: open cases ordered by nearest deadline, overall / mine / my team's.
+            # It carries the columns of the access rule (escalations.access), so a queue's
+            # page and its capped count are index-only scans for someone who sees a case
+            # by its team or as one of its people.
             models.Index(
-                fields=["next_deadline_at", "id"], condition=Q(status__in=OPEN_STATUSES), name="incident_queue_idx"
+                fields=["next_deadline_at", "id"],
+                include=["team", "created_by", "stage_dri", "commander"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="incident_queue_idx",
             ),
             models.Index(
                 fields=["stage_dri", "next_deadline_at"],

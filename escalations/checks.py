@@ -12,7 +12,7 @@ def shared_cache_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
     if backend.endswith(("LocMemCache", "DummyCache")):
         return [
             checks.Warning(
-                "The cache is per process, so each web process applies the API throttles (intake, auth) "
+                "The cache is per process, so each web process applies the API throttles (per user, intake, auth) "
                 "on its own and the real limits are multiplied by the number of processes.",
                 hint="Set CACHE_URL to a Redis database (apart from the Celery broker's).",
                 id="escalations.W001",

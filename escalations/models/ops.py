@@ -13,7 +13,8 @@ class SweepHeartbeat(models.Model):
     source = models.CharField(
         max_length=30,
         default="beat",
-        help_text="beat, wakeup (a sweep the previous one scheduled at the next deadline), command or test.",
+        help_text="beat, wakeup (a sweep the previous one scheduled at the next deadline), beat-inline (beat "
+        "sweeping in its own process while it cannot reach the broker), command or test.",
     )
     examined = models.PositiveIntegerField(default=0)
     breaches = models.PositiveIntegerField(default=0)

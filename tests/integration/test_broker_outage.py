@@ -213,17 +213,20 @@ def one_outage(
     traffic.finish()
     traffic_ended_at = timezone.now()
 
-    wait_until(
-        lambda: (
-            Breach.objects.filter(incident_id__in=ids).count() == len(ids)
-            # What was written until now; the S1 cases intake opened keep breaching later.
-            and not Notification.objects.filter(
-                status=NotificationStatus.PENDING, created_at__lte=traffic_ended_at
-            ).exists()
-        ),
-        timeout=180,
-        what="every case escalated and every notification delivered after the outage",
-    )
+    def caught_up() -> bool:
+        breached = Breach.objects.filter(incident_id__in=ids).count()
+        # What was written until now; the S1 cases intake opened keep breaching later.
+        pending = Notification.objects.filter(status=NotificationStatus.PENDING, created_at__lte=traffic_ended_at)
+        progress.update(breached=f"{breached}/{len(ids)}", pending=pending.count())
+        return breached == len(ids) and progress["pending"] == 0
+
+    progress: dict = {}
+    try:
+        # Deliveries that failed during the outage wait out their backoff before the retry
+        # pass takes them again; the case escalations themselves are checked on time below.
+        wait_until(caught_up, timeout=300, what="every case escalated and every notification delivered")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc} after the {outage} s outage: {progress}") from None
     delivered_after = time.time() - back
     time.sleep(INTERVAL)  # a few more sweeps and retry passes: still nothing duplicated
 

@@ -370,6 +370,8 @@ SWEEP_WAKEUP = env_bool("SWEEP_WAKEUP", True)
 # An outbox row not delivered this long after it was written (its after-commit publish
 # was lost, e.g. the broker was down) is picked up by the retry pass.
 NOTIFICATION_FIRST_RETRY_SECONDS = env_float("NOTIFICATION_FIRST_RETRY_SECONDS", 60.0)
+# A never-attempted row the retry pass publishes is not published again for this long.
+NOTIFICATION_RETRY_LEASE_SECONDS = env_float("NOTIFICATION_RETRY_LEASE_SECONDS", 60.0)
 # Failed deliveries wait base × 2^(attempt−1) seconds, capped, before the next attempt.
 NOTIFICATION_BACKOFF_BASE_SECONDS = env_float("NOTIFICATION_BACKOFF_BASE_SECONDS", 30.0)
 NOTIFICATION_BACKOFF_MAX_SECONDS = env_float("NOTIFICATION_BACKOFF_MAX_SECONDS", 3600.0)

@@ -21,10 +21,11 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from simple_history.utils import bulk_update_with_history
 
+from escalations import fastpath
 from escalations.choices import NotificationChannel, NotificationStatus
 from escalations.models import Escalation, Incident, Notification, Team
 from escalations.outages import BROKER
-from escalations.services.common import audited_save
+from escalations.services.common import audited_save, system_user
 from escalations.services.escalation import Recipient
 from escalations.services.webhooks import webhook_post, webhook_signature_headers
 
@@ -293,12 +294,26 @@ def notification_deliver(*, notification_id: int, now: datetime, actor) -> str:
 
 def notifications_retry_due(*, now: datetime, limit: int = 500) -> list[int]:
     """Ids of pending notifications whose next attempt is due (notification_retry_idx):
-    failed attempts after their backoff, and rows whose after-commit publish was lost."""
-    return list(
-        Notification.objects.filter(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    failed attempts after their backoff, and rows whose after-commit publish was lost.
+
+    A row never attempted is leased as it is returned: its next attempt moves
+    NOTIFICATION_RETRY_LEASE_SECONDS on, so the passes that follow do not publish it
+    again while its delivery waits in the queue (after a broker outage, hundreds of rows
+    are due at once and a worker drains them slower than a pass every few seconds would
+    publish them). A delivery that fails sets its own backoff, so attempted rows are
+    never leased: their task would take the lease for a backoff and skip."""
+    with transaction.atomic():
+        due = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .only("pk", "attempts", "next_attempt_at")[:limit]
+        )
+        fresh = [n for n in due if not n.attempts]
+        for notification in fresh:
+            notification.next_attempt_at = now + timedelta(seconds=settings.NOTIFICATION_RETRY_LEASE_SECONDS)
+        fastpath.update_with_history(fresh, ["next_attempt_at"], actor=system_user())
+    return [n.pk for n in due]
 
 
 # A "retry now" on a failed notification gives it this many more attempts.

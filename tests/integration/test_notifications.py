@@ -117,6 +117,26 @@ def test_receiver_down_then_back_delivers_once(case, now, receiver):
     assert len(receiver.accepted()) == 1
 
 
+def test_the_retry_pass_publishes_a_never_attempted_row_once_per_lease(case, now, receiver, settings):
+    """After a broker outage many rows are due at once: a row whose publish was lost is
+    leased when the pass takes it, so the next passes do not queue it again; a row whose
+    delivery failed keeps its own backoff and is due again at once."""
+    settings.NOTIFICATION_RETRY_LEASE_SECONDS = 60
+    lost = _row(case, now, address=receiver.url)
+    receiver.status = 500
+    failed = _row(case, now, address=receiver.url, key="t:2")
+    assert _deliver(failed, now) == "retry"
+    failed.refresh_from_db()
+    at = max(lost.next_attempt_at, failed.next_attempt_at)
+    assert sorted(notifications_retry_due(now=at)) == sorted([lost.pk, failed.pk])
+    assert notifications_retry_due(now=at + S) == [failed.pk]  # the lost row is leased
+    lost.refresh_from_db()
+    assert lost.next_attempt_at == at + timedelta(seconds=60)
+    assert lost.history.latest().history_user == system_user()
+    receiver.status = 200
+    assert _deliver(lost, at + S) == "sent"  # the queued delivery is not refused by its lease
+
+
 def test_unreachable_webhook_is_an_error_on_the_row(case, now, settings):
     settings.WEBHOOK_TIMEOUT_SECONDS = 1
     row = _row(case, now, address=f"http://127.0.0.1:{free_port()}/nobody-listens")

@@ -30,7 +30,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from config.embedded import free_port
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/esc_bench_api"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
@@ -242,12 +243,6 @@ def _flush(batch: list, pauses_for: list[int], actor: Any, ClockPause: Any, Inci
             )
         )
     ClockPause.objects.bulk_create(pauses)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _request(port: int, method: str, path: str, token: str, body: bytes | None = None) -> tuple[int, bytes]:
@@ -465,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     data = _load(args.cases, args.reload)
     print(f"{data['cases']} cases loaded ({data['load_seconds']:.0f} s)", file=sys.stderr)
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ}
     server = subprocess.Popen(
         [

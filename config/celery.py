@@ -130,7 +130,9 @@ def _now_and_then(errback: Callable | None) -> Callable | None:
 @signals.worker_init.connect
 @signals.beat_init.connect
 def _refuse_to_start_without_a_key(**_kwargs) -> None:
-    # Settings load without SECRET_KEY (so migrations can run); a worker or beat must not.
-    from config.env import require_secret_key
+    # Settings load without SECRET_KEY or servers (so makemigrations --check runs); a
+    # worker or beat must not start so.
+    from config.env import require_secret_key, require_servers
 
     require_secret_key()
+    require_servers()

@@ -92,7 +92,8 @@ def stop_postgres(var_dir: Path) -> bool:
 # --- Redis -------------------------------------------------------------------------------
 
 
-def _ping(port: int) -> bool:
+def redis_answers(port: int) -> bool:
+    """Whether a redis-server on this loopback port answers PING."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
             conn.sendall(b"PING\r\n")
@@ -101,7 +102,7 @@ def _ping(port: int) -> bool:
         return False
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -113,8 +114,8 @@ def redis_url(var_dir: Path) -> str:
     port_file = folder / "port"
     with _locked(var_dir / "redis.lock"):
         port = int(port_file.read_text()) if port_file.exists() else 0
-        if not (port and _ping(port)):
-            port = _free_port()
+        if not (port and redis_answers(port)):
+            port = free_port()
             folder.mkdir(parents=True, exist_ok=True)
             subprocess.run(
                 [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
@@ -123,7 +124,7 @@ def redis_url(var_dir: Path) -> str:
                 check=True,
             )  # fmt: skip
             deadline = time.monotonic() + 10
-            while not _ping(port):
+            while not redis_answers(port):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"embedded Redis did not start; see {folder / 'redis.log'}")
                 time.sleep(0.05)

@@ -27,6 +27,16 @@ def require_secret_key() -> None:
         raise ImproperEnv("SECRET_KEY must be set when DEBUG is off (see README, Configuration)") from exc
 
 
+def require_servers() -> None:
+    """Called by the long-running processes with require_secret_key: production names its
+    database and broker (development and tests fall back to the embedded ones)."""
+    from django.conf import settings
+
+    missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not getattr(settings, name)]
+    if missing:
+        raise ImproperEnv(f"{' and '.join(missing)} must be set when DEBUG is off (see README, Configuration)")
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     if value in (None, ""):

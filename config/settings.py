@@ -99,30 +99,26 @@ TEMPLATES = [
 ]
 
 # Production names its servers; development and tests (DEBUG or TESTING) fall back to
-# the embedded ones under VAR_DIR.
+# the embedded ones under VAR_DIR. Production without them still loads its settings, so
+# that commands needing no server run (makemigrations --check); the web, worker and beat
+# processes refuse to start (config.env.require_servers).
 EMBEDDED_ALLOWED = DEBUG or env_bool("TESTING", False)
 
 
 def _server_url(name: str, start) -> str:
-    url = env_str(name)
-    if url:
-        return url
-    if not EMBEDDED_ALLOWED:
-        raise ImproperEnv(f"{name} must be set when DEBUG is off (see README, Configuration)")
-    return start(VAR_DIR)
+    return env_str(name) or (start(VAR_DIR) if EMBEDDED_ALLOWED else "")
 
 
 DATABASE_URL = _server_url("DATABASE_URL", embedded.database_url)
-DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL,
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+# Without a URL, Django's dummy backend: any query fails, naming DATABASES.
+DATABASES = {}
+if DATABASE_URL:
+    DATABASES["default"] = dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
     )
-}
-if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    raise ImproperEnv("DATABASE_URL must name a PostgreSQL database (postgres://…)")
-if env_bool("DB_PREPARED_STATEMENTS", True):
+    if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        raise ImproperEnv("DATABASE_URL must name a PostgreSQL database (postgres://…)")
+if DATABASE_URL and env_bool("DB_PREPARED_STATEMENTS", True):
     # PostgreSQL: bind parameters server-side and let psycopg prepare a statement after
     # its fifth run on a connection, so PostgreSQL stops re-planning the same queries
     # (the API's list query takes longer to plan than to run). Turn off behind a
@@ -245,7 +241,7 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=
 
 # --- Celery (config/celery.py reads these through namespace="CELERY")
 REDIS_URL = _server_url("REDIS_URL", embedded.redis_url)
-CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_URL = REDIS_URL or None
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task taken but not acknowledged (acks_late) is redelivered after this many
     # seconds. It must exceed the longest task's hard time limit, or a slow task

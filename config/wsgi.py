@@ -3,11 +3,12 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from config.env import require_secret_key
+from config.env import require_secret_key, require_servers
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()
 require_secret_key()
+require_servers()
 
 # Django, DRF and the app's modules are loaded once and live as long as the process:
 # move them out of the garbage collector's sight, and collect the young generation less

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from django.db import connection
 from simple_history.utils import bulk_create_with_history
 
 from config import embedded
+from config.embedded import free_port
 from escalations.choices import Status
 from escalations.models import Incident, Shift, ShiftRole, Team
 from escalations.services.clocks import incident_recompute_clocks, policy_snapshot
@@ -38,10 +38,6 @@ from escalations.services.common import system_user
 from escalations.services.policies import policy_for
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
 
 
 # --- Roster and cases -------------------------------------------------------------------
@@ -173,12 +169,6 @@ def receiver_fixture() -> Iterator[Receiver]:
 # --- Private redis and real Celery processes ---------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class RedisServer:
     """A private redis-server on a free loopback port: the shared one is never touched."""
 
@@ -195,15 +185,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_until(self._pingable, timeout=10, what="redis-server to accept connections")
-
-    def _pingable(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        wait_until(lambda: embedded.redis_answers(self.port), timeout=10, what="redis-server to accept connections")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

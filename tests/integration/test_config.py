@@ -5,13 +5,37 @@ from __future__ import annotations
 
 import pytest
 
-from config.env import ImproperEnv, require_secret_key
+from config.env import ImproperEnv, require_secret_key, require_servers
 
 
 def test_long_running_processes_refuse_an_empty_secret_key(settings):
     settings.SECRET_KEY = ""
     with pytest.raises(ImproperEnv, match="SECRET_KEY must be set"):
         require_secret_key()
+
+
+def test_long_running_processes_refuse_to_start_without_their_servers(settings):
+    settings.REDIS_URL = ""
+    with pytest.raises(ImproperEnv, match="REDIS_URL must be set"):
+        require_servers()
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    require_servers()
+
+
+def test_production_settings_load_without_servers_for_makemigrations_check():
+    """DEBUG and TESTING off, no DATABASE_URL/REDIS_URL: settings load (no server is
+    started) and makemigrations --check runs on Django's dummy backend."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "TESTING")}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        env={**env, "VAR_DIR": "/nonexistent/never-created"}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "No changes detected" in done.stdout
 
 
 def test_a_set_secret_key_passes(settings):

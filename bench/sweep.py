@@ -206,7 +206,8 @@ def _naive_sweep(now: datetime) -> int:
     from escalations.models import Incident
     from escalations.services.common import system_user
     from escalations.services.escalation import roster_load
-    from escalations.services.sweep import _write, plan_incident
+    from escalations.services.sweep import _write
+    from escalations.services.sweep_plan import plan_incident
     from escalations.sla.sweep import sweep_decide
 
     actor = system_user()

@@ -19,19 +19,11 @@ from escalations.models import Breach, CaseEvent, Checklist, ChecklistItem, Cloc
 LIST_RELATED = ("customer", "channel", "team", "stage_dri", "commander", "policy")
 
 
-def user_may_view_cases(user) -> bool:
-    return user_is_staff_member(user)
-
-
-def user_may_work_cases(user) -> bool:
-    return user_may_change_cases(user)
-
-
 def incident_get_for_user(*, user, pk: int, for_change: bool = False, queryset: QuerySet | None = None) -> Incident:
     """The case ``pk`` if ``user`` may see it (and change it, with ``for_change``).
     Raises PermissionDenied for a user without a case role, Http404 for a case that is
     missing or that the user may not see (no id probing)."""
-    if not user_may_view_cases(user):
+    if not user_is_staff_member(user):
         raise PermissionDenied("You do not have access to cases.")
     if for_change and not user.has_perm("escalations.change_incident"):
         raise PermissionDenied("You may view cases but not change them.")
@@ -44,7 +36,7 @@ def incident_get_for_user(*, user, pk: int, for_change: bool = False, queryset: 
 
 def incident_list(*, user) -> QuerySet[Incident]:
     """The cases the user may see, with what list rows show joined in."""
-    if not user_may_view_cases(user):
+    if not user_is_staff_member(user):
         raise PermissionDenied("You do not have access to cases.")
     return Incident.objects.select_related(*LIST_RELATED).filter(incident_access_q(user))
 
@@ -131,7 +123,7 @@ def checklist_items_for(*, incident: Incident) -> QuerySet[ChecklistItem]:
 
 
 def handoff_get_for_user(*, user, pk: int) -> HandoffPacket:
-    if not user_may_work_cases(user):
+    if not user_may_change_cases(user):
         raise PermissionDenied("You may not answer handoffs.")
     visible = Incident.objects.filter(incident_access_q(user)).values("pk")
     try:
@@ -156,7 +148,7 @@ def handoff_inbox(*, user) -> QuerySet[HandoffPacket]:
 
 def breach_list(*, user) -> QuerySet[Breach]:
     """Breaches of the cases the user may see, newest first."""
-    if not user_may_view_cases(user):
+    if not user_is_staff_member(user):
         raise PermissionDenied("You do not have access to cases.")
     qs = Breach.objects.order_by("-detected_at", "-id")
     if sees_every_case(user):

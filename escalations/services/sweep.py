@@ -26,7 +26,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
@@ -35,11 +34,9 @@ from simple_history.utils import bulk_update_with_history
 from escalations import fastpath
 from escalations.choices import (
     OPEN_STATUSES,
-    ChainTarget,
     ClockKind,
     EventKind,
     HandoffStatus,
-    NotificationChannel,
     NotificationStatus,
 )
 from escalations.models import (
@@ -54,20 +51,15 @@ from escalations.models import (
     Team,
 )
 from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks, pauses_by_incident
-from escalations.services.common import audited_create, event_values, system_user
+from escalations.services.common import audited_create, system_user
 from escalations.services.errors import ServiceError
 from escalations.services.escalation import (
-    Recipient,
     Roster,
-    duty_managers,
-    recipients_for,
     roster_load,
-    step_recipients,
 )
-from escalations.services.notifications import notification_ids_enqueue_on_commit, notification_values
+from escalations.services.notifications import notification_ids_enqueue_on_commit
 from escalations.services.severity import incident_raise_by_trigger, no_progress_candidates
-from escalations.sla import Pause
-from escalations.sla.sweep import sweep_decide
+from escalations.services.sweep_plan import Known, Plan, plan_escalation, plan_event, plan_incident
 
 logger = logging.getLogger(__name__)
 
@@ -88,221 +80,6 @@ SWEEP_FIELDS = [
     "escalation_level",
     "next_escalation_at",
 ]
-
-WARNING_CHANNELS = (NotificationChannel.IN_APP, NotificationChannel.EMAIL)
-
-
-# --- Planning one case --------------------------------------------------------------------
-#
-# A batch of 500 newly due cases writes ~3,000 rows and as many history rows. The plan
-# holds them as plain column values (field attname → value), not model instances, which
-# the COPY writer would only take apart again. A row
-# that points at another row of the same batch holds the parent row itself under the
-# foreign key's name (``"breach": breach_row``); the write resolves it to the parent's id.
-
-Row = dict[str, Any]
-
-
-@dataclass
-class Known:
-    """What is already recorded for a case (used after a unique-constraint conflict)."""
-
-    breaches: set[tuple[str, int]] = field(default_factory=set)
-    warnings: set[tuple[str, int]] = field(default_factory=set)
-    levels: set[int] = field(default_factory=set)
-
-
-@dataclass
-class Plan:
-    """The rows one case's sweep writes. Nothing is saved until ``_write``."""
-
-    incident: Incident
-    warnings: list[Row] = field(default_factory=list)
-    breaches: list[Row] = field(default_factory=list)
-    escalations: list[Row] = field(default_factory=list)
-    notifications: list[Row] = field(default_factory=list)
-    events: list[Row] = field(default_factory=list)
-    handoffs: list[HandoffPacket] = field(default_factory=list)
-
-
-def _event(plan: Plan, *, kind: str, actor, now: datetime, new: dict, detail: str) -> None:
-    plan.events.append(
-        {
-            "incident_id": plan.incident.pk,
-            "actor_id": actor.pk,
-            **event_values(kind=kind, at=now, new=new, detail=detail),
-        }
-    )
-
-
-def _notify(
-    plan: Plan, recipients: list[Recipient], *, kind: str, key: str, subject: str, text: str, now: datetime,
-    escalation: Row | None = None,
-) -> None:  # fmt: skip
-    incident = plan.incident
-    for recipient in recipients:
-        values = notification_values(
-            incident=incident, recipient=recipient, kind=kind, key=key, subject=subject, text=text, now=now
-        )
-        plan.notifications.append({**values, "incident_id": incident.pk, "escalation": escalation})
-
-
-# ``get_target_display()`` rebuilds its lookup on every call.
-TARGET_LABELS = dict(ChainTarget.choices)
-
-
-def _clock_label(kind: str) -> str:
-    return ClockKind(kind).label.lower()
-
-
-def _escalate(
-    plan: Plan, *, roster: Roster, actor, now: datetime, reason: str, breach: Row | None, known: Known
-) -> None:
-    """Raise the case one rung and notify that rung. Past the top of the chain the level
-    stays, and a breach is told to the top rung again."""
-    incident = plan.incident
-    policy_id = incident.policy_id
-    level = max(incident.escalation_level, max(known.levels, default=0)) + 1
-    step = roster.step(policy_id, level)
-    if step is not None and not incident.policy.chain_may_reach(step.target):
-        step = None
-    if step is None:
-        incident.next_escalation_at = None
-        top = roster.step(policy_id, roster.top_level(policy_id))
-        if breach is None or top is None:
-            return
-        recipients, _ = step_recipients(top, incident, roster)
-        _notify(
-            plan, recipients, kind="breach", key=f"breach:{incident.pk}:{breach['kind']}:{breach['cycle']}", now=now,
-            subject=f"Breach: {incident.severity} {incident.reference} {incident.title}",
-            text=f"[{incident.severity}] {incident.reference} {incident.title}: {reason} (top of the escalation chain)",
-        )  # fmt: skip
-        _event(
-            plan, kind=EventKind.NOTE, actor=actor, now=now, new={"notified": [r.as_dict() for r in recipients]},
-            detail=f"Top of the escalation chain already reached; {reason}",
-        )  # fmt: skip
-        return
-    recipients, is_executive = step_recipients(step, incident, roster)
-    notified = [r.as_dict() for r in recipients]
-    target_label = TARGET_LABELS.get(step.target, step.target)
-    escalation = {
-        "incident_id": incident.pk,
-        "level": level,
-        "reason": reason[:300],
-        "breach": breach,
-        "step_id": step.pk,
-        "notified": notified,
-        "created_at": now,
-        "actor_id": actor.pk,
-        "is_executive": is_executive,
-    }
-    plan.escalations.append(escalation)
-    old_level = incident.escalation_level
-    incident.escalation_level = level
-    following = roster.step(policy_id, level + 1)
-    incident.next_escalation_at = now + following.wait if following is not None else None
-    _notify(
-        plan, recipients, kind="escalation", key=f"esc:{incident.pk}:L{level}", now=now, escalation=escalation,
-        subject=f"Escalation L{level}: {incident.severity} {incident.reference} {incident.title}",
-        text=f"[{incident.severity}] {incident.reference} {incident.title}: {reason}. "
-        f"Escalated to level {level} ({target_label}).",
-    )  # fmt: skip
-    names = ", ".join(sorted({r.label for r in recipients})) or "nobody on duty"
-    _event(
-        plan,
-        kind=EventKind.ESCALATED,
-        actor=actor,
-        now=now,
-        new={"level": level, "target": step.target, "notified": notified, "executive": is_executive},
-        detail=f"Level {old_level} → {level} ({target_label}): {reason}. Notified {names}",
-    )
-
-
-def _warn_recipients(incident: Incident, roster: Roster):
-    people = [incident.stage_dri] if incident.stage_dri_id is not None else duty_managers(incident, roster)
-    return recipients_for(people, WARNING_CHANNELS, incident=incident, roster=roster)
-
-
-def plan_incident(
-    incident: Incident,
-    *,
-    now: datetime,
-    roster: Roster,
-    actor,
-    known: Known | None = None,
-    pauses: list[Pause] | None = None,
-) -> Plan:
-    """Decide what fired for a locked case and build (unsaved) the rows that record it;
-    set the markers, raise the level and recompute ``next_check_at`` on the instance.
-    ``pauses``: the case's pauses when the caller loaded them for a batch (else one query)."""
-    known = known or Known()
-    plan = Plan(incident=incident)
-    decision = sweep_decide(incident, now)
-    breached_kinds = {b.kind for b in decision.breaches}
-    for fired in decision.warnings:
-        setattr(incident, f"{fired.kind}_warned_at", now)
-        if (fired.kind, fired.cycle) in known.warnings:
-            continue
-        plan.warnings.append(
-            {"incident_id": incident.pk, "kind": fired.kind, "cycle": fired.cycle, "warn_at": fired.warn_at,
-             "due_at": fired.due_at, "detected_at": now}
-        )  # fmt: skip
-        _event(
-            plan, kind=EventKind.WARNING, actor=actor, now=now,
-            new={"clock": fired.kind, "cycle": fired.cycle, "warn_at": fired.warn_at, "due_at": fired.due_at},
-            detail=f"{incident.warning_pct} % of the {_clock_label(fired.kind)} target used; due {fired.due_at:%H:%M} UTC",
-        )  # fmt: skip
-        if fired.kind in breached_kinds:
-            continue  # the breach notice below supersedes a warning seen in the same pass
-        _notify(
-            plan, _warn_recipients(incident, roster), kind="warning", now=now,
-            key=f"warn:{incident.pk}:{fired.kind}:{fired.cycle}",
-            subject=f"Warning: {incident.reference} {_clock_label(fired.kind)} due {fired.due_at:%H:%M} UTC",
-            text=f"[{incident.severity}] {incident.reference} {incident.title}: {_clock_label(fired.kind)} "
-            f"target {incident.warning_pct} % used, due {fired.due_at:%Y-%m-%d %H:%M} UTC.",
-        )  # fmt: skip
-    escalated = False
-    for fired in decision.breaches:
-        setattr(incident, f"{fired.kind}_breached_at", now)
-        if (fired.kind, fired.cycle) in known.breaches:
-            continue  # recorded (and escalated) by an earlier sweep
-        breach = {
-            "incident_id": incident.pk, "kind": fired.kind, "cycle": fired.cycle, "severity": incident.severity,
-            "due_at": fired.due_at, "detected_at": now,
-        }  # fmt: skip
-        plan.breaches.append(breach)
-        late = int((now - fired.due_at).total_seconds())
-        label = ClockKind(fired.kind).label
-        _event(
-            plan, kind=EventKind.BREACHED, actor=actor, now=now,
-            new={"clock": fired.kind, "cycle": fired.cycle, "due_at": fired.due_at, "detected_late_seconds": late},
-            detail=f"{label} target missed (due {fired.due_at:%Y-%m-%d %H:%M} UTC)",
-        )  # fmt: skip
-        reason = f"{label} target breached (due {fired.due_at:%H:%M} UTC)"
-        _escalate(plan, roster=roster, actor=actor, now=now, reason=reason, breach=breach, known=known)
-        known.levels.add(incident.escalation_level)
-        escalated = True
-    if decision.chain_step_due and not escalated:
-        _escalate(
-            plan, roster=roster, actor=actor, now=now, breach=None, known=known,
-            reason=f"Still unresolved at escalation level {incident.escalation_level}",
-        )  # fmt: skip
-    # A chain rung with no wait fires in the same pass as the one before it.
-    for _ in range(roster.top_level(incident.policy_id)):
-        if incident.next_escalation_at is None or incident.next_escalation_at > now or incident.paused_since:
-            break
-        before = incident.escalation_level
-        _escalate(
-            plan, roster=roster, actor=actor, now=now, breach=None, known=known,
-            reason=f"Next rung after level {before} has no wait",
-        )  # fmt: skip
-        if incident.escalation_level == before:
-            break
-    incident_recompute_clocks(incident, now=now, pauses=pauses)
-    if incident.next_check_at is not None and incident.next_check_at <= now:
-        # Should not happen (every fired item set its marker); never let one row spin.
-        raise RuntimeError(f"next_check_at {incident.next_check_at.isoformat()} not after now after processing")
-    return plan
 
 
 # --- Writing ------------------------------------------------------------------------------
@@ -490,13 +267,13 @@ def _sweep_handoff_batch(*, now: datetime, limit: int, roster: LazyRoster, actor
             }  # fmt: skip
             plan.breaches.append(breach)
             receiver = packet.to_user or packet.to_team
-            _event(
+            plan_event(
                 plan, kind=EventKind.BREACHED, actor=actor, now=now,
                 new={"clock": ClockKind.HANDOFF, "handoff": packet.pk, "due_at": packet.accept_due_at},
                 detail=f"Handoff to {receiver} not accepted by {packet.accept_due_at:%H:%M} UTC",
             )  # fmt: skip
             if incident.status in OPEN_STATUSES:
-                _escalate(
+                plan_escalation(
                     plan, roster=roster, actor=actor, now=now, breach=breach, known=Known(),
                     reason=f"Handoff to {receiver} not accepted in time",
                 )  # fmt: skip

@@ -8,14 +8,14 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from escalations.selectors import user_may_view_cases
+from escalations.access import user_is_staff_member
 
 __all__ = ["login_required", "require_perm", "safe_next"]
 
 
 def require_perm(request: HttpRequest, perm: str) -> None:
     """403 unless the signed-in user may see cases and holds ``perm``."""
-    if not user_may_view_cases(request.user) or not request.user.has_perm(perm):
+    if not user_is_staff_member(request.user) or not request.user.has_perm(perm):
         raise PermissionDenied("You do not have access to this page.")
 
 

@@ -74,3 +74,11 @@ def test_stale_sweep_is_still_reported(client, settings):
     settings.SWEEP_STALE_AFTER_SECONDS = 0
     response = client.get("/healthz")
     assert response.status_code == 503 and response.json()["status"] == "stale"
+
+
+def test_a_failing_probe_is_logged_as_a_warning_not_an_error(client, settings, caplog):
+    settings.SWEEP_STALE_AFTER_SECONDS = 0
+    with caplog.at_level("INFO", logger="django.request"):
+        assert client.get("/healthz").status_code == 503
+    records = [r for r in caplog.records if r.name == "django.request"]
+    assert records and {r.levelname for r in records} == {"WARNING"}

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from escalations import services
+from escalations.access import user_may_change_cases
 from escalations.api import serializers as s
 from escalations.api.schema import IF_MATCH, READ_ONE, WRITE_ONE, errors
 from escalations.api.views.base import (
@@ -32,7 +33,6 @@ from escalations.selectors import (
     handoff_get_for_user,
     incident_get_for_user,
     incident_timeline,
-    user_may_work_cases,
 )
 
 # --- Customer updates, timeline, checklist ----------------------------------------------
@@ -108,7 +108,7 @@ class ChecklistItemCompleteView(ApiView):
         summary="Tick (or, with done=false, untick) a checklist item",
     )
     def post(self, request: Request, pk: int) -> Response:
-        if not user_may_work_cases(request.user):
+        if not user_may_change_cases(request.user):
             raise PermissionDenied("You may view cases but not change them.")
         incident_id = ChecklistItem.objects.filter(pk=pk).values_list("checklist__incident_id", flat=True).first()
         if incident_id is None:

@@ -50,9 +50,15 @@ QUEUES = {
 }
 
 
+# Work-queue order: breached, warning, running, then waiting or not started
+# (escalations.sla.QueueRank); within a band the nearest (or most overdue) deadline,
+# then the most severe. The API's default order too (closed cases come last).
+QUEUE_ORDER = ("queue_rank", "next_deadline_at", "severity", "-id")
+
+
 def queue_list(*, user, queue: str, now: datetime) -> QuerySet[Incident]:
-    """Open cases of a work queue, nearest deadline first (served by the partial
-    incident_queue_* indexes)."""
+    """Open cases of a work queue in QUEUE_ORDER (served by the partial incident_queue_*
+    indexes)."""
     qs = incident_list(user=user).filter(status__in=OPEN_STATUSES)
     if queue == "mine":
         qs = qs.filter(Q(stage_dri=user) | Q(commander=user))
@@ -64,7 +70,7 @@ def queue_list(*, user, queue: str, now: datetime) -> QuerySet[Incident]:
         qs = qs.filter(at_risk_q(now))
     elif queue != "all":
         raise Http404("No such queue.")
-    return qs.order_by("next_deadline_at", "id")
+    return qs.order_by(*QUEUE_ORDER)
 
 
 def breached_q() -> Q:

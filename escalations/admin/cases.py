@@ -280,6 +280,7 @@ class IncidentAdmin(CaseScopedAdminMixin, ServiceFormAdminMixin, LargeTableAdmin
                     "next_update_due_at",
                     "next_check_at",
                     "next_deadline_at",
+                    "queue_rank",
                     "escalation_level",
                     "next_escalation_at",
                     "update_seq",

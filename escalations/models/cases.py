@@ -146,8 +146,12 @@ class Incident(models.Model):
     # The earliest moment the sweep has something to do for this case (a warning, a
     # breach or the next escalation rung); null when nothing is pending.
     next_check_at = models.DateTimeField(null=True, blank=True)
-    # The nearest live deadline, for sorting work queues.
+    # The nearest live deadline and the case's band (escalations.sla.QueueRank), for
+    # sorting work queues: breached, warning, running, then waiting or not started.
     next_deadline_at = models.DateTimeField(null=True, blank=True)
+    queue_rank = models.PositiveSmallIntegerField(
+        default=3, help_text="Work-queue band: 0 breached, 1 warning, 2 running, 3 waiting or not started, 4 closed."
+    )
 
     reopen_count = models.PositiveIntegerField(default=0)
     version = models.PositiveIntegerField(default=1, help_text="Optimistic lock: bumped on every change.")
@@ -200,21 +204,23 @@ class Incident(models.Model):
             # page and its capped count are index-only scans for someone who sees a case
             # by its team or as one of its people.
             models.Index(
-                fields=["next_deadline_at", "id"],
+                fields=["queue_rank", "next_deadline_at", "severity", "-id"],
                 include=["team", "created_by", "stage_dri", "commander"],
                 condition=Q(status__in=OPEN_STATUSES),
                 name="incident_queue_idx",
             ),
             models.Index(
-                fields=["stage_dri", "next_deadline_at"],
+                fields=["stage_dri", "queue_rank", "next_deadline_at"],
                 condition=Q(status__in=OPEN_STATUSES),
                 name="incident_queue_mine_idx",
             ),
             models.Index(
-                fields=["team", "next_deadline_at"],
+                fields=["team", "queue_rank", "next_deadline_at"],
                 condition=Q(status__in=OPEN_STATUSES),
                 name="incident_queue_team_idx",
             ),
+            # The API's default order (the queue order, closed cases last) over every case.
+            models.Index(fields=["queue_rank", "next_deadline_at", "severity", "-id"], name="incident_rank_idx"),
             # No-progress trigger rules: open cases idle since before a cutoff.
             models.Index(
                 fields=["last_progress_at"], condition=Q(status__in=OPEN_STATUSES), name="incident_progress_idx"

@@ -16,7 +16,17 @@ from escalations.choices import OPEN_STATUSES
 from escalations.fastpath import fetch_rows
 from escalations.models import BusinessCalendar, ClockPause, Incident, ResolveCycle, SeverityPolicy
 from escalations.services.common import audited_insert, audited_save, bump_version
-from escalations.sla import Calendar, ClockState, Pause, clock_state, due_at, elapsed, warn_at
+from escalations.sla import (
+    Calendar,
+    ClockState,
+    Pause,
+    clock_state,
+    due_at,
+    elapsed,
+    pauses_until,
+    queue_rank,
+    warn_at,
+)
 
 # The denormalised fields this module owns on Incident.
 CLOCK_FIELDS = [
@@ -29,6 +39,7 @@ CLOCK_FIELDS = [
     "paused_seconds",
     "next_check_at",
     "next_deadline_at",
+    "queue_rank",
 ]
 
 
@@ -184,15 +195,20 @@ def incident_recompute_clocks(incident: Incident, *, now: datetime, pauses: list
     start = incident.clock_started_at
     is_open = incident.status in OPEN_STATUSES
 
-    def due(clock_start: datetime | None, seconds: int) -> tuple[datetime | None, datetime | None]:
+    def due(
+        clock_start: datetime | None, seconds: int, stopped_at: datetime | None = None
+    ) -> tuple[datetime | None, datetime | None]:
         if clock_start is None:
             return None, None
         target = timedelta(seconds=seconds)
-        return due_at(clock_start, target, pauses, calendar), warn_at(clock_start, target, pct, pauses, calendar)
+        seen = pauses_until(pauses, stopped_at)
+        return due_at(clock_start, target, seen, calendar), warn_at(clock_start, target, pct, seen, calendar)
 
-    incident.ack_due_at, incident.ack_warn_at = due(start, incident.ack_target_seconds)
+    incident.ack_due_at, incident.ack_warn_at = due(start, incident.ack_target_seconds, incident.acknowledged_at)
     cycle_start = incident.cycle_started_at if start else None
-    incident.resolve_due_at, incident.resolve_warn_at = due(cycle_start, incident.resolve_target_seconds)
+    incident.resolve_due_at, incident.resolve_warn_at = due(
+        cycle_start, incident.resolve_target_seconds, incident.resolved_at
+    )
     if is_open:
         incident.next_update_due_at, incident.update_warn_at = due(
             update_clock_start(incident), incident.update_cadence_seconds
@@ -233,6 +249,16 @@ def incident_recompute_clocks(incident: Incident, *, now: datetime, pauses: list
             pending.append(incident.next_escalation_at)
     incident.next_check_at = min((t for t in pending if t is not None), default=None)
     incident.next_deadline_at = min((t for t in deadlines if t is not None), default=None)
+    acked = incident.acknowledged_at is not None
+    incident.queue_rank = queue_rank(
+        is_open=is_open,
+        started=start is not None,
+        paused=incident.paused_since is not None,
+        breached=bool(
+            (incident.ack_breached_at and not acked) or incident.resolve_breached_at or incident.update_breached_at
+        ),
+        warned=bool((incident.ack_warned_at and not acked) or incident.resolve_warned_at or incident.update_warned_at),
+    )
     return list(CLOCK_FIELDS)
 
 

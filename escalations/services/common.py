@@ -158,6 +158,7 @@ _INTERNAL_FIELDS = {
     "version",
     "next_check_at",
     "next_deadline_at",
+    "queue_rank",
     "calendar_snapshot",
     "policy",
     "paused_seconds",

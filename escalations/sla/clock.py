@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from escalations.sla.calendar import TWENTY_FOUR_SEVEN, Calendar, _require_aware
 
@@ -145,6 +145,36 @@ def warn_at(
     return due_at(start, target * warning_pct / 100, pauses, calendar)
 
 
+def pauses_until(pauses: Sequence[Pause], stop: datetime | None) -> tuple[Pause, ...]:
+    """The pauses as a clock stopped at ``stop`` saw them: a pause that began after the
+    stop never touched it, so a met or missed clock's figures never move."""
+    if stop is None:
+        return tuple(pauses)
+    return tuple(Pause(p.start, stop if p.end is None or p.end > stop else p.end) for p in pauses if p.start < stop)
+
+
+class QueueRank(IntEnum):
+    """Work-queue bands, most urgent first."""
+
+    BREACHED = 0
+    WARNING = 1
+    RUNNING = 2
+    WAITING = 3  # paused on the customer or a third party, or clocks not started
+    CLOSED = 4
+
+
+def queue_rank(*, is_open: bool, started: bool, paused: bool, breached: bool, warned: bool) -> QueueRank:
+    """A case's band in the work queues, from what the sweep has recorded: a breach or a
+    warning counts once the sweep has seen it (within a second or two of the moment)."""
+    if not is_open:
+        return QueueRank.CLOSED
+    if paused or not started:
+        return QueueRank.WAITING
+    if breached:
+        return QueueRank.BREACHED
+    return QueueRank.WARNING if warned else QueueRank.RUNNING
+
+
 def stored_status(
     *, due_at: datetime | None, warn_at: datetime | None, breached_at: datetime | None, now: datetime
 ) -> ClockStatus:
@@ -176,6 +206,7 @@ def clock_state(
     _require_aware(now)
     if start is None:
         return ClockState(ClockStatus.NOT_STARTED, timedelta(0), None, None, None)
+    pauses = pauses_until(pauses, stopped_at)
     until = min(now, stopped_at) if stopped_at is not None else now
     spent = elapsed(start, until, pauses, calendar)
     due = due_at(start, target, pauses, calendar)

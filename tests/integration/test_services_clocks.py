@@ -75,3 +75,19 @@ def test_a_warning_passed_before_a_pause_waits_for_the_resume(make_incident, age
     assert incident.next_check_at is None
     incident = incident_resume(incident=incident, actor=agent, now=now + 90 * M)
     assert incident.next_check_at == incident.update_warn_at == now + 45 * M
+
+
+def test_a_pause_after_acknowledgement_never_moves_the_met_acknowledge_clock(make_incident, agent, now):
+    from escalations.services import incident_resume
+
+    incident = make_incident(data_risk=True)
+    incident = incident_acknowledge(incident=incident, actor=agent, now=now + timedelta(seconds=17))
+    due, shown = incident.ack_due_at, incident_clocks(incident, now=now + timedelta(seconds=20)).ack
+    incident_pause(
+        incident=incident, reason=PauseReason.CUSTOMER, note="Logs", actor=agent, now=now + timedelta(minutes=1)
+    )
+    incident = incident_resume(incident=incident, actor=agent, now=now + timedelta(minutes=1, seconds=3))
+    incident.refresh_from_db()
+    later = incident_clocks(incident, now=now + timedelta(minutes=5)).ack
+    assert incident.ack_due_at == due
+    assert (later.due_at, later.elapsed, later.status) == (shown.due_at, shown.elapsed, shown.status)

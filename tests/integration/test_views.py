@@ -31,6 +31,7 @@ from escalations.services import (
     incident_pause,
     incident_update,
 )
+from escalations.services.sweep import sweep_run
 from tests.conftest import T0
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +125,30 @@ def test_queue_sorted_by_nearest_deadline(client, agent, make_incident):
     assert body.index(s1.reference) < body.index(s2.reference)
 
 
+def test_queue_order_breached_then_warning_then_running_then_waiting(
+    client, agent, make_incident, unagreed_channel, _frozen
+):
+    """Breached (most overdue first), warning, running by nearest deadline, then paused
+    and not started — in the web queues and the API's default order alike."""
+    paused = make_incident(title="Paused", now=T0 - timedelta(hours=3), stage_dri=agent)
+    incident_acknowledge(incident=paused, actor=agent, now=T0 - timedelta(hours=3))
+    incident_pause(incident=paused, reason="customer", note="Logs asked", actor=agent, now=T0 - timedelta(hours=3))
+    not_started = make_incident(title="Not started", channel=unagreed_channel, stage_dri=agent)
+    running = make_incident(title="Running S3", arr_at_risk=0, stage_dri=agent)
+    s1_breached = make_incident(title="Breached S1", data_risk=True, now=T0 - timedelta(hours=2), stage_dri=agent)
+    s2_breached = make_incident(title="Breached S2", now=T0 - timedelta(minutes=50), stage_dri=agent)
+    warning = make_incident(title="Warning S1", data_risk=True, now=T0 - timedelta(minutes=3), stage_dri=agent)
+    sweep_run(now=T0 + timedelta(minutes=1), source="test")
+    expected = [s1_breached, s2_breached, warning, running, not_started, paused]
+    expected_refs = [i.reference for i in expected]
+    login(client, agent)
+    for queue in ("mine", "all"):
+        body = text(client.get(reverse("escalations:queue"), {"queue": queue}))
+        assert sorted(expected_refs, key=body.index) == expected_refs, queue
+    api = client.get("/api/v1/incidents/").json()["results"]
+    assert [row["reference"] for row in api if row["reference"] in expected_refs] == expected_refs
+
+
 def test_queue_tabs_mine_team_unassigned_at_risk(client, agent, other_agent, team, make_incident, _frozen):
     mine = make_incident(title="Mine", stage_dri=agent, team=team)
     theirs = make_incident(title="Theirs", stage_dri=other_agent)
@@ -175,7 +200,8 @@ def test_queue_paginates(client, agent, make_incident, monkeypatch):
     first = text(client.get(reverse("escalations:queue")))
     assert "Page 1 of 3" in first
     last = text(client.get(reverse("escalations:queue"), {"page": 3, "queue": "all"}))
-    assert made[-1].reference in last and made[0].reference not in last
+    # Equal deadlines and severity: the newest first, so the oldest is on the last page.
+    assert made[0].reference in last and made[-1].reference not in last
 
 
 # --- Intake ---------------------------------------------------------------------------------

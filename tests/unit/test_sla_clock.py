@@ -294,3 +294,28 @@ def test_stored_status_keeps_a_recorded_breach_and_knows_no_due_time():
     later = now + timedelta(hours=1)
     assert stored_status(due_at=later, warn_at=later, breached_at=now, now=now) == ClockStatus.BREACHED
     assert stored_status(due_at=None, warn_at=None, breached_at=None, now=now) == ClockStatus.NOT_STARTED
+
+
+def test_queue_rank_bands():
+    from escalations.sla import QueueRank, queue_rank
+
+    live = {"is_open": True, "started": True, "paused": False, "breached": False, "warned": False}
+    assert queue_rank(**live) == QueueRank.RUNNING
+    assert queue_rank(**{**live, "warned": True}) == QueueRank.WARNING
+    assert queue_rank(**{**live, "warned": True, "breached": True}) == QueueRank.BREACHED
+    assert queue_rank(**{**live, "breached": True, "paused": True}) == QueueRank.WAITING
+    assert queue_rank(**{**live, "started": False}) == QueueRank.WAITING
+    assert queue_rank(**{**live, "is_open": False, "breached": True}) == QueueRank.CLOSED
+
+
+def test_a_pause_after_the_stop_never_moves_a_stopped_clock():
+    from escalations.sla import Pause, clock_state
+
+    start = datetime(2026, 11, 20, 7, 30, tzinfo=UTC)
+    acked = start + timedelta(seconds=17)
+    before = clock_state(start=start, target=timedelta(minutes=5), now=acked, stopped_at=acked)
+    later_pause = [Pause(acked + timedelta(minutes=1), acked + timedelta(minutes=1, seconds=3))]
+    after = clock_state(
+        start=start, target=timedelta(minutes=5), now=acked + timedelta(hours=1), stopped_at=acked, pauses=later_pause
+    )
+    assert (after.due_at, after.elapsed, after.status) == (before.due_at, before.elapsed, before.status)

@@ -35,6 +35,7 @@ from escalations.models import (
     Incident,
 )
 from escalations.selectors import (
+    QUEUE_ORDER,
     incident_get_for_user,
     incident_list,
 )
@@ -59,7 +60,8 @@ class IncidentListView(ApiView):
     def get(self, request: Request) -> Response:
         now = timezone.now()
         # The vetted accessor decides access; the API reads only what IncidentOut shows.
-        qs = self.filter_queryset(incident_list(user=request.user))
+        # Without ?ordering= the list is in the work queues' order.
+        qs = self.filter_queryset(incident_list(user=request.user).order_by(*QUEUE_ORDER))
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(rows_json(page, now=now))
 

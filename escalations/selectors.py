@@ -13,7 +13,16 @@ from django.http import Http404
 
 from escalations.access import incident_access_q, sees_every_case, user_is_staff_member, user_may_change_cases
 from escalations.choices import OPEN_STATUSES, HandoffStatus
-from escalations.models import Breach, CaseEvent, Checklist, ChecklistItem, ClockPause, HandoffPacket, Incident
+from escalations.models import (
+    Breach,
+    CaseEvent,
+    Checklist,
+    ChecklistItem,
+    ClockPause,
+    Escalation,
+    HandoffPacket,
+    Incident,
+)
 
 # Columns every list row shows: one join each, never a query per row.
 LIST_RELATED = ("customer", "channel", "team", "stage_dri", "commander", "policy")
@@ -150,6 +159,20 @@ def handoff_inbox(*, user) -> QuerySet[HandoffPacket]:
         .select_related("incident", "incident__customer", "from_user", "to_team")
         .order_by("accept_due_at")
     )
+
+
+def handoffs_mark_expired(packets: list[HandoffPacket]) -> list[HandoffPacket]:
+    """Give each offer whose acceptance time box breached ``expired_escalation``: the
+    escalation that breach raised (None when the case was closed or it found no rung).
+    One query for the lot."""
+    late = [p.pk for p in packets if p.accept_breached_at]
+    found: dict[int, Escalation] = {}
+    if late:
+        for escalation in Escalation.objects.filter(breach__handoff_id__in=late).select_related("breach"):
+            found.setdefault(escalation.breach.handoff_id, escalation)
+    for packet in packets:
+        packet.expired_escalation = found.get(packet.pk)
+    return packets
 
 
 def breach_list(*, user) -> QuerySet[Breach]:

@@ -90,3 +90,8 @@ class Escalation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.incident_id} → level {self.level}"
+
+    @property
+    def notified_names(self) -> str:
+        """Who was notified, each once (a person reached by email and in-app is one name)."""
+        return ", ".join(dict.fromkeys(entry.get("label") or "?" for entry in self.notified)) or "nobody on duty"

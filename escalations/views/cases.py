@@ -22,7 +22,13 @@ from django.views.decorators.http import require_POST
 from escalations import forms as f
 from escalations.choices import STAGE_ORDER, HandoffStatus
 from escalations.models import ChecklistItem, CustomerUpdate, HandoffPacket, Incident
-from escalations.selectors import handoff_get_for_user, incident_detail, incident_get_for_user, incident_timeline
+from escalations.selectors import (
+    handoff_get_for_user,
+    handoffs_mark_expired,
+    incident_detail,
+    incident_get_for_user,
+    incident_timeline,
+)
 from escalations.services import (
     ServiceError,
     VersionConflict,
@@ -58,7 +64,8 @@ def _packet_initial(incident: Incident, latest_update: CustomerUpdate | None) ->
     summary = incident.title
     if latest_update is not None:
         summary += f"\n\nLatest customer update: {latest_update.body}"
-    impact = [f"{incident.severity}: {incident.trigger_explanation or 'set by a person'}"]
+    # The trigger explanation already names the severity ("S1: Data risk").
+    impact = [incident.trigger_explanation or f"{incident.severity}: set by a person"]
     if incident.arr_at_risk:
         impact.append(f"ARR at risk ${incident.arr_at_risk:,.0f}")
     if incident.users_affected_pct:
@@ -123,7 +130,7 @@ def render_case(
     pauses = list(incident.pauses.all())
     open_pause = next((p for p in pauses if p.ended_at is None), None)
     clocks = incident_clocks(incident, now=now)
-    handoffs = list(incident.handoffs.all())
+    handoffs = handoffs_mark_expired(list(incident.handoffs.all()))
     pending = next((h for h in handoffs if h.status == HandoffStatus.OFFERED), None)
     last_accepted = max(
         (h for h in handoffs if h.status == HandoffStatus.ACCEPTED),
@@ -152,15 +159,17 @@ def render_case(
         "conflict": conflict,
         "bound": bound or {},
     }
+    latest = (
+        CustomerUpdate.objects.filter(incident=incident)
+        .select_related("posted_by", "channel")
+        .order_by("-posted_at", "-id")
+        .first()
+    )
+    context["latest_update"] = latest
     if can_work:
         # Each person picker evaluates this once: a fixed number of queries per page.
         people = f.workers()
-        latest = (
-            CustomerUpdate.objects.filter(incident=incident).order_by("-posted_at", "-id").only("body").first()
-            if incident.is_open
-            else None
-        )
-        form_set = _default_forms(incident, people, latest)
+        form_set = _default_forms(incident, people, latest if incident.is_open else None)
         form_set.update(bound or {})
         _share_choices(form_set)
         context["forms"] = form_set

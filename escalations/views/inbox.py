@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from escalations.choices import NotificationChannel
 from escalations.models import Notification
-from escalations.selectors import handoff_inbox
+from escalations.selectors import handoff_inbox, handoffs_mark_expired
 from escalations.services.notifications import notifications_mark_read
 from escalations.views.common import login_required, require_perm
 
@@ -33,7 +33,7 @@ def pages(request: HttpRequest) -> HttpResponse:
         "escalations/pages.html",
         {
             "page": Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
-            "handoffs": list(handoff_inbox(user=request.user)),
+            "handoffs": handoffs_mark_expired(list(handoff_inbox(user=request.user))),
             "can_work": request.user.has_perm("escalations.change_incident"),
         },
     )

@@ -33,6 +33,7 @@ from escalations.services import (
 )
 from escalations.services.sweep import sweep_run
 from tests.conftest import T0
+from tests.engine_support import oncall_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -289,6 +290,18 @@ def test_case_page_header_clocks_people_bridge(client, agent, manager, make_inci
     assert 'id="next-update-due"' in body
     # The SOP checklist with its one-page play beside it.
     assert "S1 first hour (triage)" in body and "Acknowledge the page within 5 minutes." in body
+
+
+def test_case_page_shows_the_customers_problem_and_the_latest_update(client, agent, make_incident, email_channel):
+    incident = make_incident(description="Card payments <b>fail</b> at the last step since 09:40.")
+    body = text(login(client, agent).get(case_url(incident)))
+    assert "Card payments &lt;b&gt;fail&lt;/b&gt; at the last step since 09:40." in body
+    assert "None sent yet." in body
+    customer_update_post(
+        incident=incident, body="We are on it; next update by 11:00.", channel=incident.channel, actor=agent, now=T0
+    )
+    body = text(client.get(case_url(incident)))
+    assert "We are on it; next update by 11:00." in body.split('id="latest-update"')[1].split("</section>")[0]
 
 
 def test_case_page_paused_banner_names_who_and_since(client, agent, make_incident):
@@ -760,3 +773,24 @@ def test_posts_without_csrf_token_are_refused(agent, make_incident):
     # Every form on the case page carries a token.
     body = client.get(case_url(incident)).content.decode()
     assert body.count('method="post"') == body.count('name="csrfmiddlewaretoken"') > 5
+
+
+def test_an_expired_handoff_says_so_and_who_it_was_escalated_to(
+    client, agent, other_agent, team, oncall, make_incident, _frozen
+):
+    from escalations.choices import Stage
+
+    incident = make_incident(team=team)
+    handoff_offer(
+        incident=incident, actor=agent, now=T0, to_stage=Stage.TRIAGE, to_user=other_agent,
+        summary="Checkout down", customer_impact="EU orders fail", next_steps="Check the gateway",
+    )  # fmt: skip
+    page = text(login(client, other_agent).get(case_url(incident)))
+    assert "Waiting for" in page and "expired" not in page
+    sweep_run(now=T0 + timedelta(minutes=16), source="test")  # S2 acceptance time box: 15 minutes
+    _frozen.move_to(T0 + timedelta(minutes=17), tick=False)
+    page = text(client.get(case_url(incident)))
+    assert "Waiting for" not in page and "⌛ Not accepted in time" in page
+    assert "escalated to level 1" in page and oncall["dm"].get_full_name() in page
+    inbox = text(client.get(reverse("escalations:pages")))
+    assert "⌛ Not accepted in time" in inbox and "escalated to level 1" in inbox

@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 from django.forms.utils import flatatt
 from django.utils.safestring import SafeString, mark_safe
 
-from escalations.choices import PauseReason, Sentiment, SeverityKey, Stage
+from escalations.choices import PauseReason, Sentiment, SeverityKey, Stage, stage_move_allowed
 from escalations.models import PACKET_FIELDS, Channel, Customer, Incident, Team
 from escalations.services.errors import ServiceError
 from escalations.text import MAX_LONG_TEXT
@@ -83,11 +83,18 @@ class PersonChoiceField(forms.ModelChoiceField):
         return f"{full} ({obj.username})" if full else obj.username
 
 
+def limit_stages(form: forms.Form, field: str, current: str) -> None:
+    """Offer only the stages a case in ``current`` may move to (the next one, the current
+    one, or an earlier one: choices.stage_move_allowed)."""
+    form.fields[field].choices = [(v, label) for v, label in Stage.choices if stage_move_allowed(current, v)]
+
+
 def put_service_error(form: forms.Form, exc: ServiceError) -> None:
     """Attach a service's refusal to the field it names, or to the whole form when the
     field is not one of this form's (a rule about the case, e.g. open checklist items)."""
-    field = exc.field if exc.field in form.fields and exc.field != "version" else None
-    form.add_error(field, exc.message)
+    for error in exc.all_errors():
+        field = error.field if error.field in form.fields and error.field != "version" else None
+        form.add_error(field, error.message)
 
 
 class VersionedForm(forms.Form):

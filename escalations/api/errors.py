@@ -85,7 +85,10 @@ def _first_code(detail: Any) -> str | None:
 
 
 def service_error_response(exc: ServiceError) -> Response:
-    fields = {exc.field: [exc.message]} if exc.field else {}
+    fields: dict[str, list[str]] = {}
+    for error in exc.all_errors():
+        if error.field:
+            fields.setdefault(error.field, []).append(error.message)
     extra: dict[str, Any] = {}
     if isinstance(exc, VersionConflict):
         extra = {"current_version": exc.current_version, "changed": exc.changed}

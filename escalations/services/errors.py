@@ -16,6 +16,11 @@ class ServiceError(Exception):
         self.message = message
         self.field = field
         self.code = code or self.default_code
+        # Refusals of other fields found by the same check, so a form shows them all at once.
+        self.others: tuple[ServiceError, ...] = ()
+
+    def all_errors(self) -> tuple[ServiceError, ...]:
+        return (self, *self.others)
 
     def as_dict(self) -> dict:
         return {"field": self.field, "code": self.code, "message": self.message}
@@ -52,3 +57,11 @@ class VersionConflict(ServiceError):
 
     def as_dict(self) -> dict:
         return {**super().as_dict(), "current_version": self.current_version, "changed": self.changed}
+
+
+def raise_all(errors: list[ServiceError]) -> None:
+    """Raise the first of ``errors`` carrying the rest (nothing when there are none)."""
+    if errors:
+        first = errors[0]
+        first.others = tuple(errors[1:])
+        raise first

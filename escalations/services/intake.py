@@ -13,7 +13,7 @@ from escalations.models import Channel, Customer, Incident, Team
 from escalations.services.checklists import checklists_instantiate
 from escalations.services.clocks import cycle_open, incident_recompute_clocks, policy_snapshot
 from escalations.services.common import audited_insert, event_build, events_save
-from escalations.services.errors import NotAllowed, RuleViolation
+from escalations.services.errors import NotAllowed, RuleViolation, ServiceError, raise_all
 from escalations.services.paging import intake_page_build, pages_save
 from escalations.services.policies import DEFAULT_SEVERITY, policy_for, triggers_evaluate
 from escalations.services.policy_tables import policy_tables
@@ -103,16 +103,18 @@ def incident_create(
     current), and each table written gets one INSERT carrying its history rows too — about
     ten statements for a paged case with checklists."""
     title = one_line(title)
+    missing: list[ServiceError] = []
     if not title:
-        raise RuleViolation("A case needs a title.", field="title")
+        missing.append(RuleViolation("A case needs a title.", field="title"))
     category, external_id = one_line(category), one_line(external_id)
     for field, value in (("description", description), ("severity_reason", severity_reason)):
         if message := long_text_error(value):
-            raise RuleViolation(message, field=field, code="max_length")
+            missing.append(RuleViolation(message, field=field, code="max_length"))
     if customer is None:
-        raise RuleViolation("Choose the customer.", field="customer")
+        missing.append(RuleViolation("Choose the customer.", field="customer"))
     if channel is None:
-        raise RuleViolation("Choose the channel the case came in on.", field="channel")
+        missing.append(RuleViolation("Choose the channel the case came in on.", field="channel"))
+    raise_all(missing)
     if is_integration(actor):
         # An integration reports facts; people decide severity, owners and team.
         for field, value in (

@@ -172,6 +172,8 @@ def render_case(
         form_set = _default_forms(incident, people, latest if incident.is_open else None)
         form_set.update(bound or {})
         _share_choices(form_set)
+        f.limit_stages(form_set["stage"], "stage", incident.stage)
+        f.limit_stages(form_set["handoff"], "to_stage", incident.stage)
         context["forms"] = form_set
         context["error_forms"] = [(name, form) for name, form in (bound or {}).items() if form.errors]
     return render(request, "escalations/case_detail.html", context, status=status)

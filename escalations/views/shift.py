@@ -84,6 +84,7 @@ def shift_handoff_case(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         latest = CustomerUpdate.objects.filter(incident=incident).order_by("-posted_at", "-id").first()
         form = f.HandoffOfferForm(initial=_packet_initial(incident, latest), people=people)
+    f.limit_stages(form, "to_stage", incident.stage)
     nxt = _next_after(request.user, pk)
     return render(
         request,

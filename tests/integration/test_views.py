@@ -275,6 +275,16 @@ def test_intake_missing_title_names_the_field(client, agent, customer, email_cha
     assert "Title: A case needs a title." in text(response)
 
 
+def test_intake_names_every_missing_field_at_once(client, agent):
+    before = Incident.objects.count()
+    response = login(client, agent).post(reverse("escalations:case-create"), {"action": "create"})
+    assert response.status_code == 400
+    body = text(response)
+    for error in ("Title: A case needs a title.", "Customer: Choose the customer.", "Received on: Choose the channel"):
+        assert error in body
+    assert Incident.objects.count() == before
+
+
 # --- Case page ---------------------------------------------------------------------------------
 
 
@@ -794,3 +804,20 @@ def test_an_expired_handoff_says_so_and_who_it_was_escalated_to(
     assert "escalated to level 1" in page and oncall["dm"].get_full_name() in page
     inbox = text(client.get(reverse("escalations:pages")))
     assert "⌛ Not accepted in time" in inbox and "escalated to level 1" in inbox
+
+
+def test_refusals_name_the_field_by_its_label_and_only_allowed_stages_are_offered(
+    client, agent, other_agent, make_incident
+):
+    incident = make_incident(stage_dri=agent)
+    body = text(login(client, agent).get(case_url(incident)))
+    handoff_stages = re.search(r'<select name="to_stage".*?</select>', body, re.S).group(0)
+    assert 'value="triage"' in handoff_stages and 'value="command"' in handoff_stages
+    assert 'value="fix"' not in handoff_stages and 'value="verify"' not in handoff_stages
+    response = client.post(
+        case_url(incident, "handoff"), handoff_data(incident, to_user=other_agent.pk, to_stage="fix")
+    )
+    body = text(response)
+    assert response.status_code == 400
+    assert "to_stage" not in body.split('id="form-errors"')[1].split("</section>")[0]
+    assert "<strong>For the stage</strong>:" in body

@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from escalations.choices import EventKind
+from escalations.display import labelled_changes
 from escalations.models import Incident
 from escalations.sla import ClockState, stored_status
 from escalations.text import duration_text
@@ -164,9 +165,7 @@ def timeline_rows(events) -> SafeString:
     for e in events:
         diffs = changes(e)
         diff_html = (
-            '<ul class="diffs">'
-            + "".join(f"<li>{_e(f)}: {_e(_blank(o))} → {_e(_blank(n))}</li>" for f, o, n in diffs)
-            + "</ul>"
+            '<ul class="diffs">' + "".join(f"<li>{_e(f)}: {_e(o)} → {_e(n)}</li>" for f, o, n in diffs) + "</ul>"
             if diffs
             else ""
         )
@@ -182,10 +181,6 @@ def timeline_rows(events) -> SafeString:
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _blank(value) -> object:
-    return "—" if value is None else value
 
 
 @register.filter
@@ -208,9 +203,12 @@ def person(user) -> str:
 
 
 @register.filter
-def changes(event) -> list[tuple[str, object, object]]:
-    """(field, old, new) for the values an event changed, for timeline rows."""
+def changes(event) -> list[tuple[str, str, str]]:
+    """(label, old, new) for the values an event changed, for timeline rows."""
     old, new = event.old or {}, event.new or {}
     if not old:
         return []
-    return [(key.replace("_", " "), old.get(key), new.get(key)) for key in new if old.get(key) != new.get(key)]
+    return labelled_changes({key: (old.get(key), new.get(key)) for key in new if old.get(key) != new.get(key)})
+
+
+register.filter("labelled_changes", labelled_changes)

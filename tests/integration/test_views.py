@@ -695,7 +695,7 @@ def test_timeline_newest_first_with_who_and_field_changes(client, agent, other_a
     body = text(login(client, agent).get(case_url(incident)))
     timeline = body[body.index('id="timeline"') :]
     assert timeline.index("Details edited") < timeline.index("Acknowledged") < timeline.index("Case opened")
-    assert "sentiment: unknown → negative" in timeline
+    assert "Sentiment: Unknown → Negative" in timeline
     assert "Bob_Agent" in timeline
 
 
@@ -821,3 +821,16 @@ def test_refusals_name_the_field_by_its_label_and_only_allowed_stages_are_offere
     assert response.status_code == 400
     assert "to_stage" not in body.split('id="form-errors"')[1].split("</section>")[0]
     assert "<strong>For the stage</strong>:" in body
+
+
+def test_timeline_renders_labels_durations_and_local_times(client, agent, make_incident):
+    from escalations.services import incident_change_severity
+
+    StaffProfile.objects.create(user=agent, timezone="Europe/Berlin")
+    incident = make_incident(arr_at_risk=0)  # S3
+    incident_change_severity(incident=incident, severity="S1", reason="CEO call", actor=agent, now=T0)
+    html = text(login(client, agent).get(case_url(incident))).split('id="timeline"')[1]
+    seen = re.sub(r"<[^>]+>", "", html)  # what a person reads
+    assert "Acknowledge target: 4h 00m → 5m 00s" in seen and "Severity set by: — → Set by a person" in seen
+    assert "Ack due at: 20 Nov 2026 15:00:00 → 20 Nov 2026 11:05:00" in seen  # Berlin: UTC+1
+    assert "_" not in seen and "+00:00" not in seen and "T10:00" not in seen

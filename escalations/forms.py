@@ -124,6 +124,14 @@ class ResumeForm(VersionedForm):
     pass
 
 
+class LogChannelForm(VersionedForm):
+    """Log a case that came in elsewhere on an agreed channel: its clocks start."""
+
+    channel = forms.ModelChoiceField(
+        queryset=Channel.objects.filter(agreed=True), label="Logged on", empty_label=None, widget=FastSelect
+    )
+
+
 class ResolveForm(VersionedForm):
     resolution = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=10000)
 

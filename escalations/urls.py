@@ -3,7 +3,7 @@ case-create are a contract with notifications and the API: keep them."""
 
 from django.urls import path
 
-from escalations.views import cases, inbox, intake, profile, queue, shift
+from escalations.views import case_page, cases, inbox, intake, profile, queue, shift
 
 app_name = "escalations"
 
@@ -11,10 +11,11 @@ urlpatterns = [
     path("", queue.queue, name="queue"),
     path("cases/new/", intake.case_create, name="case-create"),
     path("cases/new/preview/", intake.case_create_preview, name="case-create-preview"),
-    path("cases/<int:pk>/", cases.case_detail, name="case-detail"),
+    path("cases/<int:pk>/", case_page.case_detail, name="case-detail"),
     path("cases/<int:pk>/acknowledge/", cases.case_acknowledge, name="case-acknowledge"),
     path("cases/<int:pk>/pause/", cases.case_pause, name="case-pause"),
     path("cases/<int:pk>/resume/", cases.case_resume, name="case-resume"),
+    path("cases/<int:pk>/channel/", cases.case_log_channel, name="case-log-channel"),
     path("cases/<int:pk>/resolve/", cases.case_resolve, name="case-resolve"),
     path("cases/<int:pk>/reopen/", cases.case_reopen, name="case-reopen"),
     path("cases/<int:pk>/close/", cases.case_close, name="case-close"),

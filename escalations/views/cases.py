@@ -1,4 +1,4 @@
-"""The case page and its actions.
+"""The case page's actions (the page itself: escalations.views.case_page).
 
 Each action view is a thin door: check access through the selector, validate the form,
 call ONE service with ``now`` and the version the page was rendered from, then redirect.
@@ -20,14 +20,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from escalations import forms as f
-from escalations.choices import STAGE_ORDER, HandoffStatus
-from escalations.models import ChecklistItem, CustomerUpdate, HandoffPacket, Incident
+from escalations.models import ChecklistItem, HandoffPacket, Incident
 from escalations.selectors import (
     handoff_get_for_user,
-    handoffs_mark_expired,
-    incident_detail,
     incident_get_for_user,
-    incident_timeline,
 )
 from escalations.services import (
     ServiceError,
@@ -48,159 +44,10 @@ from escalations.services import (
     incident_set_stage,
     incident_update,
 )
-from escalations.services.clocks import incident_clocks
-from escalations.services.handoffs import may_answer, may_cancel
-from escalations.templatetags.escalations_tags import state_clock
+from escalations.views.case_page import render_case
 from escalations.views.common import case_url, login_required, safe_next
 
 CONFLICT_MESSAGE = "This case was changed by someone else since you opened it."
-
-
-# --- The page ---------------------------------------------------------------------------
-
-
-def _packet_initial(incident: Incident, latest_update: CustomerUpdate | None) -> dict:
-    """Pre-fill a handoff packet from the case: what the receiver needs to take over."""
-    summary = incident.title
-    if latest_update is not None:
-        summary += f"\n\nLatest customer update: {latest_update.body}"
-    # The trigger explanation already names the severity ("S1: Data risk").
-    impact = [incident.trigger_explanation or f"{incident.severity}: set by a person"]
-    if incident.arr_at_risk:
-        impact.append(f"ARR at risk ${incident.arr_at_risk:,.0f}")
-    if incident.users_affected_pct:
-        impact.append(f"{incident.users_affected_pct}% of users affected")
-    impact += [
-        label
-        for flag, label in (
-            (incident.data_risk, "data risk"),
-            (incident.legal_risk, "legal risk"),
-            (incident.security_risk, "security issue"),
-        )
-        if flag
-    ]
-    items = [item for checklist in incident.checklists.all() for item in checklist.items.all()]
-    done = [f"- {item.text}" for item in items if item.done_at]
-    todo = [
-        f"- {item.text}"
-        for item in items
-        if not item.done_at and item.required and item.checklist.stage == incident.stage
-    ]
-    return {
-        "version": incident.version,
-        "to_stage": incident.stage,
-        "summary": summary,
-        "customer_impact": "; ".join(impact),
-        "actions_taken": "\n".join(done),
-        "next_steps": "\n".join(todo),
-        "links": incident.bridge_url,
-    }
-
-
-def _default_forms(incident: Incident, people, latest_update: CustomerUpdate | None) -> dict[str, forms.Form]:
-    v = {"version": incident.version}
-    return {
-        "pause": f.PauseForm(initial=v),
-        "resume": f.ResumeForm(initial=v),
-        "resolve": f.ResolveForm(initial=v),
-        "reopen": f.ReopenForm(initial=v),
-        "close": f.CloseForm(initial=v),
-        "severity": f.SeverityForm(initial={**v, "severity": incident.severity}),
-        "stage": f.StageForm(initial={**v, "stage": incident.stage}),
-        "update": f.CustomerUpdateForm(initial=v),
-        "details": f.DetailsForm(incident=incident, people=people),
-        "handoff": f.HandoffOfferForm(initial=_packet_initial(incident, latest_update), people=people),
-        "reject": f.HandoffRejectForm(initial=v),
-        "ack": f.AcknowledgeForm(),
-    }
-
-
-def render_case(
-    request: HttpRequest,
-    pk: int,
-    *,
-    bound: dict[str, forms.Form] | None = None,
-    conflict: VersionConflict | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    """The case page. ``bound`` replaces default forms with ones carrying input and errors."""
-    now = timezone.now()
-    incident = incident_detail(user=request.user, pk=pk)
-    can_work = request.user.has_perm("escalations.change_incident")
-    pauses = list(incident.pauses.all())
-    open_pause = next((p for p in pauses if p.ended_at is None), None)
-    clocks = incident_clocks(incident, now=now)
-    handoffs = handoffs_mark_expired(list(incident.handoffs.all()))
-    pending = next((h for h in handoffs if h.status == HandoffStatus.OFFERED), None)
-    last_accepted = max(
-        (h for h in handoffs if h.status == HandoffStatus.ACCEPTED),
-        key=lambda h: (h.responded_at, h.pk),
-        default=None,
-    )
-    context: dict[str, Any] = {
-        "incident": incident,
-        "now": now,
-        "can_work": can_work,
-        "pauses": pauses,
-        "open_pause": open_pause,
-        "clocks": {
-            "ack": state_clock(clocks.ack),
-            "resolve": state_clock(clocks.resolve, breached_at=incident.resolve_breached_at),
-            "update": state_clock(clocks.update, breached_at=incident.update_breached_at),
-        },
-        # In playbook order (triage → command → fix → verify), not template-name order.
-        "checklists": sorted(incident.checklists.all(), key=lambda c: (STAGE_ORDER.index(c.stage), c.pk)),
-        "handoffs": handoffs,
-        "pending_handoff": pending,
-        "may_answer": bool(pending and can_work and may_answer(pending, request.user)),
-        "may_cancel": bool(pending and can_work and may_cancel(pending, request.user)),
-        "last_accepted": last_accepted,
-        "timeline": incident_timeline(incident=incident, newest_first=True),
-        "conflict": conflict,
-        "bound": bound or {},
-    }
-    latest = (
-        CustomerUpdate.objects.filter(incident=incident)
-        .select_related("posted_by", "channel")
-        .order_by("-posted_at", "-id")
-        .first()
-    )
-    context["latest_update"] = latest
-    if can_work:
-        # Each person picker evaluates this once: a fixed number of queries per page.
-        people = f.workers()
-        form_set = _default_forms(incident, people, latest if incident.is_open else None)
-        form_set.update(bound or {})
-        _share_choices(form_set)
-        f.limit_stages(form_set["stage"], "stage", incident.stage)
-        f.limit_stages(form_set["handoff"], "to_stage", incident.stage)
-        context["forms"] = form_set
-        context["error_forms"] = [(name, form) for name, form in (bound or {}).items() if form.errors]
-    return render(request, "escalations/case_detail.html", context, status=status)
-
-
-def _share_choices(form_set: dict[str, forms.Form]) -> None:
-    """Evaluate the people and team pickers once per page instead of once per field
-    (validation still uses each field's queryset; this is rendering only)."""
-    pickers = {
-        "people": [
-            (form_set["details"], "commander"),
-            (form_set["details"], "stage_dri"),
-            (form_set["handoff"], "to_user"),
-        ],
-        "teams": [(form_set["details"], "team"), (form_set["handoff"], "to_team")],
-    }
-    for fields in pickers.values():
-        first_form, first_name = fields[0]
-        # iter(): list() on the iterator itself would ask its len() first, a COUNT query.
-        choices = list(iter(first_form.fields[first_name].choices))
-        for form, name in fields:
-            form.fields[name].widget.choices = choices
-
-
-@login_required
-def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return render_case(request, pk)
 
 
 # --- Actions ----------------------------------------------------------------------------
@@ -256,6 +103,23 @@ def case_pause(request: HttpRequest, pk: int) -> HttpResponse:
             incident=inc, reason=d["reason"], note=d["note"], actor=request.user, now=now, expected_version=_version(d)
         ),
         done="Clock paused.",
+    )
+
+
+@login_required
+@require_POST
+def case_log_channel(request: HttpRequest, pk: int) -> HttpResponse:
+    return _run(
+        request,
+        pk,
+        key="log_channel",
+        form=f.LogChannelForm(request.POST),
+        rebind=f.LogChannelForm,
+        call=lambda inc, d, now: incident_update(
+            incident=inc, channel=d["channel"], actor=request.user, now=now, expected_version=_version(d)
+        ),
+        done=lambda inc: f"Logged on {inc.channel.name}: the clocks are running.",
+        anchor="clocks",
     )
 
 

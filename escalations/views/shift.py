@@ -15,7 +15,8 @@ from escalations.choices import OPEN_STATUSES, HandoffStatus
 from escalations.models import CustomerUpdate, HandoffPacket, Incident
 from escalations.selectors import incident_detail, incident_list
 from escalations.services import ServiceError, VersionConflict, handoff_offer
-from escalations.views.cases import CONFLICT_MESSAGE, _packet_initial
+from escalations.views.case_page import packet_initial
+from escalations.views.cases import CONFLICT_MESSAGE
 from escalations.views.common import login_required, require_perm
 
 
@@ -83,7 +84,7 @@ def shift_handoff_case(request: HttpRequest, pk: int) -> HttpResponse:
             status = 400
     else:
         latest = CustomerUpdate.objects.filter(incident=incident).order_by("-posted_at", "-id").first()
-        form = f.HandoffOfferForm(initial=_packet_initial(incident, latest), people=people)
+        form = f.HandoffOfferForm(initial=packet_initial(incident, latest), people=people)
     f.limit_stages(form, "to_stage", incident.stage)
     nxt = _next_after(request.user, pk)
     return render(

@@ -103,6 +103,7 @@ WEB = [
     Route("escalations:case-acknowledge", "post", True, case),
     Route("escalations:case-pause", "post", True, case),
     Route("escalations:case-resume", "post", True, case),
+    Route("escalations:case-log-channel", "post", True, case),
     Route("escalations:case-resolve", "post", True, case),
     Route("escalations:case-reopen", "post", True, case),
     Route("escalations:case-close", "post", True, case),

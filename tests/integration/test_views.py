@@ -834,3 +834,26 @@ def test_timeline_renders_labels_durations_and_local_times(client, agent, make_i
     assert "Acknowledge target: 4h 00m → 5m 00s" in seen and "Severity set by: — → Set by a person" in seen
     assert "Ack due at: 20 Nov 2026 15:00:00 → 20 Nov 2026 11:05:00" in seen  # Berlin: UTC+1
     assert "_seconds" not in seen and "_at:" not in seen and "+00:00" not in seen and "T10:00" not in seen
+
+
+def test_a_case_from_an_unagreed_channel_is_logged_on_an_agreed_one_from_its_page(
+    client, agent, make_incident, unagreed_channel, email_channel
+):
+    incident = make_incident(channel=unagreed_channel)
+    body = text(login(client, agent).get(case_url(incident)))
+    assert "Clocks not started" in body and 'id="action-log-channel"' in body
+    response = client.post(
+        reverse("escalations:case-log-channel", args=[incident.pk]),
+        {"version": incident.version, "channel": email_channel.pk},
+    )
+    assert response.status_code == 302
+    incident.refresh_from_db()
+    assert incident.channel == email_channel and incident.clock_started_at is not None
+    body = text(client.get(case_url(incident)))
+    assert "Clocks not started" not in body and "Logged on agreed channel Support email" in body
+    # An unagreed channel is not offered and is refused.
+    refused = client.post(
+        reverse("escalations:case-log-channel", args=[incident.pk]),
+        {"version": incident.version, "channel": unagreed_channel.pk},
+    )
+    assert refused.status_code == 400

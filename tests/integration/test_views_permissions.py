@@ -70,6 +70,7 @@ def actions(world) -> list[tuple[str, str, dict]]:
         ("acknowledge", reverse("escalations:case-acknowledge", args=[pk]), {}),
         ("pause", reverse("escalations:case-pause", args=[pk]), {"version": v, "reason": "customer", "note": "x"}),
         ("resume", reverse("escalations:case-resume", args=[pk]), {"version": v}),
+        ("log channel", reverse("escalations:case-log-channel", args=[pk]), {"version": v, "channel": 1}),
         ("resolve", reverse("escalations:case-resolve", args=[pk]), {"version": v, "resolution": "x"}),
         ("reopen", reverse("escalations:case-reopen", args=[pk]), {"version": v, "reason": "x"}),
         ("close", reverse("escalations:case-close", args=[pk]), {"version": v}),

@@ -194,10 +194,13 @@ class Holiday(models.Model):
 
 
 class StaffProfile(models.Model):
-    """Per-person preferences: the zone times are shown in."""
+    """Per-person preferences: the zone times are shown in, the work queue opened first."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     timezone = models.CharField(max_length=64, default="UTC")
+    queue = models.CharField(
+        max_length=20, default="mine", help_text="The work queue shown first: the last one this person opened."
+    )
     history = AuditHistory()
 
     def __str__(self) -> str:

@@ -118,6 +118,16 @@ def state_clock(state: ClockState, *, breached_at: datetime | None = None) -> Cl
 
 
 @register.simple_tag
+def elapsed_text(clock: ClockView, ticks: bool = False) -> SafeString:
+    """A clock's elapsed time; app.js advances it each second while the clock runs on a
+    24×7 calendar (on business hours it would have to know the calendar: it stays put)."""
+    attrs = ""
+    if ticks and clock.live and clock.state != "paused" and clock.elapsed is not None:
+        attrs = format_html(' data-elapsed="{}"', int(clock.elapsed.total_seconds()))
+    return format_html('<span class="elapsed"{}>{}</span>', attrs, duration_text(clock.elapsed))
+
+
+@register.simple_tag
 def queue_clock(incident: Incident, kind: str, now: datetime) -> ClockView:
     return row_clock(incident, kind, now)
 

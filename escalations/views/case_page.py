@@ -108,6 +108,7 @@ def render_case(
         "can_work": can_work,
         "pauses": pauses,
         "open_pause": open_pause,
+        "clocks_tick": bool(incident.calendar_snapshot.get("is_24x7", True)),
         "clocks": {
             "ack": state_clock(clocks.ack),
             "resolve": state_clock(clocks.resolve, breached_at=incident.resolve_breached_at),

@@ -328,7 +328,7 @@ def case_checklist_item(request: HttpRequest, pk: int, item_pk: int) -> HttpResp
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect(case_url(pk, "checklist"))
-    messages.success(request, f"{'✔ Done' if item.is_done else 'Reopened'}: {item.text}")
+    messages.success(request, f"{'Done' if item.is_done else 'Reopened'}: {item.text}")
     return redirect(case_url(pk, "checklist"))
 
 

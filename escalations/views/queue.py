@@ -1,4 +1,5 @@
-"""Work queues: open cases sorted by the nearest deadline, with live countdowns."""
+"""Work queues: open cases, breached first then by the nearest deadline, with live
+countdowns. Each person lands on the queue they opened last (Mine at first)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from escalations.access import user_is_staff_member
 from escalations.filtersets import IncidentFilterSet
 from escalations.forms import fast_select
+from escalations.models import StaffProfile
 from escalations.selectors import QUEUES, queue_list
+from escalations.services.profiles import staff_profile_set_queue
 from escalations.views.common import login_required
 
 PAGE_SIZE = 50
-DEFAULT_QUEUE = "all"
+DEFAULT_QUEUE = "mine"  # what an agent wants first
 
 
 class CappedPaginator(Paginator):
@@ -47,11 +51,34 @@ class QueueFilterSet(IncidentFilterSet):
         fast_select(fields["customer"])
         fast_select(fields["team"])
         fields["q"].widget.attrs.update(placeholder="ESC-000123, title or customer", type="search")
+        for name in ("breached", "is_drill"):
+            fields[name].widget = any_yes_no()
+
+
+def any_yes_no() -> forms.NullBooleanSelect:
+    """A yes/no filter whose blank reads "Any" (Django's says "Unknown")."""
+    widget = forms.NullBooleanSelect()
+    widget.choices = [("unknown", "Any"), ("true", "Yes"), ("false", "No")]
+    return widget
+
+
+def _queue_for(request: HttpRequest) -> str:
+    """The queue asked for (remembered for next time), else the one opened last, else Mine."""
+    try:
+        remembered = request.user.profile.queue  # loaded by the time-zone middleware
+    except StaffProfile.DoesNotExist:
+        remembered = DEFAULT_QUEUE
+    asked = request.GET.get("queue")
+    if not asked:
+        return remembered
+    if asked != remembered and asked in QUEUES and user_is_staff_member(request.user):
+        staff_profile_set_queue(user=request.user, queue=asked, actor=request.user)
+    return asked
 
 
 @login_required
 def queue(request: HttpRequest) -> HttpResponse:
-    queue_key = request.GET.get("queue") or DEFAULT_QUEUE
+    queue_key = _queue_for(request)
     now = timezone.now()
     # queue_list checks access (403 for people without the case role, 404 for an unknown queue).
     rows = queue_list(user=request.user, queue=queue_key, now=now)

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from escalations.models import Incident
 from escalations.services import customer_update_post, incident_acknowledge, incident_create, incident_pause
+from escalations.services.sweep import sweep_run
 from tests.browser.conftest import SCREENSHOTS
 from tests.factories import CustomerFactory
 
@@ -101,8 +102,8 @@ def test_two_editors_second_save_sees_the_conflict(signed_in, live_server, agent
     second.click("#action-pause button[type=submit]")
     conflict = second.locator("#conflict")
     expect(conflict).to_contain_text("This case was changed by someone else since you opened it")
-    expect(conflict).to_contain_text("sentiment")
-    expect(conflict).to_contain_text("negative")
+    expect(conflict).to_contain_text("Sentiment")
+    expect(conflict).to_contain_text("Negative")
     expect(second.locator("#action-pause textarea[name=note]")).to_have_value("Waiting for the customer's HAR file")
     assert Incident.objects.get().paused_since is None  # nothing saved on the stale version
 
@@ -156,7 +157,19 @@ def test_breach_appears_in_the_queue(
 
     # Opened last, just before the page loads: its 5-minute acknowledge deadline is 6 s away.
     about_to_breach = open_case("Login failing for SSO users", timedelta(minutes=4, seconds=54), data_risk=True)
-    page.goto(f"{live_server.url}/")
+    sweep_run(now=timezone.now(), source="test")  # records the breach and the warning, as the beat would
+    page.goto(f"{live_server.url}/?queue=all")
+    # Breached first, then warning, then running by nearest deadline; paused last.
+    rows = page.locator("table.queue tbody tr").all_inner_texts()
+    position = {ref: next(i for i, row in enumerate(rows) if ref in row) for ref in
+                (breached.reference, about_to_breach.reference, acknowledged.reference, waiting.reference)}  # fmt: skip
+    assert (
+        position[breached.reference]
+        < position[about_to_breach.reference]
+        < position[acknowledged.reference]
+        < position[waiting.reference]
+        == len(rows) - 1
+    ), rows
     row = page.locator("tr", has_text=about_to_breach.reference)
     ack = row.locator("td").nth(5).locator(".clock")
     expect(ack).to_have_attribute("data-state", "warning")

@@ -98,7 +98,7 @@ def test_navigation_shows_each_role_what_it_may_do(client, agent, engineer, poli
 
 def test_queue_rows_show_severity_customer_status_owner_and_clocks(client, agent, make_incident):
     incident = make_incident(data_risk=True, title="Data leak suspected")  # S1: acknowledge within 5 minutes
-    response = login(client, agent).get(reverse("escalations:queue"))
+    response = login(client, agent).get(reverse("escalations:queue"), {"queue": "all"})
     body = text(response)
     assert response.status_code == 200
     assert incident.reference in body and "Acme Corp" in body and "New" in body
@@ -111,10 +111,10 @@ def test_queue_rows_show_severity_customer_status_owner_and_clocks(client, agent
 def test_queue_states_are_text_and_icon_not_colour_alone(client, agent, make_incident, _frozen):
     make_incident(data_risk=True)  # S1
     _frozen.shift(timedelta(minutes=3, seconds=30))  # 4m30s elapsed: past the 75 % warning
-    body = text(login(client, agent).get(reverse("escalations:queue")))
+    body = text(login(client, agent).get(reverse("escalations:queue"), {"queue": "all"}))
     assert '⚠</span> <span class="clock-label">warning' in body
     _frozen.shift(timedelta(minutes=2))  # past the 5-minute target
-    body = text(client.get(reverse("escalations:queue")))
+    body = text(client.get(reverse("escalations:queue"), {"queue": "all"}))
     assert '✖</span> <span class="clock-label">breached' in body
     assert "overdue 1m 30s" in body
 
@@ -122,7 +122,7 @@ def test_queue_states_are_text_and_icon_not_colour_alone(client, agent, make_inc
 def test_queue_sorted_by_nearest_deadline(client, agent, make_incident):
     s2 = make_incident(title="Second")  # S2: acknowledge in 30 minutes
     s1 = make_incident(title="First", data_risk=True)  # S1: 5 minutes
-    body = text(login(client, agent).get(reverse("escalations:queue")))
+    body = text(login(client, agent).get(reverse("escalations:queue"), {"queue": "all"}))
     assert body.index(s1.reference) < body.index(s2.reference)
 
 
@@ -148,6 +148,20 @@ def test_queue_order_breached_then_warning_then_running_then_waiting(
         assert sorted(expected_refs, key=body.index) == expected_refs, queue
     api = client.get("/api/v1/incidents/").json()["results"]
     assert [row["reference"] for row in api if row["reference"] in expected_refs] == expected_refs
+
+
+def test_queue_opens_on_mine_then_on_the_queue_last_opened(client, agent, make_incident):
+    from escalations.models import StaffProfile
+
+    make_incident(title="Somebody else's")
+    login(client, agent)
+    assert 'aria-current="page" class="active">Mine' in text(client.get(reverse("escalations:queue")))
+    client.get(reverse("escalations:queue"), {"queue": "all"})
+    assert StaffProfile.objects.get(user=agent).queue == "all"
+    assert 'aria-current="page" class="active">All open' in text(client.get(reverse("escalations:queue")))
+    # The yes/no filters read "Any", not Django's "Unknown".
+    body = text(client.get(reverse("escalations:queue")))
+    assert ">Any</option>" in body and ">Unknown</option>" not in body
 
 
 def test_queue_tabs_mine_team_unassigned_at_risk(client, agent, other_agent, team, make_incident, _frozen):
@@ -179,7 +193,7 @@ def test_queue_filters_and_search(client, agent, duty_manager, make_incident, cu
     login(client, agent)
 
     def refs(**params) -> set[str]:
-        body = text(client.get(reverse("escalations:queue"), params))
+        body = text(client.get(reverse("escalations:queue"), {"queue": "all", **params}))
         return {i.reference for i in (s1, s2, drill) if i.reference in body}
 
     assert refs(severity="S1") == {s1.reference}
@@ -198,7 +212,7 @@ def test_queue_paginates(client, agent, make_incident, monkeypatch):
     monkeypatch.setattr(queue_view, "PAGE_SIZE", 2)
     made = [make_incident(title=f"Case {n}") for n in range(5)]
     login(client, agent)
-    first = text(client.get(reverse("escalations:queue")))
+    first = text(client.get(reverse("escalations:queue"), {"queue": "all"}))
     assert "Page 1 of 3" in first
     last = text(client.get(reverse("escalations:queue"), {"page": 3, "queue": "all"}))
     # Equal deadlines and severity: the newest first, so the oldest is on the last page.
@@ -295,8 +309,9 @@ def test_case_page_header_clocks_people_bridge(client, agent, manager, make_inci
     body = text(login(client, agent).get(case_url(incident)))
     assert "Mia_Manager" in body and "Alice_Agent" in body
     assert 'href="https://meet.example.com/esc"' in body
-    assert "Elapsed 1m 00s · remaining 4m 00s" in body  # acknowledge clock
-    assert "Elapsed 1m 00s · remaining 1h 59m" in body  # resolve clock
+    # Elapsed counts up (app.js, from data-elapsed) beside each countdown; one figure each.
+    assert body.count('Elapsed <span class="elapsed" data-elapsed="60">1m 00s</span>') == 2
+    assert "4m 00s left" in body and "1h 59m left" in body and "· remaining" not in body
     assert 'id="next-update-due"' in body
     # The SOP checklist with its one-page play beside it.
     assert "S1 first hour (triage)" in body and "Acknowledge the page within 5 minutes." in body

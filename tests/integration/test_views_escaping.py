@@ -51,7 +51,7 @@ def test_script_payloads_are_escaped_everywhere(client, agent, other_agent, make
     )
     client.force_login(other_agent)
     bodies = {
-        "queue": client.get(reverse("escalations:queue")).content.decode(),
+        "queue": client.get(reverse("escalations:queue"), {"queue": "all"}).content.decode(),
         "case": client.get(reverse("escalations:case-detail", args=[incident.pk])).content.decode(),
         "pages": client.get(reverse("escalations:pages")).content.decode(),
     }
@@ -69,7 +69,7 @@ def test_pause_note_and_search_echo_are_escaped(client, agent, make_incident):
     client.force_login(agent)
     case = client.get(reverse("escalations:case-detail", args=[incident.pk])).content.decode()
     assert PAYLOAD not in case and f"Note {ESCAPED}" in case
-    queue = client.get(reverse("escalations:queue"), {"q": PAYLOAD}).content.decode()
+    queue = client.get(reverse("escalations:queue"), {"queue": "all", "q": PAYLOAD}).content.decode()
     assert PAYLOAD not in queue and ESCAPED in queue
 
 

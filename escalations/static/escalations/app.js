@@ -1,5 +1,5 @@
 // The CS workspace's only script. Everything works without it: it (1) counts the
-// server-rendered clocks down every second and (2) previews the intake severity live.
+// server-rendered clocks down (and their elapsed times up) every second and (2) previews the intake severity live.
 (function () {
   "use strict";
 
@@ -16,8 +16,15 @@
     return m + "m " + pad(s % 60) + "s";
   }
 
+  var loadedAt = Date.now();
+
   function tick() {
     var now = Date.now();
+    var counters = document.querySelectorAll(".elapsed[data-elapsed]");
+    for (var j = 0; j < counters.length; j++) {
+      var base = parseInt(counters[j].getAttribute("data-elapsed"), 10);
+      counters[j].textContent = duration(base * 1000 + (now - loadedAt));
+    }
     var cells = document.querySelectorAll(".clock[data-due]");
     for (var i = 0; i < cells.length; i++) {
       var el = cells[i];
@@ -64,7 +71,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    if (document.querySelector(".clock[data-due]")) {
+    if (document.querySelector(".clock[data-due], .elapsed[data-elapsed]")) {
       tick();
       window.setInterval(tick, 1000);
     }

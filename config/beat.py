@@ -41,6 +41,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": RETRY_INTERVAL,
         "options": {"expires": RETRY_INTERVAL},
     },
+    # One-time form tokens older than a week (escalations.services.submissions).
+    "purge-form-tokens": {
+        "task": "escalations.purge_form_tokens",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
 }
 
 

@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "escalations.middleware.ViewerTimezoneMiddleware",
     "escalations.middleware.SessionIdleTimeoutMiddleware",
+    "escalations.middleware.OnceFormMiddleware",
     # Last: turns a sign-in refused for a lockout into the lockout answer
     # (escalations.lockout.lockout_response).
     "axes.middleware.AxesMiddleware",

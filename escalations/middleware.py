@@ -1,4 +1,5 @@
-"""Show times in the viewer's zone (their profile's, else DEFAULT_VIEWER_TIMEZONE)."""
+"""Workspace middleware: the viewer's time zone, the Permissions-Policy header, the idle
+session timeout, and one-time form tokens."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import time
 import zoneinfo
 
 from django.conf import settings
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect
 from django.utils import timezone
+
+from escalations.services.submissions import parse_token, submission_claim, submission_done, submission_release
 
 
 class ViewerTimezoneMiddleware:
@@ -66,3 +72,37 @@ class SessionIdleTimeoutMiddleware:
             if now - request.session.get(self.KEY, 0) >= self.refresh_seconds:
                 request.session[self.KEY] = now
         return self.get_response(request)
+
+
+class OnceFormMiddleware:
+    """A workspace form's POST does its work once. Forms carry a one-time ``form_token``
+    ({% form_token %}); a repeated POST of the same form (Back and resubmit, a double
+    click, a replayed request) is sent to the first POST's result instead of opening a
+    second case or posting a second update. A refused POST (form errors) frees its token
+    so the corrected form can be sent."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method != "POST" or request.path.startswith("/api/") or not request.user.is_authenticated:
+            return self.get_response(request)
+        token = parse_token(request.POST.get("form_token"))
+        if token is None:
+            return self.get_response(request)
+        earlier = submission_claim(token=token, user=request.user, now=timezone.now())
+        if earlier is not None:
+            if earlier.result_url:
+                messages.info(request, "That form was already sent: this is what it did.")
+                return redirect(earlier.result_url)
+            return HttpResponse(
+                "This form is already being sent. Wait a moment, then reload the page.",
+                status=409,
+                content_type="text/plain; charset=utf-8",
+            )
+        response = self.get_response(request)
+        if response.status_code in (301, 302, 303):
+            submission_done(token=token, result_url=response["Location"])
+        else:
+            submission_release(token=token)
+        return response

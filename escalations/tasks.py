@@ -22,6 +22,7 @@ from django.utils import timezone
 from escalations.outages import BROKER, CACHE
 from escalations.services.common import system_user
 from escalations.services.notifications import notification_deliver, notifications_publish, notifications_retry_due
+from escalations.services.submissions import submissions_purge
 from escalations.services.sweep import sweep_run
 from escalations.services.sweep_wakeup import sweep_wakeup_claim, sweep_wakeup_release
 
@@ -132,3 +133,8 @@ def retry_notifications() -> int:
     after their backoff, and rows whose after-commit publish was lost."""
     ids = notifications_retry_due(now=timezone.now())
     return notifications_publish(ids) if ids else 0
+
+
+@shared_task(name="escalations.purge_form_tokens", soft_time_limit=60, time_limit=90, ignore_result=True)
+def purge_form_tokens() -> int:
+    return submissions_purge(now=timezone.now())

@@ -6,7 +6,7 @@ from escalations.models.comms import CustomerUpdate
 from escalations.models.events import CaseEvent
 from escalations.models.handoffs import PACKET_FIELDS, HandoffPacket
 from escalations.models.notifications import Notification
-from escalations.models.ops import SweepHeartbeat
+from escalations.models.ops import FormSubmission, SweepHeartbeat
 from escalations.models.org import (
     BusinessCalendar,
     Channel,
@@ -39,6 +39,7 @@ __all__ = [
     "CustomerUpdate",
     "Escalation",
     "EscalationStep",
+    "FormSubmission",
     "HandoffPacket",
     "Holiday",
     "Incident",

@@ -7,6 +7,7 @@ the small ticker in app.js can count down without another request."""
 from __future__ import annotations
 
 import html
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -115,6 +116,12 @@ def state_clock(state: ClockState, *, breached_at: datetime | None = None) -> Cl
     # A stopped clock has no "time left"; a paused one keeps its frozen remainder.
     remaining = state.remaining if status in ("running", "warning", "breached", "paused") else None
     return ClockView(status, state.due_at, state.warn_at, remaining, state.elapsed)
+
+
+@register.simple_tag
+def form_token() -> SafeString:
+    """A workspace form's one-time token (escalations.middleware.OnceFormMiddleware)."""
+    return format_html('<input type="hidden" name="form_token" value="{}">', uuid.uuid4())
 
 
 @register.simple_tag

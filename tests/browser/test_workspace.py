@@ -193,3 +193,21 @@ def test_breach_appears_in_the_queue(
     page.click("text=Clear")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "queue.png"), full_page=True)
+
+
+def test_a_replayed_intake_form_opens_no_second_case(signed_in, live_server, agent, customer, email_channel):
+    page = signed_in(agent)
+    page.goto(f"{live_server.url}/cases/new/")
+    page.fill("#id_title", "Exports leak other tenants' data")
+    page.select_option("#id_customer", label="Acme Corp")
+    page.select_option("#id_channel", label="Support email")
+    # The form exactly as the browser would send it again (Back + resubmit, a replay).
+    fields = page.evaluate("() => Object.fromEntries(new FormData(document.getElementById('intake-form')).entries())")
+    page.click("button[value=create]")
+    incident = Incident.objects.get()
+    expect(page.locator(".messages")).to_contain_text(f"Created {incident.reference}")
+    replay = page.request.post(f"{live_server.url}/cases/new/", form={**fields, "action": "create"}, max_redirects=0)
+    assert replay.status == 302 and replay.headers["location"].endswith(f"/cases/{incident.pk}/")
+    assert Incident.objects.count() == 1
+    page.goto(f"{live_server.url}{replay.headers['location']}")
+    expect(page.locator(".messages")).to_contain_text("already sent")

@@ -872,3 +872,39 @@ def test_a_case_from_an_unagreed_channel_is_logged_on_an_agreed_one_from_its_pag
         {"version": incident.version, "channel": unagreed_channel.pk},
     )
     assert refused.status_code == 400
+
+
+def form_token_of(html: str, form_id: str = "") -> str:
+    scope = html.split(f'id="{form_id}"', 1)[1] if form_id else html
+    return re.search(r'name="form_token" value="([0-9a-f-]{36})"', scope).group(1)
+
+
+def test_a_repeated_intake_post_opens_one_case_and_shows_the_first(client, agent, customer, email_channel):
+    page = text(login(client, agent).get(reverse("escalations:case-create")))
+    data = intake_data(customer, email_channel, action="create", form_token=form_token_of(page))
+    first = client.post(reverse("escalations:case-create"), data)
+    again = client.post(reverse("escalations:case-create"), data)  # Back + resubmit, or a replay
+    assert first.status_code == again.status_code == 302
+    assert again["Location"] == first["Location"]
+    assert Incident.objects.count() == 1
+    assert "already sent" in text(client.get(again["Location"]))
+
+
+def test_a_refused_post_frees_its_token_for_the_corrected_form(client, agent, customer, email_channel):
+    page = text(login(client, agent).get(reverse("escalations:case-create")))
+    token = form_token_of(page)
+    refused = client.post(reverse("escalations:case-create"), {"action": "create", "form_token": token})
+    assert refused.status_code == 400 and Incident.objects.count() == 0
+    fixed = client.post(
+        reverse("escalations:case-create"), intake_data(customer, email_channel, action="create", form_token=token)
+    )
+    assert fixed.status_code == 302 and Incident.objects.count() == 1
+
+
+def test_a_repeated_customer_update_posts_once(client, agent, make_incident):
+    incident = make_incident()
+    page = text(login(client, agent).get(case_url(incident)))
+    data = {"version": incident.version, "body": "We found it", "form_token": form_token_of(page, "action-update")}
+    assert client.post(case_url(incident, "update"), data).status_code == 302
+    assert client.post(case_url(incident, "update"), data).status_code == 302
+    assert CustomerUpdate.objects.filter(incident=incident).count() == 1

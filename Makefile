@@ -57,6 +57,8 @@ venv install: $(STAMP)
 run: export DEBUG := 1
 run: export SECRET_KEY := dev-only-insecure-secret-key-never-use-in-production
 run: export VAR_DIR := $(VAR_DIR)
+# Links in notifications point at the address this run serves, unless SITE_URL says otherwise.
+run: export SITE_URL := $(or $(SITE_URL),http://$(RUN_ADDR))
 run: install
 	mkdir -p "$(VAR_DIR)/static"
 	$(PY) manage.py migrate --noinput

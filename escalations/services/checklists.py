@@ -9,7 +9,14 @@ from django.db import transaction
 
 from escalations.choices import EventKind
 from escalations.models import Checklist, ChecklistItem, Incident
-from escalations.services.common import audited_insert, audited_save, bump_version, event_record, incident_lock
+from escalations.services.common import (
+    STATE_FIELDS,
+    audited_insert,
+    audited_save,
+    bump_version,
+    event_record,
+    incident_lock,
+)
 from escalations.services.errors import RuleViolation
 from escalations.services.policy_tables import PolicyTables, TemplateSpec, policy_tables
 
@@ -76,7 +83,9 @@ def checklist_item_set_done(
         incident_id = ChecklistItem.objects.filter(pk=pk).values_list("checklist__incident_id", flat=True).first()
         if incident_id is None:
             raise RuleViolation("No such checklist item.", field="item", code="not_found")
-        incident = incident_lock(incident_id, expected_version=expected_version)
+        incident = incident_lock(
+            incident_id, expected_version=expected_version, depends_on=(*STATE_FIELDS, "severity", "stage")
+        )
         if not incident.is_open:
             raise RuleViolation("The case is not open; reopen it to change its checklist.", field="status")
         locked = ChecklistItem.objects.select_for_update().get(pk=pk)

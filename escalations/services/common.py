@@ -123,33 +123,55 @@ def _jsonable(values: dict) -> dict:
     return out
 
 
-def incident_lock(incident: Incident | int, *, expected_version: int | None = None) -> Incident:
+# The case's state: every transition depends on it (a case resolved or paused by someone
+# else since the page loaded makes any state change a conflict).
+STATE_FIELDS = ("status", "paused_since", "acknowledged_at", "resolved_at", "closed_at")
+
+
+def incident_lock(
+    incident: Incident | int, *, expected_version: int | None = None, depends_on: Iterable[str] | None = None
+) -> Incident:
     """Reload the case FOR UPDATE (inside the caller's transaction) and check the caller's
     version. The lock serialises concurrent changes to one case; the version check stops
-    a change made from a stale page or payload."""
+    a change made from a stale page or payload.
+
+    ``depends_on``: the fields the caller's action changes or relies on. A case changed
+    since ``expected_version`` is a conflict only if one of them changed (a teammate's
+    customer update does not make your severity change stale); None: any change is."""
     pk = incident.pk if isinstance(incident, Incident) else incident
     locked = Incident.objects.select_for_update(of=("self",)).select_related("policy", "customer", "channel").get(pk=pk)
     if expected_version is not None and locked.version != int(expected_version):
-        raise VersionConflict(
-            f"This case was changed by someone else (you had version {expected_version}, it is now "
-            f"version {locked.version}). Reload it and apply your change again.",
-            current_version=locked.version,
-            changed=changed_since(locked, int(expected_version)),
-        )
+        changes = changes_since(locked, int(expected_version))
+        # No history to compare with (a version this case never had): a conflict.
+        if depends_on is None or not changes or set(changes) & set(depends_on):
+            raise VersionConflict(
+                f"This case was changed by someone else (you had version {expected_version}, it is now "
+                f"version {locked.version}). Reload it and apply your change again.",
+                current_version=locked.version,
+                changed=shown_changes(changes),
+            )
     return locked
 
 
-def changed_since(incident: Incident, version: int) -> dict:
-    """Field → [old, new] for what changed after ``version`` (from simple-history)."""
+def changes_since(incident: Incident, version: int) -> dict[str, list]:
+    """Field → [old, new] for every field changed after ``version`` (from simple-history)."""
     rows = list(incident.history.filter(version__gte=version).order_by("history_date", "history_id"))
     if len(rows) < 2:
         return {}
-    first, last = rows[0], rows[-1]
-    delta = last.diff_against(first)
+    delta = rows[-1].diff_against(rows[0])
+    return {change.field: [_display(change.old), _display(change.new)] for change in delta.changes}
+
+
+def changed_since(incident: Incident, version: int) -> dict:
+    """What a person is shown as changed after ``version``: bookkeeping left out."""
+    return shown_changes(changes_since(incident, version))
+
+
+def shown_changes(changes: dict[str, list]) -> dict[str, list]:
     return {
-        change.field: [_display(change.old), _display(change.new)]
-        for change in delta.changes
-        if change.field not in _INTERNAL_FIELDS and not change.field.endswith(("_warn_at", "_target_seconds"))
+        field: values
+        for field, values in changes.items()
+        if field not in _INTERNAL_FIELDS and not field.endswith(("_warn_at", "_target_seconds"))
     }
 
 

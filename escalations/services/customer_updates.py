@@ -18,7 +18,7 @@ from escalations.models import (
 from escalations.services.clocks import (
     incident_save_with_clocks,
 )
-from escalations.services.common import audited_create, event_record, incident_lock
+from escalations.services.common import STATE_FIELDS, audited_create, event_record, incident_lock
 from escalations.services.errors import InvalidTransition, RuleViolation
 from escalations.text import long_text_error
 
@@ -39,7 +39,7 @@ def customer_update_post(
     if message := long_text_error(body):
         raise RuleViolation(message, field="body", code="max_length")
     with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
+        incident = incident_lock(incident, expected_version=expected_version, depends_on=STATE_FIELDS)
         if incident.status not in OPEN_STATUSES:
             raise InvalidTransition("The case is resolved; reopen it to post updates.", field="status")
         channel = channel or incident.channel

@@ -12,7 +12,14 @@ from escalations.choices import OPEN_STATUSES, EventKind, HandoffStatus, Stage, 
 from escalations.models import PACKET_FIELDS, ChecklistItem, HandoffPacket, Incident, Team
 from escalations.services.checklists import require_stage_exit
 from escalations.services.clocks import incident_recompute_clocks
-from escalations.services.common import audited_create, audited_save, bump_version, event_record, incident_lock
+from escalations.services.common import (
+    STATE_FIELDS,
+    audited_create,
+    audited_save,
+    bump_version,
+    event_record,
+    incident_lock,
+)
 from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
 from escalations.text import long_text_error
 
@@ -80,7 +87,11 @@ def handoff_offer(
     if to_user is not None and to_team is not None and not to_team.members.filter(pk=to_user.pk).exists():
         raise RuleViolation(f"{to_user} is not a member of {to_team}.", field="to_user")
     with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
+        incident = incident_lock(
+            incident,
+            expected_version=expected_version,
+            depends_on=(*STATE_FIELDS, "severity", "stage", "stage_dri", "commander"),
+        )
         if incident.status not in OPEN_STATUSES:
             raise InvalidTransition("Only an open case can be handed off.", field="status")
         if not may_hand_off(incident, actor):
@@ -182,7 +193,11 @@ def _lock_offer(handoff: HandoffPacket | int, expected_version: int | None) -> t
     if incident_id is None:
         raise RuleViolation("No such handoff.", field="handoff", code="not_found")
     # Case first, then packet: one lock order everywhere.
-    incident = incident_lock(incident_id, expected_version=expected_version)
+    incident = incident_lock(
+        incident_id,
+        expected_version=expected_version,
+        depends_on=(*STATE_FIELDS, "severity", "stage", "stage_dri", "commander"),
+    )
     # of=self: to_team is a nullable (outer) join, which PostgreSQL refuses to lock.
     locked = HandoffPacket.objects.select_for_update(of=("self",)).select_related("to_team").get(pk=pk)
     if locked.status != HandoffStatus.OFFERED:

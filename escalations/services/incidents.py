@@ -33,7 +33,7 @@ from escalations.services.clocks import (
     incident_clocks,
     incident_save_with_clocks,
 )
-from escalations.services.common import audited_create, audited_save, event_record, incident_lock
+from escalations.services.common import STATE_FIELDS, audited_create, audited_save, event_record, incident_lock
 from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
 from escalations.services.handoffs import handoffs_cancel_pending
 from escalations.services.intake import clean_impact
@@ -67,7 +67,7 @@ def incident_acknowledge(
     """Answer the page: stops the acknowledge clock (TTA). The acknowledger becomes the
     stage DRI when nobody owns the stage yet."""
     with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
+        incident = incident_lock(incident, expected_version=expected_version, depends_on=STATE_FIELDS)
         if incident.acknowledged_at is not None:
             raise InvalidTransition("This case is already acknowledged.", field="status", code="already_acknowledged")
         if incident.status not in OPEN_STATUSES:
@@ -106,7 +106,7 @@ def incident_pause(
     if not note:
         raise RuleViolation("Say what you are waiting for.", field="note")
     with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
+        incident = incident_lock(incident, expected_version=expected_version, depends_on=STATE_FIELDS)
         if incident.paused_since is not None:
             raise InvalidTransition("The clock is already paused.", field="status", code="already_paused")
         if incident.acknowledged_at is None:
@@ -154,7 +154,7 @@ def _end_pause(incident: Incident, *, actor, now: datetime) -> ClockPause | None
 def incident_resume(*, incident: Incident | int, actor, now: datetime, expected_version: int | None = None) -> Incident:
     """End the running pause; the clocks count again from now."""
     with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
+        incident = incident_lock(incident, expected_version=expected_version, depends_on=STATE_FIELDS)
         if incident.paused_since is None:
             raise InvalidTransition("The clock is not paused.", field="status", code="not_paused")
         old = _move(incident, Status.INVESTIGATING, action="resume")
@@ -186,7 +186,7 @@ def incident_resolve(
     if not resolution:
         raise RuleViolation("Describe the resolution.", field="resolution")
     with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
+        incident = incident_lock(incident, expected_version=expected_version, depends_on=(*STATE_FIELDS, "stage"))
         if incident.status not in OPEN_STATUSES:
             raise InvalidTransition("The case is already resolved.", field="status", code="already_resolved")
         policy = incident.policy
@@ -259,7 +259,7 @@ def incident_reopen(
     if not reason:
         raise RuleViolation("Say why the case is reopened.", field="reason")
     with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
+        incident = incident_lock(incident, expected_version=expected_version, depends_on=STATE_FIELDS)
         old = _move(incident, Status.INVESTIGATING, action="reopen")
         if old not in (Status.RESOLVED, Status.CLOSED):
             raise InvalidTransition("Only a resolved or closed case can be reopened.", field="status")
@@ -317,7 +317,7 @@ def incident_reopen(
 def incident_close(*, incident: Incident | int, actor, now: datetime, expected_version: int | None = None) -> Incident:
     """Close a resolved case. Policies that require an RCA need one first."""
     with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
+        incident = incident_lock(incident, expected_version=expected_version, depends_on=STATE_FIELDS)
         old = _move(incident, Status.CLOSED, action="close")
         if incident.policy.requires_rca and not Postmortem.objects.filter(incident=incident).exists():
             raise RuleViolation(
@@ -369,7 +369,7 @@ def incident_update(
     if "channel" in changes and changes["channel"] is None:
         raise RuleViolation("Choose a channel.", field="channel")
     with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
+        incident = incident_lock(incident, expected_version=expected_version, depends_on=(*changes, "status"))
         if "arr_at_risk" in changes or "users_affected_pct" in changes:
             arr, pct = clean_impact(
                 arr_at_risk=changes.get("arr_at_risk", incident.arr_at_risk),
@@ -484,7 +484,9 @@ def incident_set_stage(
     if stage not in Stage.values:
         raise RuleViolation(f"Unknown stage {stage!r}.", field="stage")
     with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
+        incident = incident_lock(
+            incident, expected_version=expected_version, depends_on=(*STATE_FIELDS, "stage", "stage_dri")
+        )
         if incident.status not in OPEN_STATUSES:
             raise InvalidTransition("Only an open case moves between stages.", field="status")
         if incident.stage == stage:

@@ -26,7 +26,7 @@ from escalations.services.clocks import (
     incident_save_with_clocks,
     policy_snapshot,
 )
-from escalations.services.common import audited_save, event_record, incident_lock
+from escalations.services.common import STATE_FIELDS, audited_save, event_record, incident_lock
 from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
 from escalations.services.intake import check_severity_choice
 from escalations.services.policies import policy_for
@@ -43,7 +43,9 @@ def incident_change_severity(
     if not reason:
         raise RuleViolation("A severity change needs a reason.", field="reason")
     with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version)
+        incident = incident_lock(
+            incident, expected_version=expected_version, depends_on=(*STATE_FIELDS, "severity", "trigger_severity")
+        )
         if incident.status not in OPEN_STATUSES:
             raise InvalidTransition("Reopen the case before changing its severity.", field="status")
         if severity == incident.severity:

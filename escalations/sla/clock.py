@@ -206,7 +206,8 @@ def clock_state(
     _require_aware(now)
     if start is None:
         return ClockState(ClockStatus.NOT_STARTED, timedelta(0), None, None, None)
-    pauses = pauses_until(pauses, stopped_at)
+    if stopped_at is not None and stopped_at <= now:
+        pauses = pauses_until(pauses, stopped_at)
     until = min(now, stopped_at) if stopped_at is not None else now
     spent = elapsed(start, until, pauses, calendar)
     due = due_at(start, target, pauses, calendar)

@@ -123,6 +123,9 @@ def render_case(
         "last_accepted": last_accepted,
         "timeline": incident_timeline(incident=incident, newest_first=True),
         "conflict": conflict,
+        # What the person sent, shown with the conflict: the action's form may not be on
+        # the page any more (a case paused meanwhile shows Resume, not Pause).
+        "conflict_input": _sent_values(bound) if conflict else [],
         "bound": bound or {},
     }
     latest = (
@@ -167,3 +170,18 @@ def _share_choices(form_set: dict[str, forms.Form]) -> None:
 @login_required
 def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_case(request, pk)
+
+
+def _sent_values(bound: dict[str, forms.Form] | None) -> list[tuple[str, str]]:
+    sent = []
+    for form in (bound or {}).values():
+        for field in form.visible_fields():
+            value = field.value()
+            if value in (None, "", [], False):
+                continue
+            if isinstance(field.field, forms.TypedChoiceField | forms.ChoiceField) and not isinstance(
+                field.field, forms.ModelChoiceField
+            ):
+                value = dict(field.field.choices).get(value, value)
+            sent.append((str(field.label), str(value)))
+    return sent

@@ -117,8 +117,9 @@ def test_while_paused_due_times_are_unknown_and_not_checked(make_incident, agent
     assert incident.status == Status.WAITING_ON_CUSTOMER
     assert incident.paused_since == now + 10 * M
     assert incident.pause_reason == PauseReason.CUSTOMER
-    assert (incident.ack_due_at, incident.resolve_due_at, incident.next_update_due_at) == (None, None, None)
-    assert (incident.ack_warn_at, incident.resolve_warn_at, incident.update_warn_at) == (None, None, None)
+    # The acknowledge clock stopped before the pause: its due time is a fixed fact.
+    assert (incident.ack_due_at, incident.resolve_due_at, incident.next_update_due_at) == (now + 30 * M, None, None)
+    assert (incident.resolve_warn_at, incident.update_warn_at) == (None, None)
     assert incident.next_check_at is None
     assert incident.next_deadline_at is None
     pause = ClockPause.objects.get(incident=incident)
@@ -134,7 +135,7 @@ def test_resume_shifts_due_times_by_the_paused_duration(make_incident, agent, no
     incident = incident_resume(incident=incident, actor=agent, now=now + 40 * M)
     assert incident.status == Status.INVESTIGATING
     assert incident.paused_since is None and incident.pause_reason == ""
-    assert incident.ack_due_at == now + 60 * M
+    assert incident.ack_due_at == now + 30 * M  # acknowledged before the pause: never moves
     assert incident.resolve_due_at == now + 8 * H + 30 * M
     assert incident.next_update_due_at == now + 90 * M
     assert incident.paused_seconds == 30 * 60

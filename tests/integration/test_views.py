@@ -534,12 +534,17 @@ def version(incident) -> int:
 
 def test_a_tick_or_a_handoff_answer_from_a_stale_page_is_refused(client, agent, other_agent, make_incident):
     """Ticks and handoff answers carry the version the page showed, like every other
-    change: one made from a stale page changes nothing and shows what changed."""
+    change: one made from a page that predates a change to what it relies on (here the
+    severity) changes nothing and shows what changed."""
+    from escalations.services import incident_change_severity
+
     incident = make_incident(stage_dri=agent)
     item = ChecklistItem.objects.filter(checklist__incident=incident).order_by("order").first()
-    stale = version(incident)
     handoff = handoff_offer(incident=incident, actor=agent, now=T0, to_stage="triage", to_user=other_agent,
                             summary="s", customer_impact="c", next_steps="n")  # fmt: skip
+    stale = version(incident)
+    incident_change_severity(incident=incident, severity="S1", reason="Data exposed", actor=agent, now=T0)
+    item = ChecklistItem.objects.filter(checklist__incident=incident).order_by("order").first()
     login(client, other_agent)
     tick = client.post(
         reverse("escalations:case-checklist-item", args=[incident.pk, item.pk]), {"done": "on", "version": stale}
@@ -691,13 +696,29 @@ def test_second_save_gets_a_conflict_showing_what_changed(client, agent, other_a
 
 def test_conflict_on_pause_keeps_the_note(client, agent, other_agent, make_incident):
     incident = incident_acknowledge(incident=make_incident(), actor=agent, now=T0)
-    customer_update_post(incident=incident, body="Update", channel=None, actor=other_agent, now=T0)
+    incident_pause(incident=incident, reason="third_party", note="Stripe", actor=other_agent, now=T0)
     response = login(client, agent).post(
         case_url(incident, "pause"), {"version": incident.version, "reason": "customer", "note": "Need logs"}
     )
     assert response.status_code == 409
-    assert "Need logs</textarea>" in text(response)
-    assert not ClockPause.objects.exists()
+    assert "Need logs" in text(response).split('id="conflict-input"')[1]
+    assert ClockPause.objects.get().note == "Stripe"
+
+
+def test_an_unrelated_change_is_no_conflict(client, agent, other_agent, make_incident):
+    """A teammate's customer update or sentiment edit does not make your severity change,
+    pause or tick stale; only a change to what your action touches or relies on does."""
+    incident = incident_acknowledge(incident=make_incident(arr_at_risk=0), actor=agent, now=T0)
+    opened = incident.version
+    customer_update_post(incident=incident, body="Update", channel=None, actor=other_agent, now=T0)
+    incident_update(incident=incident, actor=other_agent, now=T0, sentiment="negative")
+    login(client, agent)
+    data = {"version": opened, "severity": "S2", "reason": "Two more customers affected"}
+    assert client.post(case_url(incident, "severity"), data).status_code == 302
+    assert Incident.objects.get().severity == "S2"
+    # A second severity change from the same stale page is a conflict: severity changed.
+    again = client.post(case_url(incident, "severity"), {**data, "severity": "S1"})
+    assert again.status_code == 409 and Incident.objects.get().severity == "S2"
 
 
 # --- Timeline --------------------------------------------------------------------------------------

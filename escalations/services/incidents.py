@@ -37,6 +37,7 @@ from escalations.services.common import STATE_FIELDS, audited_create, audited_sa
 from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
 from escalations.services.handoffs import handoffs_cancel_pending
 from escalations.services.intake import clean_impact
+from escalations.services.notifications import notifications_mark_read
 from escalations.services.policies import policy_for, triggers_evaluate
 from escalations.services.severity import (
     EDITABLE_FIELDS,
@@ -92,6 +93,8 @@ def incident_acknowledge(
             new={"tta_seconds": int(clocks.ack.elapsed.total_seconds()), "met": clocks.ack.status == "met"},
             detail=f"TTA {duration_text(clocks.ack.elapsed)}",
         )
+        # The pages about it are answered: the acknowledger's inbox no longer calls them new.
+        notifications_mark_read(user=actor, now=now, incident=incident)
         return incident
 
 

@@ -339,15 +339,17 @@ def notifications_retry_failed(*, ids: Iterable[int], actor, now: datetime) -> i
     return len(requeued)
 
 
-def notifications_mark_read(*, user, now: datetime) -> int:
-    """Mark the person's unread in-app pages read (their inbox's "Mark all read"), with
-    history rows naming them. Returns how many."""
+def notifications_mark_read(*, user, now: datetime, incident: Incident | None = None) -> int:
+    """Mark the person's unread in-app pages read (their inbox's "Mark all read"; or, with
+    ``incident``, the pages about a case they acknowledged), with history rows naming
+    them. Returns how many."""
     with transaction.atomic():
-        unread = list(
-            Notification.objects.select_for_update()
-            .filter(recipient=user, channel=NotificationChannel.IN_APP, read_at__isnull=True)
-            .order_by("pk")
+        unread = Notification.objects.select_for_update().filter(
+            recipient=user, channel=NotificationChannel.IN_APP, read_at__isnull=True
         )
+        if incident is not None:
+            unread = unread.filter(incident=incident)
+        unread = list(unread.order_by("pk"))
         for notification in unread:
             notification.read_at = now
         if unread:

@@ -51,28 +51,32 @@ def intake_page_build(*, incident: Incident, now: datetime, actor) -> tuple[list
     targets: list[tuple[str, list]] = [("duty_manager", duty_managers(incident, roster))]
     if policy.requires_commander:
         targets.append(("commander", commanders(incident, roster)))
-    notifications: list[Notification] = []
-    paged: list[dict] = []
-    seen: set[str] = set()
-    text_base = f"[{incident.severity}] {incident.reference} {incident.title} — paged at intake"
+    # One page per person and channel, naming every role it reaches them in (a Duty
+    # Manager on shift as Incident Commander too gets one page, not two).
+    reached: dict[tuple[str, str], tuple] = {}
     for role, people in targets:
         for recipient in recipients_for(people, PAGE_CHANNELS, incident=incident, roster=roster):
-            row = notification_build(
+            _, roles = reached.setdefault((recipient.key, recipient.channel), (recipient, []))
+            if role not in roles:
+                roles.append(role)
+    notifications: list[Notification] = []
+    paged: list[dict] = []
+    text_base = f"[{incident.severity}] {incident.reference} {incident.title} — paged at intake"
+    for recipient, roles in reached.values():
+        as_roles = " and ".join(role.replace("_", " ") for role in roles)
+        notifications.append(
+            notification_build(
                 incident=incident,
                 recipient=recipient,
                 kind="page",
-                key=f"page:{incident.pk}:{role}",
+                key=f"page:{incident.pk}",
                 subject=f"Page: {incident.severity} {incident.reference} {incident.title}",
-                text=f"{text_base} as {role.replace('_', ' ')}. Acknowledge within "
-                f"{incident.ack_target_seconds // 60} min.",
+                text=f"{text_base} as {as_roles}. Acknowledge within {incident.ack_target_seconds // 60} min.",
                 now=now,
             )
-            if row.idempotency_key in seen:
-                continue
-            seen.add(row.idempotency_key)
-            notifications.append(row)
-            if recipient.channel == NotificationChannel.IN_APP:
-                paged.append({"role": role, "user": recipient.user_id, "name": recipient.label})
+        )
+        if recipient.channel == NotificationChannel.IN_APP:
+            paged.append({"role": " and ".join(roles), "user": recipient.user_id, "name": recipient.label})
     event = event_build(
         incident=incident,
         kind=EventKind.PAGED,

@@ -86,3 +86,12 @@ def test_a_failed_intake_writes_no_page(make_incident, team, oncall):
     with pytest.raises(RuleViolation):
         make_incident(team=team, title="  ")
     assert not Notification.objects.exists()
+
+
+def test_one_page_per_person_naming_every_role_it_reaches_them_in(make_incident, team, duty_manager, now):
+    # The Duty Manager on shift is also the Incident Commander on shift.
+    roster(now=now, team=team, duty_manager=duty_manager, commander=duty_manager)
+    incident = make_incident(team=team, data_risk=True)  # S1: pages the DM and the commander
+    pages = _pages(incident).filter(recipient=duty_manager, channel=NotificationChannel.IN_APP)
+    assert pages.count() == 1
+    assert "as duty manager and commander" in pages.get().payload["text"]

@@ -63,3 +63,22 @@ def test_mark_all_read_needs_post_sign_in_a_role_and_csrf(client, agent, outside
     assert strict.post(MARK).status_code == 403
     page.refresh_from_db()
     assert page.read_at is None
+
+
+def test_inbox_rows_stop_being_new_once_acknowledged_and_drills_stand_apart(
+    client, agent, team, duty_manager, make_incident, now
+):
+    from escalations.services import incident_acknowledge
+    from tests.engine_support import roster
+
+    roster(now=now, team=team, duty_manager=duty_manager)
+    real = make_incident(team=team, title="Real outage")
+    drill = make_incident(team=team, title="Practice outage", is_drill=True, actor=duty_manager)
+    client.force_login(duty_manager)
+    body = client.get(reverse("escalations:pages")).content.decode()
+    table = body.split('id="pages"')[1].split("</table>")[0]
+    assert real.reference in table and drill.reference not in table and "● New" in table
+    assert drill.reference in body.split('id="drill-pages"')[1]
+    incident_acknowledge(incident=real, actor=duty_manager, now=now)
+    table = client.get(reverse("escalations:pages")).content.decode().split('id="pages"')[1].split("</table>")[0]
+    assert "● New" not in table and "acknowledged by" in table

@@ -102,7 +102,7 @@ class OnceFormMiddleware:
             )
         response = self.get_response(request)
         if response.status_code in (301, 302, 303):
-            submission_done(token=token, result_url=response["Location"])
+            submission_done(token=token, result_url=response["Location"], user=request.user)
         else:
-            submission_release(token=token)
+            submission_release(token=token, user=request.user)
         return response

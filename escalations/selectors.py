@@ -12,7 +12,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
 from escalations.access import incident_access_q, sees_every_case, user_is_staff_member, user_may_change_cases
-from escalations.choices import OPEN_STATUSES, HandoffStatus
+from escalations.choices import OPEN_STATUSES, EventKind, HandoffStatus
 from escalations.models import (
     Breach,
     CaseEvent,
@@ -122,10 +122,40 @@ def incident_detail(*, user, pk: int, for_change: bool = False) -> Incident:
     return incident_get_for_user(user=user, pk=pk, for_change=for_change, queryset=qs)
 
 
-def incident_timeline(*, incident: Incident, newest_first: bool = True, limit: int | None = None) -> list[CaseEvent]:
-    """Every business event of a case, with its actor, in one query."""
+# The case page's timeline filters: what the customer saw, what people changed, what the
+# engine did. "all" shows every event.
+TIMELINE_FILTERS = {
+    "all": ("All", None),
+    "customer": (
+        "Customer-facing",
+        {EventKind.CUSTOMER_UPDATED, EventKind.PAUSED, EventKind.RESUMED, EventKind.RESOLVED,
+         EventKind.REOPENED, EventKind.CLOSED},
+    ),
+    "changes": (
+        "Changes",
+        {EventKind.CREATED, EventKind.CLOCK_STARTED, EventKind.ACKNOWLEDGED, EventKind.STATUS_CHANGED,
+         EventKind.SEVERITY_CHANGED, EventKind.TARGETS_CHANGED, EventKind.STAGE_CHANGED, EventKind.ASSIGNED,
+         EventKind.EDITED, EventKind.CHECKLIST_ITEM_DONE, EventKind.CHECKLIST_ITEM_REOPENED,
+         EventKind.HANDOFF_OFFERED, EventKind.HANDOFF_ACCEPTED, EventKind.HANDOFF_REJECTED, EventKind.PING_PONG},
+    ),
+    "system": (
+        "System",
+        {EventKind.WARNING, EventKind.BREACHED, EventKind.MET, EventKind.MISSED, EventKind.ESCALATED,
+         EventKind.PAGED, EventKind.NOTE},
+    ),
+}  # fmt: skip
+
+
+def incident_timeline(
+    *, incident: Incident, newest_first: bool = True, limit: int | None = None, show: str = "all"
+) -> list[CaseEvent]:
+    """The business events of a case (those of the ``show`` filter), with their actors,
+    in one query."""
     order = ("-at", "-id") if newest_first else ("at", "id")
     qs = CaseEvent.objects.filter(incident=incident).select_related("actor").order_by(*order)
+    kinds = TIMELINE_FILTERS.get(show, TIMELINE_FILTERS["all"])[1]
+    if kinds is not None:
+        qs = qs.filter(kind__in=kinds)
     return list(qs[:limit] if limit else qs)
 
 

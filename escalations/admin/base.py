@@ -1,18 +1,23 @@
 """Building blocks shared by every ModelAdmin of the app: history-aware base classes, a
 read-only variant for rows only the services write, a paginator that does not count
-huge tables, and the door that turns a service refusal into a form error."""
+huge tables, the door that turns a service refusal into a form error, and a history
+page that reads as a person would."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.admin.utils import unquote
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.models import DeletedObject, ModelDelta
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from escalations.access import incident_access_q, incident_may_access, sees_every_case
+from escalations.display import labelled_changes, local_time
 from escalations.pagination import EstimatedCountPaginator
 from escalations.services.errors import ServiceError
 
@@ -38,6 +43,55 @@ class BaseAdmin(SimpleHistoryAdmin):
         if request.method == "POST" and self.revert_disabled(request):
             raise PermissionDenied("Reverting is not allowed here.")
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+def person_text(user: Any) -> str:
+    """A person as the history page names them; "—" for nobody."""
+    if user is None:
+        return "—"
+    return user.get_full_name() or user.get_username()
+
+
+class ReadableRecordHelper(HistoricalRecordContextHelper):
+    """One history row's changes as a person reads them (escalations.display): field
+    labels, times to the second in the viewer's zone, "—" for an empty value or person."""
+
+    def context_for_delta_changes(self, delta: ModelDelta) -> list[dict[str, Any]]:
+        changed = {change.field: (self.plain(change.old), self.plain(change.new)) for change in delta.changes}
+        shorten = self.get_obj_diff_display().common_shorten_repr
+        rows = []
+        for label, old, new in labelled_changes(changed):
+            old, new = shorten(old, new)  # long texts cut around where they differ
+            rows.append({"field": label, "old": old, "new": new})
+        return rows
+
+    @staticmethod
+    def plain(value: Any) -> Any:
+        if isinstance(value, DeletedObject):
+            # simple-history reports an empty foreign key as "Deleted user (pk=None)".
+            return None if value.pk is None else str(value)
+        if isinstance(value, AbstractBaseUser):
+            return person_text(value)
+        return value
+
+
+class ReadableHistoryMixin:
+    """A history page people can read: when (to the second, viewer's zone), who ("—"
+    for nobody), the reason, and the changed fields by label with readable values.
+    The labels are the case's (escalations.display.field_label)."""
+
+    object_history_list_template = "admin/escalations/readable_history_list.html"
+
+    def get_historical_record_context_helper(self, request: HttpRequest, historical_record: Any):
+        return ReadableRecordHelper(self.model, historical_record)
+
+    def set_history_delta_changes(self, request: HttpRequest, historical_records: Any, foreign_keys_are_objs=True):
+        # The one hook simple-history calls with exactly the page's rows.
+        super().set_history_delta_changes(request, historical_records, foreign_keys_are_objs)
+        for record in historical_records:
+            record.when_text = local_time(record.history_date)
+            record.user_text = person_text(record.history_user)
+            record.reason_text = record.history_change_reason or "—"
 
 
 class LargeTableAdmin(BaseAdmin):

@@ -22,6 +22,7 @@ from escalations.admin.base import (
     BaseAdmin,
     CaseScopedAdminMixin,
     LargeTableAdmin,
+    ReadableHistoryMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
     ServiceFormAdminMixin,
@@ -42,7 +43,6 @@ from escalations.models import (
     PostmortemActionItem,
     ResolveCycle,
     SlaWarning,
-    SweepHeartbeat,
     pk_from_reference,
 )
 from escalations.services import incident_create, incident_update
@@ -171,7 +171,7 @@ class ClockPauseInline(ReadOnlyInline, admin.TabularInline):
 
 
 @admin.register(Incident)
-class IncidentAdmin(CaseScopedAdminMixin, ServiceFormAdminMixin, LargeTableAdmin):
+class IncidentAdmin(ReadableHistoryMixin, CaseScopedAdminMixin, ServiceFormAdminMixin, LargeTableAdmin):
     case_field = ""
     list_display = (
         "reference",
@@ -525,21 +525,6 @@ class NotificationAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, LargeTableAdmi
         if skipped:
             message += f" {skipped} not failed, left as they were."
         self.message_user(request, message, messages.SUCCESS if requeued else messages.WARNING)
-
-
-@admin.register(SweepHeartbeat)
-class SweepHeartbeatAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
-    """One row per breach sweep: when it ran, what it found, how long it took and how
-    many rows failed. This list is how an administrator sees that the sweep is alive."""
-
-    list_display = ("finished_at", "source", "examined", "warnings", "breaches", "escalations", "errors", "duration")
-    list_filter = ("source",)
-    search_fields = ("source",)
-    ordering = ("-finished_at",)
-
-    @admin.display(description="duration", ordering="duration_ms")
-    def duration(self, obj: SweepHeartbeat) -> str:
-        return f"{obj.duration_ms} ms"
 
 
 # --- root cause analyses: documents people write (no workflow of their own)

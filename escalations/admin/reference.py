@@ -3,14 +3,17 @@ templates, teams, shifts, channels, calendars, customers, staff profiles.
 
 Plain ModelAdmin saves are right here: these rows are configuration, not workflow, and
 HistoryRequestMiddleware records request.user as the history_user of each change. The
-ModelForms call each model's clean(), which holds its field rules. Cases snapshot their
+ModelForms call each model's clean(), which holds its field rules. A policy change asks
+for a reason, kept as its history rows' change reason. Cases snapshot their
 targets at intake, so editing a policy changes future cases only."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -32,6 +35,16 @@ from escalations.models import (
 )
 from escalations.services.webhooks import team_webhook_secret_rotate
 
+# Widths of the chain's columns: at their defaults (20em pickers and text boxes) the
+# six-column table made the policy page 1,799 px wide at a 1,280 px window.
+STEP_WIDGET_STYLES = {
+    "level": "width: 3.5em",
+    "team": "width: 9em",
+    "user": "width: 9em",
+    "wait": "width: 5.5em",
+    "channels": "width: 12em",
+}
+
 
 class EscalationStepInline(admin.TabularInline):
     model = EscalationStep
@@ -40,9 +53,77 @@ class EscalationStepInline(admin.TabularInline):
     autocomplete_fields = ("team", "user")
     ordering = ("level",)
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        style = STEP_WIDGET_STYLES.get(db_field.name)
+        if formfield is not None and style:
+            # Autocomplete pickers sit inside the related-object wrapper; select2 takes its
+            # width from the select's style attribute.
+            widget = getattr(formfield.widget, "widget", formfield.widget)
+            widget.attrs["style"] = style
+            if hasattr(formfield.widget, "can_delete_related"):
+                # No "delete this team/person" icon on a chain row: a slip there deletes
+                # far more than a step, and the icons then fit on one line.
+                formfield.widget.can_delete_related = False
+        return formfield
+
+
+def _history_reason_max_length() -> int:
+    return SeverityPolicy.history.model._meta.get_field("history_change_reason").max_length or 100
+
+
+class SeverityPolicyForm(forms.ModelForm):
+    """A reason for every change, kept as the history row's change reason (required when
+    changing; "Created" when left blank on add). The warning share is checked here so
+    150 reads as an error on its field instead of the database constraint's name."""
+
+    change_reason = forms.CharField(
+        label="Reason for the change",
+        required=False,
+        max_length=_history_reason_max_length(),
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
+        help_text="Kept in the policy's history with your name (covers the escalation steps too).",
+    )
+
+    class Meta:
+        model = SeverityPolicy
+        fields = (
+            "key",
+            "rank",
+            "name",
+            "description",
+            "review_by",
+            "ack_target",
+            "resolve_target",
+            "update_cadence",
+            "warning_pct",
+            "handoff_accept_within",
+            "calendar",
+            "pages_on_intake",
+            "requires_commander",
+            "requires_bridge",
+            "requires_rca",
+            "allows_executive_escalation",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "change_reason" in self.fields and not self.instance._state.adding:
+            self.fields["change_reason"].required = True
+            self.fields["change_reason"].error_messages["required"] = "Say why you are changing this policy."
+        if "warning_pct" in self.fields:
+            self.fields["warning_pct"].widget.attrs.update({"min": 1, "max": 100})
+
+    def clean_warning_pct(self) -> int | None:
+        value = self.cleaned_data.get("warning_pct")
+        if value is not None and not 1 <= value <= 100:
+            raise ValidationError("Between 1 and 100 %.", code="warning_pct_range")
+        return value
+
 
 @admin.register(SeverityPolicy)
 class SeverityPolicyAdmin(BaseAdmin):
+    form = SeverityPolicyForm
     list_display = ("key", "name", "rank", "ack_target", "resolve_target", "update_cadence", "calendar", "review_by")
     list_filter = ("calendar", "requires_commander", "allows_executive_escalation")
     search_fields = ("key", "name")
@@ -80,11 +161,33 @@ class SeverityPolicyAdmin(BaseAdmin):
         ),
     )
 
+    reason_fieldset = ("Reason", {"fields": ("change_reason",)})
+
+    def get_fieldsets(self, request: HttpRequest, obj: SeverityPolicy | None = None):
+        # A view-only page has nothing to give a reason for.
+        if obj is not None and not self.has_change_permission(request, obj):
+            return self.fieldsets
+        return (*self.fieldsets, self.reason_fieldset)
+
+    @staticmethod
+    def history_reason(form: Any, change: bool) -> str:
+        return form.cleaned_data.get("change_reason") or ("" if change else "Created")
+
     def save_model(self, request: HttpRequest, obj: SeverityPolicy, form: Any, change: bool) -> None:
+        # simple-history's documented hook (the one services/webhooks.py uses too): the
+        # history row written by this save takes it as history_change_reason.
+        obj._change_reason = self.history_reason(form, change)
         super().save_model(request, obj, form, change)
         targets = {"ack_target", "resolve_target", "update_cadence", "warning_pct", "calendar"}
         if change and targets & set(form.changed_data):
             messages.info(request, "New targets apply to new cases; open cases keep the targets they were opened with.")
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # Chain steps added, changed or deleted in the same save carry the same reason.
+        reason = self.history_reason(form, change)
+        for step_form in formset.forms:
+            step_form.instance._change_reason = reason
+        super().save_formset(request, form, formset, change)
 
 
 @admin.register(EscalationStep)

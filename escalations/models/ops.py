@@ -36,13 +36,14 @@ class SweepHeartbeat(models.Model):
 class FormSubmission(models.Model):
     """A workspace form sent once: its one-time token and where it led. A second POST
     with the same token (Back and resubmit, a double click, a replayed request) shows
-    the first result instead of doing the work again. Bookkeeping, not case data: no
-    history; rows older than FORM_TOKEN_DAYS are deleted by the retry task."""
+    the first result instead of doing the work again. Rows older than FORM_TOKEN_DAYS
+    are deleted by the hourly purge task."""
 
     token = models.UUIDField(unique=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField()
     result_url = models.CharField(max_length=500, blank=True, help_text="Blank while the first POST is running.")
+    history = AuditHistory()
 
     class Meta:
         indexes = [models.Index(fields=["created_at"], name="form_submission_age_idx")]

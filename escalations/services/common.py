@@ -51,6 +51,12 @@ def audited_save(instance: models.Model, *, actor, update_fields: Iterable[str] 
         instance.save(update_fields=fields)
 
 
+def audited_delete(instance: models.Model, *, actor) -> None:
+    """Delete recording ``actor`` as the history user of the deletion row."""
+    instance._history_user = actor
+    instance.delete()
+
+
 def audited_insert(objs: Sequence[M], *, actor) -> list[M]:
     """Insert new rows of one model, each with its creation history row recording
     ``actor`` — the rows ``audited_save`` writes for a new row. Fills in the primary

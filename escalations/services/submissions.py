@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 
 from escalations.models import FormSubmission
+from escalations.services.common import audited_create, audited_delete, audited_save, system_user
 
 # How long a form's token is remembered; a page older than this is sent as new.
 FORM_TOKEN_DAYS = 7
@@ -26,20 +27,30 @@ def submission_claim(*, token: uuid.UUID, user, now: datetime) -> FormSubmission
     submission (its ``result_url`` is blank while that POST still runs)."""
     try:
         with transaction.atomic():
-            FormSubmission.objects.create(token=token, user=user, created_at=now)
+            audited_create(FormSubmission, history_user=user, token=token, user=user, created_at=now)
     except IntegrityError:
         return FormSubmission.objects.filter(token=token, user=user).first() or FormSubmission(token=token)
     return None
 
 
-def submission_done(*, token: uuid.UUID, result_url: str) -> None:
-    FormSubmission.objects.filter(token=token).update(result_url=result_url[:500])
+def submission_done(*, token: uuid.UUID, result_url: str, user) -> None:
+    submission = FormSubmission.objects.filter(token=token).first()
+    if submission is not None:
+        submission.result_url = result_url[:500]
+        audited_save(submission, actor=user, update_fields=["result_url"])
 
 
-def submission_release(*, token: uuid.UUID) -> None:
+def submission_release(*, token: uuid.UUID, user) -> None:
     """The POST was refused (a form error): the same form may be corrected and sent again."""
-    FormSubmission.objects.filter(token=token, result_url="").delete()
+    submission = FormSubmission.objects.filter(token=token, result_url="").first()
+    if submission is not None:
+        audited_delete(submission, actor=user)
 
 
 def submissions_purge(*, now: datetime) -> int:
-    return FormSubmission.objects.filter(created_at__lt=now - timedelta(days=FORM_TOKEN_DAYS)).delete()[0]
+    """Forget tokens older than FORM_TOKEN_DAYS (history rows record each deletion)."""
+    old = list(FormSubmission.objects.filter(created_at__lt=now - timedelta(days=FORM_TOKEN_DAYS))[:10_000])
+    actor = system_user()
+    for submission in old:
+        audited_delete(submission, actor=actor)
+    return len(old)

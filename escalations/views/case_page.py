@@ -13,7 +13,7 @@ from django.utils import timezone
 from escalations import forms as f
 from escalations.choices import STAGE_ORDER, HandoffStatus
 from escalations.models import CustomerUpdate, Incident
-from escalations.selectors import handoffs_mark_expired, incident_detail, incident_timeline
+from escalations.selectors import TIMELINE_FILTERS, handoffs_mark_expired, incident_detail, incident_timeline
 from escalations.services import VersionConflict
 from escalations.services.clocks import incident_clocks
 from escalations.services.handoffs import may_answer, may_cancel
@@ -91,6 +91,8 @@ def render_case(
     """The case page. ``bound`` replaces default forms with ones carrying input and errors."""
     now = timezone.now()
     incident = incident_detail(user=request.user, pk=pk)
+    show = request.GET.get("timeline", "all")
+    show = show if show in TIMELINE_FILTERS else "all"
     can_work = request.user.has_perm("escalations.change_incident")
     pauses = list(incident.pauses.all())
     open_pause = next((p for p in pauses if p.ended_at is None), None)
@@ -115,13 +117,15 @@ def render_case(
             "update": state_clock(clocks.update, breached_at=incident.update_breached_at),
         },
         # In playbook order (triage → command → fix → verify), not template-name order.
-        "checklists": sorted(incident.checklists.all(), key=lambda c: (STAGE_ORDER.index(c.stage), c.pk)),
+        "checklists": _with_counts(sorted(incident.checklists.all(), key=lambda c: (STAGE_ORDER.index(c.stage), c.pk))),
         "handoffs": handoffs,
         "pending_handoff": pending,
         "may_answer": bool(pending and can_work and may_answer(pending, request.user)),
         "may_cancel": bool(pending and can_work and may_cancel(pending, request.user)),
         "last_accepted": last_accepted,
-        "timeline": incident_timeline(incident=incident, newest_first=True),
+        "timeline": incident_timeline(incident=incident, newest_first=True, show=show),
+        "timeline_show": show,
+        "timeline_filters": [(key, label) for key, (label, _) in TIMELINE_FILTERS.items()],
         "conflict": conflict,
         # What the person sent, shown with the conflict: the action's form may not be on
         # the page any more (a case paused meanwhile shows Resume, not Pause).
@@ -185,3 +189,13 @@ def _sent_values(bound: dict[str, forms.Form] | None) -> list[tuple[str, str]]:
                 value = dict(field.field.choices).get(value, value)
             sent.append((str(field.label), str(value)))
     return sent
+
+
+def _with_counts(checklists: list) -> list:
+    """Each checklist with ``done_count`` and ``item_count`` (from the prefetched items),
+    for the folded stages' summaries."""
+    for checklist in checklists:
+        items = list(checklist.items.all())
+        checklist.item_count = len(items)
+        checklist.done_count = sum(1 for item in items if item.done_at)
+    return checklists

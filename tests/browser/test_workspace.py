@@ -55,6 +55,7 @@ def test_agent_opens_s1_acknowledges_updates_ticks_and_hands_off(
     expect(page.locator("#case-status")).to_have_text("Acknowledged")
     expect(page.locator(".clock-box").first).to_contain_text("✔ met")
 
+    page.click("#action-update summary")  # actions are compact buttons that open their form in place
     page.fill("#action-update textarea[name=body]", "We have isolated the export job and are verifying.")
     page.click("#action-update button[name=post_update]")
     expect(page.locator(".messages")).to_contain_text("Customer update logged.")
@@ -99,12 +100,14 @@ def test_two_editors_second_save_sees_the_conflict(signed_in, live_server, agent
     expect(first.locator(".messages")).to_contain_text("Case details saved.")
 
     # A change to something else (the sentiment) does not make the pause stale.
+    second.click("#action-pause summary")
     second.fill("#action-pause textarea[name=note]", "Waiting for the customer's HAR file")
     second.click("#action-pause button[type=submit]")
     expect(second.locator(".paused-banner")).to_contain_text("‖ paused — waiting on customer since")
     expect(second.locator(".paused-banner")).to_contain_text("by Bob_Agent")
 
     # The first editor's page predates the pause: pausing from it is a conflict.
+    first.click("#action-pause summary")
     first.fill("#action-pause textarea[name=note]", "Waiting on the vendor's fix")
     first.click("#action-pause button[type=submit]")
     conflict = first.locator("#conflict")
@@ -214,3 +217,33 @@ def test_a_replayed_intake_form_opens_no_second_case(signed_in, live_server, age
     assert Incident.objects.count() == 1
     page.goto(f"{live_server.url}{replay.headers['location']}")
     expect(page.locator(".messages")).to_contain_text("already sent")
+
+
+def test_case_page_facts_clocks_problem_and_actions_above_the_fold(
+    signed_in, live_server, agent, team, make_incident
+):
+    incident = make_incident(
+        now=timezone.now(),
+        team=team,
+        data_risk=True,
+        stage_dri=agent,
+        description="Since 09:40 every card payment fails at the last step for EU customers. " * 3,
+    )
+    customer_update_post(
+        incident=incident, body="We are on it; next update by 11:00.", channel=None, actor=agent, now=timezone.now()
+    )
+    page = signed_in(agent, width=1280, height=800)
+    page.goto(f"{live_server.url}/cases/{incident.pk}/")
+    for selector in (".facts", "#problem", "#latest-update", "#clocks", ".action-bar", "#action-resolve"):
+        box = page.locator(selector).first.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 800, (selector, box)
+    # Only the current stage's checklist is open; the others are folded.
+    current = page.locator("details.play-row[open]")
+    expect(current).to_have_count(1)
+    expect(current.locator("summary")).to_contain_text("current stage")
+    # An action opens its form in place.
+    expect(page.locator("#action-severity select[name=severity]")).to_be_hidden()
+    page.click("#action-severity summary")
+    expect(page.locator("#action-severity select[name=severity]")).to_be_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "case-above-the-fold.png"))

@@ -4,6 +4,7 @@ cases' deadlines, constant query counts on the case list."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -164,6 +165,9 @@ def every_row(make_incident, agent, other_agent, team, now):
         created_at=now,
     )
     audited_create(SweepHeartbeat, history_user=system, started_at=now, finished_at=now, examined=3, breaches=1)
+    from escalations.services.submissions import submission_claim
+
+    submission_claim(token=uuid.uuid4(), user=agent, now=now)
     postmortem = audited_create(Postmortem, history_user=agent, incident=incident, author=agent, summary="Gateway bug")
     audited_create(PostmortemActionItem, history_user=agent, postmortem=postmortem, description="Add an alert")
     audited_create(StaffProfile, history_user=agent, user=agent, timezone="Europe/London")
@@ -236,6 +240,7 @@ def test_policy_admin_edits_a_policy_and_is_recorded_as_history_user(policy_admi
     url = admin_url(SeverityPolicy, "change", policy.pk)
     data = form_data(client.get(url))
     data["name"] = "Major (reviewed)"
+    data["change_reason"] = "Quarterly threshold review"
     response = client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     policy.refresh_from_db()
@@ -288,6 +293,7 @@ def test_editing_policy_targets_never_moves_an_open_cases_deadline(policy_admin,
     data = form_data(client.get(url))
     data["ack_target"] = "0:10:00"
     data["resolve_target"] = "4:00:00"
+    data["change_reason"] = "Tighter targets after the review"
     assert client.post(url, data).status_code == 302
     policy.refresh_from_db()
     assert policy.ack_target == timedelta(minutes=10)

@@ -185,3 +185,15 @@ class EventKind(models.TextChoices):
     CLOSED = "closed", "Closed"
     EDITED = "edited", "Details edited"
     NOTE = "note", "Note"
+
+
+class ChecklistFact(models.TextChoices):
+    """A fact of the case a checklist item can stand for: such an item ticks itself when
+    the fact becomes true (with the actor and time of the event that made it so) and
+    cannot be ticked by hand while it is false."""
+
+    ACKNOWLEDGED = "acknowledged", "The case is acknowledged"
+    FIRST_CUSTOMER_UPDATE = "first_customer_update", "A first customer update is sent"
+    COMMANDER_SET = "commander_set", "An Incident Commander is named"
+    BRIDGE_LINKED = "bridge_linked", "A bridge (call link) is on the case"
+    RCA_SCHEDULED = "rca_scheduled", "An RCA is scheduled"

@@ -326,8 +326,12 @@ class ChecklistItemOut(serializers.ModelSerializer):
 
     class Meta:
         model = ChecklistItem
-        fields = ["id", "checklist_id", "checklist", "stage", "order", "text", "required", "done", "done_at", "done_by"]
+        fields = [
+            "id", "checklist_id", "checklist", "stage", "order", "text", "required", "fact", "done", "done_at",
+            "done_by",
+        ]  # fmt: skip
         read_only_fields = fields
+        extra_kwargs = {"fact": {"help_text": "Blank: ticked by people. Else the fact that ticks it (never by hand)."}}
 
 
 class ChecklistCompleteIn(VersionedInput):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from escalations.choices import SeverityKey, Stage
+from escalations.choices import ChecklistFact, SeverityKey, Stage
 from escalations.models.cases import Incident
 from escalations.models.history import AuditHistory
 
@@ -36,6 +36,14 @@ class SOPTemplateItem(models.Model):
     order = models.PositiveSmallIntegerField()
     text = models.CharField(max_length=300)
     required = models.BooleanField(default=True, help_text="Exit criterion: the stage cannot be left while open.")
+    fact = models.CharField(
+        max_length=30,
+        choices=ChecklistFact.choices,
+        blank=True,
+        verbose_name="ticked by",
+        help_text="The fact this item stands for: it ticks itself when the fact becomes true and cannot be ticked "
+        "by hand before. Blank: ticked by people.",
+    )
     history = AuditHistory()
 
     class Meta:
@@ -72,6 +80,7 @@ class ChecklistItem(models.Model):
     order = models.PositiveSmallIntegerField()
     text = models.CharField(max_length=300)
     required = models.BooleanField(default=True)
+    fact = models.CharField(max_length=30, choices=ChecklistFact.choices, blank=True, verbose_name="ticked by")
     done_at = models.DateTimeField(null=True, blank=True)
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

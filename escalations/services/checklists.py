@@ -7,8 +7,8 @@ from datetime import datetime
 
 from django.db import transaction
 
-from escalations.choices import EventKind
-from escalations.models import Checklist, ChecklistItem, Incident
+from escalations.choices import ChecklistFact, EventKind
+from escalations.models import Checklist, ChecklistItem, Incident, Postmortem
 from escalations.services.common import (
     STATE_FIELDS,
     audited_insert,
@@ -42,13 +42,85 @@ def checklists_instantiate(
         Checklist(incident=incident, template_id=t.pk, stage=t.stage, title=t.name, play=t.play) for t in templates
     ]
     checklists = audited_insert(checklists, actor=actor)
+    holds = facts_holding(incident, new_case=new_case)
     items = [
-        ChecklistItem(checklist=checklist, order=item.order, text=item.text, required=item.required)
+        ChecklistItem(checklist=checklist, order=item.order, text=item.text, required=item.required, fact=item.fact)
         for checklist, template in zip(checklists, templates, strict=True)
         for item in template.items
     ]
+    for item in items:
+        # A fact already true when the checklist is made (a commander named before the
+        # case reached this stage) ticks its item at once, as the person who made it so.
+        if item.fact in holds:
+            item.done_at, item.done_by_id = holds[item.fact]
     audited_insert(items, actor=actor)
     return checklists
+
+
+def facts_holding(incident: Incident, *, new_case: bool = False) -> dict[str, tuple]:
+    """The checklist facts true for the case now → (when, who id) each became true, from
+    the case's own record (the acknowledgement, the first update, the event that named
+    the commander or linked the bridge, the RCA's history). A case being opened has
+    nothing recorded yet beyond its own fields."""
+    holds: dict[str, tuple] = {}
+    if incident.acknowledged_at:
+        holds[ChecklistFact.ACKNOWLEDGED] = (incident.acknowledged_at, incident.acknowledged_by_id)
+    opened = (incident.reported_at, incident.created_by_id)
+    for fact, field, value in (
+        (ChecklistFact.COMMANDER_SET, "commander", incident.commander_id),
+        (ChecklistFact.BRIDGE_LINKED, "bridge_url", incident.bridge_url),
+    ):
+        if value:
+            event = None
+            if not new_case:
+                event = (
+                    incident.events.filter(new__has_key=field)
+                    .order_by("-at", "-id")
+                    .values_list("at", "actor_id")
+                    .first()
+                )
+            holds[fact] = event or opened
+    if new_case:
+        return holds
+    first = incident.customer_updates.order_by("posted_at", "id").values_list("posted_at", "posted_by_id").first()
+    if first:
+        holds[ChecklistFact.FIRST_CUSTOMER_UPDATE] = first
+    rca = (
+        Postmortem.history.filter(incident_id=incident.pk, due_at__isnull=False)
+        .order_by("history_date")
+        .values_list("history_date", "history_user_id")
+        .first()
+    )
+    if rca:
+        holds[ChecklistFact.RCA_SCHEDULED] = rca
+    return holds
+
+
+def fact_holds(incident: Incident, fact: str) -> bool:
+    return fact in facts_holding(incident)
+
+
+def checklist_facts_tick(*, incident: Incident, facts: set[str], actor, now: datetime) -> int:
+    """Tick the case's open items linked to ``facts`` (which just became true), as
+    ``actor`` at ``now``, each with a timeline event. Called by the service that made
+    the fact true, inside its transaction."""
+    items = list(
+        ChecklistItem.objects.select_for_update()
+        .filter(checklist__incident=incident, fact__in=facts, done_at__isnull=True)
+        .order_by("checklist_id", "order")
+    )
+    for item in items:
+        item.done_at, item.done_by = now, actor
+        audited_save(item, actor=actor, update_fields=["done_at", "done_by"])
+        event_record(
+            incident=incident,
+            kind=EventKind.CHECKLIST_ITEM_DONE,
+            actor=actor,
+            at=now,
+            new={"item": item.text, "done": True, "fact": item.fact},
+            detail=f"{item.text} (ticked by the fact: {ChecklistFact(item.fact).label.lower()})",
+        )
+    return len(items)
 
 
 def open_required_items(incident: Incident, stage: str) -> list[ChecklistItem]:
@@ -91,6 +163,20 @@ def checklist_item_set_done(
         locked = ChecklistItem.objects.select_for_update().get(pk=pk)
         if locked.is_done == done:
             return locked
+        if locked.fact:
+            label = ChecklistFact(locked.fact).label
+            if done and not fact_holds(incident, locked.fact):
+                raise RuleViolation(
+                    f"“{locked.text}” ticks itself when it is true ({label.lower()}); it is not yet.",
+                    field="done",
+                    code="fact_not_true",
+                )
+            if not done and fact_holds(incident, locked.fact):
+                raise RuleViolation(
+                    f"“{locked.text}” stands for a fact that is true ({label.lower()}); it cannot be unticked.",
+                    field="done",
+                    code="fact_true",
+                )
         locked.done_at, locked.done_by = (now, actor) if done else (None, None)
         audited_save(locked, actor=actor, update_fields=["done_at", "done_by"])
         incident.last_progress_at = now

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from escalations.choices import (
     OPEN_STATUSES,
+    ChecklistFact,
     EventKind,
 )
 from escalations.models import (
@@ -15,6 +16,7 @@ from escalations.models import (
     CustomerUpdate,
     Incident,
 )
+from escalations.services.checklists import checklist_facts_tick
 from escalations.services.clocks import (
     incident_save_with_clocks,
 )
@@ -78,4 +80,5 @@ def customer_update_post(
             new={"channel": channel.slug, "late": was_late, "next_update_due_at": incident.next_update_due_at},
             detail=body[:500],
         )
+        checklist_facts_tick(incident=incident, facts={ChecklistFact.FIRST_CUSTOMER_UPDATE}, actor=actor, now=now)
         return update

@@ -13,6 +13,7 @@ from escalations.choices import (
     OPEN_STATUSES,
     PAUSE_STATUS,
     STAGE_ORDER,
+    ChecklistFact,
     EventKind,
     PauseReason,
     SeveritySource,
@@ -27,7 +28,7 @@ from escalations.models import (
     Postmortem,
     ResolveCycle,
 )
-from escalations.services.checklists import checklists_instantiate, require_stage_exit
+from escalations.services.checklists import checklist_facts_tick, checklists_instantiate, require_stage_exit
 from escalations.services.clocks import (
     cycle_open,
     incident_clocks,
@@ -93,6 +94,7 @@ def incident_acknowledge(
             new={"tta_seconds": int(clocks.ack.elapsed.total_seconds()), "met": clocks.ack.status == "met"},
             detail=f"TTA {duration_text(clocks.ack.elapsed)}",
         )
+        checklist_facts_tick(incident=incident, facts={ChecklistFact.ACKNOWLEDGED}, actor=actor, now=now)
         # The pages about it are answered: the acknowledger's inbox no longer calls them new.
         notifications_mark_read(user=actor, now=now, incident=incident)
         return incident
@@ -477,6 +479,13 @@ def incident_update(
             severity_change_record(
                 incident, old=severity_old, actor=actor, now=now, detail=incident.trigger_explanation
             )
+        made_true = {
+            fact
+            for fact, field in ((ChecklistFact.COMMANDER_SET, "commander"), (ChecklistFact.BRIDGE_LINKED, "bridge_url"))
+            if field in fields and getattr(incident, field)
+        }
+        if made_true:
+            checklist_facts_tick(incident=incident, facts=made_true, actor=actor, now=now)
         return incident
 
 

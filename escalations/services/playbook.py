@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from escalations.choices import ChainTarget, Stage, TriggerKind
+from escalations.choices import ChainTarget, ChecklistFact, Stage, TriggerKind
 from escalations.models import (
     BusinessCalendar,
     Channel,
@@ -205,6 +205,16 @@ SOPS = [
 ]
 
 
+# Default items that stand for a fact of the case: they tick themselves (ChecklistFact).
+FACT_LINKS = {
+    "Acknowledge the page": ChecklistFact.ACKNOWLEDGED,
+    "First customer update sent": ChecklistFact.FIRST_CUSTOMER_UPDATE,
+    "Incident Commander named": ChecklistFact.COMMANDER_SET,
+    "Incident bridge opened and linked": ChecklistFact.BRIDGE_LINKED,
+    "RCA scheduled": ChecklistFact.RCA_SCHEDULED,
+}
+
+
 def playbook_load(*, actor=None) -> dict[str, int]:
     """Create the missing defaults and re-sync the roles. Returns what was created."""
     from django.contrib.auth.models import Group, Permission
@@ -253,7 +263,13 @@ def playbook_load(*, actor=None) -> dict[str, int]:
             )
             for order, (text, required) in enumerate(items, start=1):
                 audited_create(
-                    SOPTemplateItem, history_user=actor, template=template, order=order, text=text, required=required
+                    SOPTemplateItem,
+                    history_user=actor,
+                    template=template,
+                    order=order,
+                    text=text,
+                    required=required,
+                    fact=FACT_LINKS.get(text, ""),
                 )
             created["sop_templates"] += 1
     return created

@@ -34,6 +34,7 @@ class TemplateItemSpec:
     order: int
     text: str
     required: bool
+    fact: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,9 @@ def _load(digest: str) -> PolicyTables:
             stage=t.stage,
             category=t.category,
             play=t.play,
-            items=tuple(TemplateItemSpec(order=i.order, text=i.text, required=i.required) for i in t.items.all()),
+            items=tuple(
+                TemplateItemSpec(order=i.order, text=i.text, required=i.required, fact=i.fact) for i in t.items.all()
+            ),
         )
         for t in SOPTemplate.objects.filter(active=True).prefetch_related("items").order_by("stage", "name")
     )

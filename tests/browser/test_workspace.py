@@ -61,10 +61,17 @@ def test_agent_opens_s1_acknowledges_updates_ticks_and_hands_off(
     expect(page.locator(".messages")).to_contain_text("Customer update logged.")
     expect(page.locator("#next-update-due")).to_be_visible()
 
-    page.click("button[aria-label='Tick Acknowledge the page']")
-    expect(page.locator(".messages")).to_contain_text("✔ Done: Acknowledge the page")
-    page.click("button[aria-label='Tick First customer update sent']")
-    expect(page.locator(".messages")).to_contain_text("✔ Done: First customer update sent")
+    # The acknowledgement and the update ticked their own items, with who and when.
+    triage = page.locator("details.play-row[open]")
+    for text in ("Acknowledge the page", "First customer update sent"):
+        row = triage.locator("li", has_text=text)
+        expect(row).to_have_class("done")
+        expect(row).to_contain_text("✔ Alice_Agent")
+    # "Incident Commander named" ticks itself once there is one: no box to tick by hand.
+    expect(triage.locator("li", has_text="Incident Commander named")).to_contain_text("ticks itself when")
+    expect(page.locator("button[aria-label='Tick Incident Commander named']")).to_have_count(0)
+    page.click("button[aria-label='Tick Impact facts confirmed with the customer']")
+    expect(page.locator(".messages")).to_contain_text("✔ Done: Impact facts confirmed with the customer")
 
     form = page.locator("#handoff-form")
     expect(form.locator("textarea[name=summary]")).to_have_value(re.compile("^Exports leak other tenants' data"))
@@ -219,9 +226,7 @@ def test_a_replayed_intake_form_opens_no_second_case(signed_in, live_server, age
     expect(page.locator(".messages")).to_contain_text("already sent")
 
 
-def test_case_page_facts_clocks_problem_and_actions_above_the_fold(
-    signed_in, live_server, agent, team, make_incident
-):
+def test_case_page_facts_clocks_problem_and_actions_above_the_fold(signed_in, live_server, agent, team, make_incident):
     incident = make_incident(
         now=timezone.now(),
         team=team,

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from escalations.models import ChecklistItem, CustomerUpdate, HandoffPacket, Incident
-from escalations.services import checklist_item_set_done
+from tests.checklists_support import complete_checklist
 from tests.conftest import T0
 from tests.integration.api_support import _api_test_env, assert_error, client_for, clock, iso, row_counts
 
@@ -76,10 +76,11 @@ def test_timeline_is_every_event_oldest_first(agent, make_incident, clock):
     client.post(f"/api/v1/incidents/{incident.pk}/acknowledge/", format="json")
     events = client.get(f"/api/v1/incidents/{incident.pk}/timeline/").json()
     kinds = [e["kind"] for e in events]
-    assert kinds[0] == "created" and kinds[-1] == "acknowledged"
+    # Acknowledging ticks the item that stands for it, in the same moment.
+    assert kinds[0] == "created" and kinds[-2:] == ["acknowledged", "checklist_item_done"]
     assert [e["at"] for e in events] == sorted(e["at"] for e in events)
     assert {"at", "kind", "actor", "detail"} <= set(events[0])
-    assert events[-1]["actor"] == agent.pk and events[-1]["actor_username"] == agent.username
+    assert events[-2]["actor"] == agent.pk and events[-2]["actor_username"] == agent.username
 
 
 def test_timeline_query_count_is_constant(agent, make_incident, clock):
@@ -106,7 +107,8 @@ def test_checklist_and_complete(agent, make_incident, clock):
     client = client_for(agent)
     items = client.get(f"/api/v1/incidents/{incident.pk}/checklist/").json()
     assert items and {"id", "text", "required", "done", "stage", "checklist"} <= set(items[0])
-    first = items[0]
+    assert items[0]["fact"] == "acknowledged"  # ticks itself; people tick the others
+    first = next(item for item in items if not item["fact"])
     response = client.post(f"/api/v1/checklist-items/{first['id']}/complete/", {"version": 1}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["done"] is True and response.json()["done_by"] == agent.pk
@@ -117,7 +119,7 @@ def test_checklist_and_complete(agent, make_incident, clock):
 
 def test_complete_refusals(agent, make_incident, clock):
     incident = make_incident()
-    item = ChecklistItem.objects.filter(checklist__incident=incident).first()
+    item = ChecklistItem.objects.filter(checklist__incident=incident, fact="").first()
     client = client_for(agent)
     before = row_counts()
     assert_error(client.post("/api/v1/checklist-items/987654/complete/", format="json"), 404)
@@ -130,9 +132,8 @@ def test_complete_refusals(agent, make_incident, clock):
 
 def test_complete_on_a_resolved_case_is_refused(agent, make_incident, clock):
     incident = make_incident()
-    items = list(ChecklistItem.objects.filter(checklist__incident=incident, checklist__stage="triage"))
-    for item in items:
-        checklist_item_set_done(item=item, done=True, actor=agent, now=T0)
+    complete_checklist(incident, agent, T0, stage="triage")
+    items = list(ChecklistItem.objects.filter(checklist__incident=incident, checklist__stage="triage", fact=""))
     client = client_for(agent)
     assert (
         client.post(f"/api/v1/incidents/{incident.pk}/resolve/", {"resolution": "ok"}, format="json").status_code == 200

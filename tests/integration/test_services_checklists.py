@@ -10,6 +10,7 @@ from escalations.models import Checklist, ChecklistItem, SOPTemplate, SOPTemplat
 from escalations.services import RuleViolation, checklist_item_set_done, incident_resolve
 from escalations.services.checklists import checklists_instantiate, open_required_items, require_stage_exit
 from escalations.services.common import audited_create
+from tests.checklists_support import complete_checklist
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def test_templates_match_on_category_and_skip_inactive(make_incident, policy_adm
 
 def test_tick_and_untick_record_events_and_bump_the_version(make_incident, agent, now):
     incident = make_incident()
-    item = ChecklistItem.objects.filter(checklist__incident=incident).order_by("checklist_id", "order").first()
+    item = ChecklistItem.objects.filter(checklist__incident=incident, fact="").order_by("checklist_id", "order").first()
     done = checklist_item_set_done(item=item, done=True, actor=agent, now=now)
     assert (done.done_at, done.done_by) == (now, agent)
     incident.refresh_from_db()
@@ -56,8 +57,8 @@ def test_optional_items_do_not_gate_the_stage(make_incident, agent, now):
         "Impact and ARR at risk confirmed",
         "First customer update sent",
     ]
-    for item in required:
-        checklist_item_set_done(item=item, done=True, actor=agent, now=now)
+    complete_checklist(incident, agent, now, stage=Stage.TRIAGE)
+    assert not open_required_items(incident, Stage.TRIAGE)
     require_stage_exit(incident, action="test")  # "Decide whether to name an IC" is optional
     assert open_required_items(incident, Stage.VERIFY)  # other stages are not gated yet
 
@@ -68,10 +69,9 @@ def test_closed_case_checklist_is_frozen_and_unknown_items_refused(make_incident
         checklist_item_set_done(item=10**9, done=True, actor=agent, now=now)
     assert exc.value.code == "not_found"
     s2 = make_incident()
-    for item in open_required_items(s2, Stage.TRIAGE):
-        checklist_item_set_done(item=item, done=True, actor=agent, now=now)
+    complete_checklist(s2, agent, now, stage=Stage.TRIAGE)
     incident_resolve(incident=s2, resolution="Fixed", actor=agent, now=now)
-    item = ChecklistItem.objects.filter(checklist__incident=s2, done_at__isnull=True).first()
+    item = ChecklistItem.objects.filter(checklist__incident=s2, done_at__isnull=True, fact="").first()
     with pytest.raises(RuleViolation) as exc:
         checklist_item_set_done(item=item, done=True, actor=agent, now=now)
     assert exc.value.field == "status"

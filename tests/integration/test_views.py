@@ -23,7 +23,6 @@ from escalations.models import (
     StaffProfile,
 )
 from escalations.services import (
-    checklist_item_set_done,
     customer_update_post,
     handoff_accept,
     handoff_offer,
@@ -32,6 +31,7 @@ from escalations.services import (
     incident_update,
 )
 from escalations.services.sweep import sweep_run
+from tests.checklists_support import complete_checklist
 from tests.conftest import T0
 from tests.engine_support import oncall_fixture  # noqa: F401
 
@@ -60,11 +60,7 @@ def text(response) -> str:
 
 
 def tick_all(incident, user, stage: str | None = None) -> None:
-    items = ChecklistItem.objects.filter(checklist__incident=incident)
-    if stage:
-        items = items.filter(checklist__stage=stage)
-    for item in items:
-        checklist_item_set_done(item=item, done=True, actor=user, now=T0)
+    complete_checklist(incident, user, T0, stage=stage)
 
 
 # --- Sign-in and navigation ---------------------------------------------------------------
@@ -514,7 +510,7 @@ def test_reopen_and_close(client, agent, make_incident):
 
 def test_checklist_tick_and_untick(client, agent, make_incident):
     incident = make_incident(data_risk=True)
-    item = ChecklistItem.objects.filter(checklist__incident=incident).order_by("order").first()
+    item = ChecklistItem.objects.filter(checklist__incident=incident, fact="").order_by("order").first()
     url = reverse("escalations:case-checklist-item", args=[incident.pk, item.pk])
     login(client, agent)
     assert client.post(url, {"done": "on", "version": version(incident)}).status_code == 302
@@ -539,12 +535,12 @@ def test_a_tick_or_a_handoff_answer_from_a_stale_page_is_refused(client, agent, 
     from escalations.services import incident_change_severity
 
     incident = make_incident(stage_dri=agent)
-    item = ChecklistItem.objects.filter(checklist__incident=incident).order_by("order").first()
+    item = ChecklistItem.objects.filter(checklist__incident=incident, fact="").order_by("order").first()
     handoff = handoff_offer(incident=incident, actor=agent, now=T0, to_stage="triage", to_user=other_agent,
                             summary="s", customer_impact="c", next_steps="n")  # fmt: skip
     stale = version(incident)
     incident_change_severity(incident=incident, severity="S1", reason="Data exposed", actor=agent, now=T0)
-    item = ChecklistItem.objects.filter(checklist__incident=incident).order_by("order").first()
+    item = ChecklistItem.objects.filter(checklist__incident=incident, fact="").order_by("order").first()
     login(client, other_agent)
     tick = client.post(
         reverse("escalations:case-checklist-item", args=[incident.pk, item.pk]), {"done": "on", "version": stale}

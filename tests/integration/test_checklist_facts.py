@@ -1,0 +1,78 @@
+"""Checklist items that stand for a fact of the case tick themselves when the fact becomes
+true (with the actor and time of the event) and cannot be ticked by hand before."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+
+from escalations.choices import ChecklistFact
+from escalations.models import ChecklistItem
+from escalations.services import (
+    checklist_item_set_done,
+    customer_update_post,
+    incident_acknowledge,
+    incident_update,
+)
+from escalations.services.errors import RuleViolation
+
+pytestmark = pytest.mark.django_db
+
+M = timedelta(minutes=1)
+
+
+def item(incident, fact: str) -> ChecklistItem:
+    return ChecklistItem.objects.get(checklist__incident=incident, checklist__stage=incident.stage, fact=fact)
+
+
+def test_acknowledging_and_the_first_update_tick_their_items(make_incident, agent, other_agent, now):
+    incident = make_incident(data_risk=True)  # S1: its triage checklist links these facts
+    ack, update = item(incident, ChecklistFact.ACKNOWLEDGED), item(incident, ChecklistFact.FIRST_CUSTOMER_UPDATE)
+    assert ack.done_at is None and update.done_at is None
+    incident_acknowledge(incident=incident, actor=other_agent, now=now + 2 * M)
+    customer_update_post(incident=incident, body="On it", channel=None, actor=agent, now=now + 9 * M)
+    ack.refresh_from_db()
+    update.refresh_from_db()
+    assert (ack.done_by, ack.done_at) == (other_agent, now + 2 * M)
+    assert (update.done_by, update.done_at) == (agent, now + 9 * M)
+    assert incident.events.filter(kind="checklist_item_done", new__fact="acknowledged").exists()
+
+
+def test_a_fact_item_cannot_be_ticked_by_hand_while_false(make_incident, agent, manager, now):
+    incident = make_incident(data_risk=True)
+    commander = item(incident, ChecklistFact.COMMANDER_SET)
+    with pytest.raises(RuleViolation) as refused:
+        checklist_item_set_done(item=commander, done=True, actor=agent, now=now)
+    assert refused.value.code == "fact_not_true"
+    commander.refresh_from_db()
+    assert commander.done_at is None
+    incident_update(incident=incident, actor=agent, now=now + M, commander=manager)
+    commander.refresh_from_db()
+    assert (commander.done_by, commander.done_at) == (agent, now + M)
+    with pytest.raises(RuleViolation) as untick:
+        checklist_item_set_done(item=commander, done=False, actor=agent, now=now + 2 * M)
+    assert untick.value.code == "fact_true"
+
+
+def test_a_fact_already_true_ticks_the_item_when_the_checklist_is_made(make_incident, agent, manager, now):
+    incident = make_incident(data_risk=True, commander=manager, bridge_url="https://meet.example.com/x")
+    for fact in (ChecklistFact.COMMANDER_SET, ChecklistFact.BRIDGE_LINKED):
+        assert item(incident, fact).done_at == now
+
+
+def test_the_case_page_refuses_a_hand_tick_of_a_false_fact(client, agent, make_incident):
+    incident = make_incident(data_risk=True, stage_dri=agent)
+    commander = item(incident, ChecklistFact.COMMANDER_SET)
+    client.force_login(agent)
+    page = client.get(reverse("escalations:case-detail", args=[incident.pk])).content.decode()
+    assert "ticks itself" in page  # the item says so instead of offering a box to tick
+    response = client.post(
+        reverse("escalations:case-checklist-item", args=[incident.pk, commander.pk]),
+        {"done": "on", "version": incident.version},
+    )
+    assert response.status_code == 302
+    assert "ticks itself when it is true" in client.get(response["Location"]).content.decode()
+    commander.refresh_from_db()
+    assert commander.done_at is None

@@ -103,6 +103,9 @@ class Incident(models.Model):
     resolution = models.TextField(blank=True)
 
     acknowledged_at = models.DateTimeField(null=True, blank=True)
+    # The acknowledge clock's counted time when it stopped: a later severity change (new
+    # target, new calendar) never moves a stopped clock's figures.
+    ack_elapsed_seconds = models.PositiveIntegerField(null=True, blank=True, verbose_name="time to acknowledge")
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -61,6 +61,11 @@ class Checklist(models.Model):
     stage = models.CharField(max_length=10, choices=Stage.choices)
     title = models.CharField(max_length=150)
     play = models.TextField(blank=True, help_text="The play text as it was when the checklist was made.")
+    applies = models.BooleanField(
+        default=True,
+        help_text="Off once the case's severity no longer matches the template: its done items stay on record, "
+        "its open items no longer gate the stage.",
+    )
     history = AuditHistory()
 
     class Meta:

@@ -34,8 +34,12 @@ def checklists_instantiate(
     (called at intake, with ``new_case`` since it has none, and after a severity change).
     Two statements whatever the number of templates and items: the checklists, then the
     items, each with its history rows recording ``actor``."""
-    have = set() if new_case else set(incident.checklists.exclude(template=None).values_list("template_id", flat=True))
-    templates = [t for t in matching_templates(incident, tables=tables) if t.pk not in have]
+    matching = matching_templates(incident, tables=tables)
+    have = set()
+    if not new_case:
+        have = set(incident.checklists.exclude(template=None).values_list("template_id", flat=True))
+        checklists_mark_applying(incident, {t.pk for t in matching}, actor=actor)
+    templates = [t for t in matching if t.pk not in have]
     if not templates:
         return []
     checklists = [
@@ -55,6 +59,17 @@ def checklists_instantiate(
             item.done_at, item.done_by_id = holds[item.fact]
     audited_insert(items, actor=actor)
     return checklists
+
+
+def checklists_mark_applying(incident: Incident, template_ids: set[int], *, actor) -> None:
+    """After a severity change: the checklists of templates that no longer match stop
+    applying (done items kept, open ones no longer gate the stage); those that match
+    again apply again."""
+    for checklist in incident.checklists.exclude(template=None):
+        applies = checklist.template_id in template_ids
+        if checklist.applies != applies:
+            checklist.applies = applies
+            audited_save(checklist, actor=actor, update_fields=["applies"])
 
 
 def facts_holding(incident: Incident, *, new_case: bool = False) -> dict[str, tuple]:
@@ -126,7 +141,11 @@ def checklist_facts_tick(*, incident: Incident, facts: set[str], actor, now: dat
 def open_required_items(incident: Incident, stage: str) -> list[ChecklistItem]:
     return list(
         ChecklistItem.objects.filter(
-            checklist__incident=incident, checklist__stage=stage, required=True, done_at__isnull=True
+            checklist__incident=incident,
+            checklist__stage=stage,
+            checklist__applies=True,
+            required=True,
+            done_at__isnull=True,
         ).order_by("checklist_id", "order")
     )
 

@@ -19,6 +19,7 @@ from escalations.services.common import audited_insert, audited_save, bump_versi
 from escalations.sla import (
     Calendar,
     ClockState,
+    ClockStatus,
     Pause,
     clock_state,
     due_at,
@@ -151,15 +152,18 @@ def incident_clocks(incident: Incident, *, now: datetime, pauses: list[Pause] | 
     calendar = snapshot_calendar(incident.calendar_snapshot)
     pauses = incident_pauses(incident) if pauses is None else pauses
     pct = incident.warning_pct
-    ack = clock_state(
-        start=incident.clock_started_at,
-        target=timedelta(seconds=incident.ack_target_seconds),
-        now=now,
-        stopped_at=incident.acknowledged_at,
-        pauses=pauses,
-        calendar=calendar,
-        warning_pct=pct,
-    )
+    if incident.acknowledged_at is not None and incident.ack_elapsed_seconds is not None:
+        ack = frozen_ack_state(incident)
+    else:
+        ack = clock_state(
+            start=incident.clock_started_at,
+            target=timedelta(seconds=incident.ack_target_seconds),
+            now=now,
+            stopped_at=incident.acknowledged_at,
+            pauses=pauses,
+            calendar=calendar,
+            warning_pct=pct,
+        )
     resolve = clock_state(
         start=incident.cycle_started_at if incident.clock_started_at else None,
         target=timedelta(seconds=incident.resolve_target_seconds),
@@ -180,6 +184,18 @@ def incident_clocks(incident: Incident, *, now: datetime, pauses: list[Pause] | 
         warning_pct=pct,
     )
     return Clocks(ack, resolve, update, calendar, tuple(pauses))
+
+
+def frozen_ack_state(incident: Incident) -> ClockState:
+    """The acknowledge clock as it stopped: the figures recorded at acknowledgement."""
+    met = incident.ack_due_at is None or incident.acknowledged_at <= incident.ack_due_at
+    return ClockState(
+        ClockStatus.MET if met else ClockStatus.MISSED,
+        timedelta(seconds=incident.ack_elapsed_seconds),
+        None,
+        incident.ack_due_at,
+        incident.ack_warn_at,
+    )
 
 
 def incident_recompute_clocks(incident: Incident, *, now: datetime, pauses: list[Pause] | None = None) -> list[str]:
@@ -204,7 +220,9 @@ def incident_recompute_clocks(incident: Incident, *, now: datetime, pauses: list
         seen = pauses_until(pauses, stopped_at)
         return due_at(clock_start, target, seen, calendar), warn_at(clock_start, target, pct, seen, calendar)
 
-    incident.ack_due_at, incident.ack_warn_at = due(start, incident.ack_target_seconds, incident.acknowledged_at)
+    if incident.acknowledged_at is None or incident.ack_due_at is None:
+        incident.ack_due_at, incident.ack_warn_at = due(start, incident.ack_target_seconds, incident.acknowledged_at)
+    # else: a stopped acknowledge clock keeps the due time it stopped against.
     cycle_start = incident.cycle_started_at if start else None
     incident.resolve_due_at, incident.resolve_warn_at = due(
         cycle_start, incident.resolve_target_seconds, incident.resolved_at

@@ -85,6 +85,8 @@ def incident_acknowledge(
             incident.stage_dri = actor
             fields.append("stage_dri")
         clocks = incident_clocks(incident, now=now)
+        incident.ack_elapsed_seconds = int(clocks.ack.elapsed.total_seconds())
+        fields.append("ack_elapsed_seconds")
         incident_save_with_clocks(incident, actor=actor, now=now, fields=fields)
         event_record(
             incident=incident,
@@ -201,15 +203,18 @@ def incident_resolve(
             )
         if policy.requires_bridge and not incident.bridge_url:
             raise RuleViolation(f"{incident.severity} cases need an incident bridge link.", field="bridge_url")
-        require_stage_exit(incident, action="resolve the case")
-        old = _move(incident, Status.RESOLVED, action="resolve")
         fields = ["status", "resolved_at", "resolution", "last_progress_at"]
         acknowledged_now = incident.acknowledged_at is None
         if acknowledged_now:
-            # Resolving answers the page too: stop the acknowledge clock at the same instant.
+            # Resolving answers the page too: stop the acknowledge clock at the same instant
+            # (and tick the item that stands for it before the exit criteria are checked).
             incident.acknowledged_at = now
             incident.acknowledged_by = actor
-            fields += ["acknowledged_at", "acknowledged_by"]
+            incident.ack_elapsed_seconds = int(incident_clocks(incident, now=now).ack.elapsed.total_seconds())
+            fields += ["acknowledged_at", "acknowledged_by", "ack_elapsed_seconds"]
+            checklist_facts_tick(incident=incident, facts={ChecklistFact.ACKNOWLEDGED}, actor=actor, now=now)
+        require_stage_exit(incident, action="resolve the case")
+        old = _move(incident, Status.RESOLVED, action="resolve")
         if incident.paused_since is not None:
             _end_pause(incident, actor=actor, now=now)
             fields += ["paused_since", "pause_reason"]

@@ -24,9 +24,8 @@ from escalations.api.renderers import FastJSONRenderer
 from escalations.api.serializers import IncidentOut
 from escalations.api.views.base import incident_queryset
 from escalations.choices import PauseReason
-from escalations.models import ChecklistItem, Incident
+from escalations.models import Incident
 from escalations.services import (
-    checklist_item_set_done,
     incident_acknowledge,
     incident_pause,
     incident_reopen,
@@ -35,6 +34,7 @@ from escalations.services import (
     incident_update,
 )
 from escalations.services.clocks import pauses_by_incident
+from tests.checklists_support import complete_checklist
 
 pytestmark = pytest.mark.django_db
 
@@ -42,10 +42,7 @@ H = timedelta(hours=1)
 
 
 def tick_required(incident: Incident, actor, now: datetime) -> None:
-    for item in ChecklistItem.objects.filter(
-        checklist__incident=incident, checklist__stage=incident.stage, required=True, done_at__isnull=True
-    ):
-        checklist_item_set_done(item=item, done=True, actor=actor, now=now)
+    complete_checklist(incident, actor, now, stage=incident.stage)
 
 
 @pytest.fixture

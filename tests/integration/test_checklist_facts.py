@@ -76,3 +76,18 @@ def test_the_case_page_refuses_a_hand_tick_of_a_false_fact(client, agent, make_i
     assert "ticks itself when it is true" in client.get(response["Location"]).content.decode()
     commander.refresh_from_db()
     assert commander.done_at is None
+
+
+def test_after_a_severity_change_the_old_severitys_checklists_no_longer_apply(make_incident, agent, manager, now):
+    from escalations.models import Checklist
+    from escalations.services import incident_change_severity
+    from escalations.services.checklists import open_required_items
+
+    incident = make_incident(data_risk=True)  # S1
+    incident_acknowledge(incident=incident, actor=agent, now=now + M)
+    s1 = set(Checklist.objects.filter(incident=incident, title__startswith="S1").values_list("pk", flat=True))
+    assert s1
+    incident_change_severity(incident=incident, severity="S3", reason="No data exposed", actor=manager, now=now + 2 * M)
+    assert not Checklist.objects.filter(pk__in=s1, applies=True).exists()
+    assert ChecklistItem.objects.filter(checklist_id__in=s1, fact=ChecklistFact.ACKNOWLEDGED, done_at__isnull=False)
+    assert not [i for i in open_required_items(incident, incident.stage) if i.checklist_id in s1]

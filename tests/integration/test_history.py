@@ -32,6 +32,7 @@ from escalations.services import (
 )
 from escalations.services.common import audited_create
 from escalations.services.playbook import playbook_load
+from tests.checklists_support import complete_checklist
 
 pytestmark = pytest.mark.django_db
 M = timedelta(minutes=1)
@@ -88,7 +89,7 @@ def test_every_service_records_its_actor(make_incident, agent, other_agent, duty
     )
     audited(lambda: incident_resume(incident=pk, actor=agent, now=now + 2 * M), agent)
     audited(lambda: customer_update_post(incident=pk, body="On it", channel=None, actor=engineer, now=now), engineer)
-    item = ChecklistItem.objects.filter(checklist__incident_id=pk).first()
+    item = ChecklistItem.objects.filter(checklist__incident_id=pk, fact="").first()
     audited(lambda: checklist_item_set_done(item=item, done=True, actor=other_agent, now=now), other_agent)
     audited(
         lambda: incident_change_severity(incident=pk, severity="S1", reason="Spreading", actor=manager, now=now),
@@ -115,11 +116,9 @@ def test_every_service_records_its_actor(make_incident, agent, other_agent, duty
         ),
         duty_manager,
     )
-    for item in ChecklistItem.objects.filter(checklist__incident_id=pk, checklist__stage=Stage.TRIAGE, done_at=None):
-        checklist_item_set_done(item=item, done=True, actor=duty_manager, now=now)
+    complete_checklist(Incident.objects.get(pk=pk), duty_manager, now, stage=Stage.TRIAGE)
     audited(lambda: incident_set_stage(incident=pk, stage=Stage.COMMAND, actor=duty_manager, now=now), duty_manager)
-    for item in ChecklistItem.objects.filter(checklist__incident_id=pk, checklist__stage=Stage.COMMAND, done_at=None):
-        checklist_item_set_done(item=item, done=True, actor=duty_manager, now=now)
+    complete_checklist(Incident.objects.get(pk=pk), duty_manager, now, stage=Stage.COMMAND)
     audited(lambda: incident_resolve(incident=pk, resolution="Fixed", actor=engineer, now=now + 30 * M), engineer)
     audited_create(Postmortem, history_user=engineer, incident_id=pk, author=engineer, summary="Bad deploy")
     audited(lambda: incident_close(incident=pk, actor=manager, now=now + H), manager)

@@ -91,3 +91,19 @@ def test_a_pause_after_acknowledgement_never_moves_the_met_acknowledge_clock(mak
     later = incident_clocks(incident, now=now + timedelta(minutes=5)).ack
     assert incident.ack_due_at == due
     assert (later.due_at, later.elapsed, later.status) == (shown.due_at, shown.elapsed, shown.status)
+
+
+def test_lowering_the_severity_never_moves_the_stopped_acknowledge_clock(make_incident, agent, manager, now):
+    from datetime import timedelta
+
+    from escalations.services import incident_change_severity
+
+    incident = make_incident(data_risk=True)  # S1, 24x7
+    incident = incident_acknowledge(incident=incident, actor=agent, now=now + timedelta(seconds=17))
+    due = incident.ack_due_at
+    incident_change_severity(incident=incident, severity="S3", reason="Not data risk after all", actor=manager,
+                             now=now + timedelta(minutes=5))  # fmt: skip
+    incident.refresh_from_db()
+    ack = incident_clocks(incident, now=now + timedelta(hours=1)).ack
+    assert (ack.elapsed, ack.due_at, ack.status) == (timedelta(seconds=17), due, ClockStatus.MET)
+    assert incident.ack_due_at == due

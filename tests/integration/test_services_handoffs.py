@@ -21,6 +21,7 @@ from escalations.services import (
     incident_acknowledge,
     incident_resolve,
 )
+from tests.checklists_support import complete_checklist
 from tests.factories import TeamFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,10 +46,7 @@ def fresh(incident: Incident) -> Incident:
 
 
 def tick_stage(incident: Incident, actor, now) -> None:
-    for item in ChecklistItem.objects.filter(
-        checklist__incident=incident, checklist__stage=incident.stage, required=True
-    ):
-        checklist_item_set_done(item=item, done=True, actor=actor, now=now)
+    complete_checklist(incident, actor, now, stage=incident.stage)
 
 
 def test_offer_keeps_the_sender_dri_until_accepted(case, agent, other_agent, now):
@@ -60,7 +58,7 @@ def test_offer_keeps_the_sender_dri_until_accepted(case, agent, other_agent, now
         "item": "Acknowledge the page",
         "stage": "triage",
         "required": True,
-        "done": False,
+        "done": True,  # the case was acknowledged: the item ticked itself
     }
     assert fresh(case).stage_dri == agent
     assert fresh(case).events.get(kind=EventKind.HANDOFF_OFFERED).new["to"] == str(other_agent)
@@ -86,7 +84,9 @@ def test_accept_into_the_next_stage_moves_the_stage_and_names_the_commander(case
 def test_accept_rechecks_the_exit_criteria(case, agent, duty_manager, now):
     tick_stage(case, agent, now)
     handoff = offer(case, agent, now, to_user=duty_manager, to_stage=Stage.COMMAND)
-    item = ChecklistItem.objects.filter(checklist__incident=case, checklist__stage=Stage.TRIAGE, required=True).first()
+    item = ChecklistItem.objects.filter(
+        checklist__incident=case, checklist__stage=Stage.TRIAGE, required=True, fact=""
+    ).first()
     checklist_item_set_done(item=item, done=False, actor=agent, now=now + M)
     with pytest.raises(RuleViolation) as exc:
         handoff_accept(handoff=handoff, actor=duty_manager, now=now + 2 * M)

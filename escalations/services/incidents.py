@@ -36,7 +36,7 @@ from escalations.services.clocks import (
 )
 from escalations.services.common import STATE_FIELDS, audited_create, audited_save, event_record, incident_lock
 from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
-from escalations.services.handoffs import handoffs_cancel_pending
+from escalations.services.handoffs import handoffs_cancel_pending, may_hand_off
 from escalations.services.intake import clean_impact
 from escalations.services.notifications import notifications_mark_read
 from escalations.services.policies import policy_for, triggers_evaluate
@@ -497,7 +497,9 @@ def incident_update(
 def incident_set_stage(
     *, incident: Incident | int, stage: str, actor, now: datetime, expected_version: int | None = None
 ) -> Incident:
-    """Move the case to another stage; its exit criteria must be met first."""
+    """Move the case to another stage; its exit criteria must be met first. Each stage has
+    one DRI: the stage's owner (or the Incident Commander, or a Manager) moves it, and the
+    mover owns the new stage. To give the next stage to someone else, offer a handoff."""
     if stage not in Stage.values:
         raise RuleViolation(f"Unknown stage {stage!r}.", field="stage")
     with transaction.atomic():
@@ -515,11 +517,20 @@ def incident_set_stage(
                 field="stage",
                 code="stage_skipped",
             )
+        if not may_hand_off(incident, actor):
+            raise NotAllowed(
+                f"Only the stage owner ({incident.stage_dri}), the Incident Commander or a Manager moves this case; "
+                "offer a handoff instead.",
+                field="stage",
+                code="not_owner",
+            )
         require_stage_exit(incident, action="leave this stage")
         old = incident.stage
+        old_dri = incident.stage_dri
         incident.stage = stage
+        incident.stage_dri = actor
         incident.last_progress_at = now
-        incident_save_with_clocks(incident, actor=actor, now=now, fields=["stage", "last_progress_at"])
+        incident_save_with_clocks(incident, actor=actor, now=now, fields=["stage", "stage_dri", "last_progress_at"])
         event_record(
             incident=incident,
             kind=EventKind.STAGE_CHANGED,
@@ -528,6 +539,16 @@ def incident_set_stage(
             old={"stage": old},
             new={"stage": stage},
         )
+        if old_dri != actor:
+            event_record(
+                incident=incident,
+                kind=EventKind.ASSIGNED,
+                actor=actor,
+                at=now,
+                old={"stage_dri": old_dri},
+                new={"stage_dri": actor},
+                detail=f"stage DRI of {incident.get_stage_display()}: {actor}",
+            )
         return incident
 
 

@@ -56,6 +56,8 @@ def admin_edit(user, obj, **changes) -> None:
     client = login(user)
     url = admin_url(type(obj), "change", obj.pk)
     data = form_data(client.get(url))
+    if "change_reason" in data:  # a policy change says why
+        data["change_reason"] = "Quarterly threshold review"
     data.update(changes)
     response = client.post(url, data)
     if response.status_code != 302:

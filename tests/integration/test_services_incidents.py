@@ -578,3 +578,15 @@ def test_no_progress_rule_raises_idle_cases_once(make_incident, agent, now):
     assert raised.resolve_due_at == now + 2 * H  # the new target from the original start
     assert raised.events.filter(kind=EventKind.SEVERITY_CHANGED).count() == 1
     assert no_progress_candidates(now=now + 121 * M) == []  # already S1: nothing more to do
+
+
+def test_moving_a_stage_names_the_mover_its_dri_and_only_an_owner_moves_it(
+    make_incident, agent, other_agent, manager, now
+):
+    incident = make_incident(stage_dri=agent)
+    tick_stage(incident, agent, now)
+    with pytest.raises(NotAllowed):
+        incident_set_stage(incident=incident, stage="command", actor=other_agent, now=now)
+    moved = incident_set_stage(incident=incident, stage="command", actor=manager, now=now + M)
+    assert (moved.stage, moved.stage_dri) == ("command", manager)
+    assert moved.events.filter(kind=EventKind.ASSIGNED, new__stage_dri=str(manager)).exists()

@@ -23,7 +23,7 @@ RUN_ADDR ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv install run test stop lint format check-deploy bench clean distclean
+.PHONY: help venv install run test screenshots stop lint format check-deploy bench clean distclean
 
 help:
 	@echo "make install       create .venv (Python 3.11+) and install requirements*.txt when they change"
@@ -31,6 +31,7 @@ help:
 	@echo "                   with a Celery worker and beat (embedded PostgreSQL + Redis under var/"
 	@echo "                   unless DATABASE_URL / REDIS_URL name servers)"
 	@echo "make test          the whole pytest suite (same servers rule, under var/test/)"
+	@echo "make screenshots   the browser tests, which rewrite docs/screenshots/*.png"
 	@echo "make stop          stop the embedded PostgreSQL and Redis (make run's and make test's)"
 	@echo "                   narrow it with: make test PYTEST_ARGS='tests/unit -k clock'"
 	@echo "make lint          ruff check + ruff format --check"
@@ -84,6 +85,10 @@ test: install
 	rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ "$$rc" -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
 	exit "$$rc"
+
+# The screenshots in docs/screenshots/ are written by the browser tests.
+screenshots:
+	$(MAKE) test PYTEST_ARGS='tests/browser'
 
 lint: install
 	rc=0; \

@@ -3,7 +3,7 @@ case-create are a contract with notifications and the API: keep them."""
 
 from django.urls import path
 
-from escalations.views import case_page, cases, inbox, intake, profile, queue, shift
+from escalations.views import case_page, cases, inbox, intake, profile, queue, rota, shift
 
 app_name = "escalations"
 
@@ -31,6 +31,9 @@ urlpatterns = [
     path("pages/", inbox.pages, name="pages"),
     path("pages/read/", inbox.pages_mark_read, name="pages-mark-read"),
     path("shift/handoff/", shift.shift_handoff, name="shift-handoff"),
+    path("shift/rota/", rota.rota, name="rota"),
+    path("shift/rota/<int:pk>/cover/", rota.rota_cover, name="rota-cover"),
+    path("shift/rota/<int:pk>/swap/", rota.rota_swap, name="rota-swap"),
     path("shift/handoff/done/", shift.shift_handoff_done, name="shift-handoff-done"),
     path("shift/handoff/<int:pk>/", shift.shift_handoff_case, name="shift-handoff-case"),
     path("profile/", profile.profile, name="profile"),

@@ -252,3 +252,23 @@ def test_case_page_facts_clocks_problem_and_actions_above_the_fold(signed_in, li
     expect(page.locator("#action-severity select[name=severity]")).to_be_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "case-above-the-fold.png"))
+
+
+def test_paging_inbox_and_shift_rota_screens(signed_in, live_server, agent, duty_manager, team, make_incident):
+    from tests.engine_support import roster
+
+    now = timezone.now()
+    roster(now=now, team=team, duty_manager=duty_manager, commander=duty_manager)
+    make_incident(now=now, team=team, data_risk=True, title="Exports leak other tenants' data")
+    make_incident(now=now, team=team, title="Practice: login outage", is_drill=True, actor=duty_manager)
+    page = signed_in(duty_manager, width=1280, height=800)
+    page.goto(f"{live_server.url}/pages/")
+    rows = page.locator("#pages tbody tr")
+    expect(rows).to_have_count(1)  # one page per person, whatever roles it reached them in
+    expect(rows.first).to_contain_text("as duty manager and commander")
+    expect(page.locator("#drill-pages")).to_contain_text("Practice: login outage")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "pages.png"), full_page=True)
+    page.click("text=Shift rota")
+    expect(page.locator("#rota")).to_contain_text("Support EMEA")
+    page.screenshot(path=str(SCREENSHOTS / "rota.png"), full_page=True)

@@ -209,7 +209,7 @@ class TriggerRuleAdmin(BaseAdmin):
 class SOPTemplateItemInline(admin.TabularInline):
     model = SOPTemplateItem
     extra = 1
-    fields = ("order", "text", "required")
+    fields = ("order", "text", "required", "fact")
     ordering = ("order",)
 
 

@@ -272,3 +272,30 @@ def test_paging_inbox_and_shift_rota_screens(signed_in, live_server, agent, duty
     page.click("text=Shift rota")
     expect(page.locator("#rota")).to_contain_text("Support EMEA")
     page.screenshot(path=str(SCREENSHOTS / "rota.png"), full_page=True)
+
+
+def test_an_expired_handoff_reads_as_expired_with_whom_it_escalated_to(
+    signed_in, live_server, agent, other_agent, duty_manager, team, make_incident
+):
+    from escalations.choices import Stage
+    from escalations.services import handoff_offer
+    from tests.engine_support import roster
+
+    now = timezone.now()
+    roster(now=now - timedelta(minutes=30), team=team, duty_manager=duty_manager)
+    incident = make_incident(now=now - timedelta(minutes=20), team=team, stage_dri=agent)
+    handoff_offer(
+        incident=incident, actor=agent, now=now - timedelta(minutes=20), to_stage=Stage.TRIAGE, to_user=other_agent,
+        summary="Checkout down", customer_impact="EU orders fail", next_steps="Check the gateway",
+    )  # fmt: skip
+    sweep_run(now=now, source="test")  # the 15-minute acceptance time box has passed
+    page = signed_in(other_agent)
+    page.goto(f"{live_server.url}/cases/{incident.pk}/")
+    pending = page.locator("#pending-handoff")
+    expect(pending).to_contain_text("expired")
+    expect(pending).to_contain_text("⌛ Not accepted in time")
+    expect(pending).to_contain_text("escalated to level 1")
+    expect(pending).to_contain_text("Dana_Dm")
+    expect(pending).not_to_contain_text("Waiting for")
+    page.goto(f"{live_server.url}/pages/")
+    expect(page.locator("#handoff-inbox")).to_contain_text("⌛ Not accepted in time")

@@ -153,8 +153,12 @@ def _object_routes() -> set[str]:
     return found
 
 
+# Routes whose id names a shift, not a case (their access: tests/integration/test_rota.py).
+NOT_CASE_OBJECTS = {"escalations:rota-cover", "escalations:rota-swap"}
+
+
 def test_every_route_that_names_a_case_has_a_row():
-    assert _object_routes() == {route.name for route in ROUTES}
+    assert _object_routes() - NOT_CASE_OBJECTS == {route.name for route in ROUTES}
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def world(personas, other_agent, make_incident, customer, clock) -> World:
     team_offer = handoff_offer(
         incident=offer_case, actor=other_agent, now=T0, to_stage="triage", to_team=everyone, **PACKET
     )
-    item = ChecklistItem.objects.filter(checklist__incident=s2_case).first()
+    item = ChecklistItem.objects.filter(checklist__incident=s2_case, fact="").first()
     return World(case, acked, s2_case, paused, resolved, team_offer, item, customer, other_agent)
 
 

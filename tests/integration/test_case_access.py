@@ -185,7 +185,7 @@ def world_for(user, role: str, cast: dict) -> dict[str, Target]:
         handoff = handoff_offer(
             incident=incident, actor=other, now=T0, to_stage="triage", **(offer or {"to_user": third}), **PACKET
         )
-        item = ChecklistItem.objects.filter(checklist__incident=incident).order_by("id").first()
+        item = ChecklistItem.objects.filter(checklist__incident=incident, fact="").order_by("id").first()
         return Target(Incident.objects.get(pk=incident.pk), item, handoff)
 
     world = {

@@ -21,7 +21,6 @@ from escalations.choices import (
 from escalations.models import (
     Breach,
     CaseEvent,
-    ChecklistItem,
     Escalation,
     EscalationStep,
     HandoffPacket,
@@ -32,7 +31,6 @@ from escalations.models import (
     SweepHeartbeat,
 )
 from escalations.services import (
-    checklist_item_set_done,
     customer_update_post,
     handoff_offer,
     incident_acknowledge,
@@ -44,6 +42,7 @@ from escalations.services import sweep as sweep_module
 from escalations.services.common import system_user
 from escalations.services.sweep import sweep_run
 from escalations.services.sweep_health import sweep_status
+from tests.checklists_support import complete_checklist
 from tests.engine_support import oncall_fixture, roster  # noqa: F401
 from tests.factories import UserFactory
 
@@ -167,10 +166,7 @@ def test_acknowledged_case_never_ack_breaches(make_incident, now, agent, team, o
 
 
 def _resolve(incident, actor, at):
-    for item in ChecklistItem.objects.filter(
-        checklist__incident=incident, checklist__stage=incident.stage, required=True
-    ):
-        checklist_item_set_done(item=item, done=True, actor=actor, now=at)
+    complete_checklist(incident, actor, at, stage=incident.stage)
     return incident_resolve(incident=incident, resolution="Fixed the config", actor=actor, now=at)
 
 

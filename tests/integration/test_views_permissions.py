@@ -33,7 +33,7 @@ def world(personas, other_agent, make_incident):
     # reach is tests/integration/test_case_access.py's matrix.
     everyone = TeamFactory(name="Everyone", slug="everyone", members=[*personas.values(), other_agent])
     incident = make_incident(stage_dri=other_agent, team=everyone)
-    item = ChecklistItem.objects.filter(checklist__incident=incident).first()
+    item = ChecklistItem.objects.filter(checklist__incident=incident, fact="").first()
     handoff = handoff_offer(
         incident=incident,
         actor=other_agent,

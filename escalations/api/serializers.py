@@ -323,6 +323,9 @@ class ChecklistItemOut(serializers.ModelSerializer):
     checklist_id = serializers.IntegerField(read_only=True)
     stage = serializers.CharField(source="checklist.stage", read_only=True)
     done = serializers.BooleanField(source="is_done", read_only=True)
+    fact = serializers.CharField(
+        read_only=True, help_text="Blank: ticked by people. Else the fact that ticks it (never by hand)."
+    )
 
     class Meta:
         model = ChecklistItem
@@ -331,7 +334,6 @@ class ChecklistItemOut(serializers.ModelSerializer):
             "done_by",
         ]  # fmt: skip
         read_only_fields = fields
-        extra_kwargs = {"fact": {"help_text": "Blank: ticked by people. Else the fact that ticks it (never by hand)."}}
 
 
 class ChecklistCompleteIn(VersionedInput):

@@ -33,6 +33,8 @@ from escalations.models import (
     Team,
     TriggerRule,
 )
+from escalations.services.common import history_note
+from escalations.services.policies import POLICY_EDITABLE_FIELDS
 from escalations.services.webhooks import team_webhook_secret_rotate
 
 # Widths of the chain's columns: at their defaults (20em pickers and text boxes) the
@@ -87,28 +89,11 @@ class SeverityPolicyForm(forms.ModelForm):
 
     class Meta:
         model = SeverityPolicy
-        fields = (
-            "key",
-            "rank",
-            "name",
-            "description",
-            "review_by",
-            "ack_target",
-            "resolve_target",
-            "update_cadence",
-            "warning_pct",
-            "handoff_accept_within",
-            "calendar",
-            "pages_on_intake",
-            "requires_commander",
-            "requires_bridge",
-            "requires_rca",
-            "allows_executive_escalation",
-        )
+        fields = ("key", "rank", *POLICY_EDITABLE_FIELDS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if "change_reason" in self.fields and not self.instance._state.adding:
+        if "change_reason" in self.fields and self.instance.pk is not None:
             self.fields["change_reason"].required = True
             self.fields["change_reason"].error_messages["required"] = "Say why you are changing this policy."
         if "warning_pct" in self.fields:
@@ -174,9 +159,7 @@ class SeverityPolicyAdmin(BaseAdmin):
         return form.cleaned_data.get("change_reason") or ("" if change else "Created")
 
     def save_model(self, request: HttpRequest, obj: SeverityPolicy, form: Any, change: bool) -> None:
-        # simple-history's documented hook (the one services/webhooks.py uses too): the
-        # history row written by this save takes it as history_change_reason.
-        obj._change_reason = self.history_reason(form, change)
+        history_note(obj, reason=self.history_reason(form, change))
         super().save_model(request, obj, form, change)
         targets = {"ack_target", "resolve_target", "update_cadence", "warning_pct", "calendar"}
         if change and targets & set(form.changed_data):
@@ -186,7 +169,7 @@ class SeverityPolicyAdmin(BaseAdmin):
         # Chain steps added, changed or deleted in the same save carry the same reason.
         reason = self.history_reason(form, change)
         for step_form in formset.forms:
-            step_form.instance._change_reason = reason
+            history_note(step_form.instance, reason=reason)
         super().save_formset(request, form, formset, change)
 
 

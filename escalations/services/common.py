@@ -39,9 +39,21 @@ def reset_system_user_cache() -> None:
     _system_user_cached.cache_clear()
 
 
-def audited_save(instance: models.Model, *, actor, update_fields: Iterable[str] | None = None) -> None:
-    """Save recording ``actor`` as the history user (whatever the door: form, API, task)."""
-    instance._history_user = actor
+def history_note(instance: models.Model, *, actor=None, reason: str = "") -> None:
+    """What the next history row of ``instance`` records beside its values: who made the
+    change, and why. The one place simple-history's per-instance hooks are set."""
+    if actor is not None:
+        instance._history_user = actor
+    if reason:
+        instance._change_reason = reason
+
+
+def audited_save(
+    instance: models.Model, *, actor, update_fields: Iterable[str] | None = None, reason: str = ""
+) -> None:
+    """Save recording ``actor`` as the history user (whatever the door: form, API, task)
+    and ``reason`` as the history row's change reason."""
+    history_note(instance, actor=actor, reason=reason)
     if update_fields is None:
         instance.save()
     else:
@@ -53,7 +65,7 @@ def audited_save(instance: models.Model, *, actor, update_fields: Iterable[str] 
 
 def audited_delete(instance: models.Model, *, actor) -> None:
     """Delete recording ``actor`` as the history user of the deletion row."""
-    instance._history_user = actor
+    history_note(instance, actor=actor)
     instance.delete()
 
 

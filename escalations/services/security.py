@@ -18,6 +18,7 @@ from knox.settings import CONSTANTS
 
 from escalations.models import AccessAction, AccessEvent, ApiToken
 from escalations.roles import INTEGRATIONS
+from escalations.services.common import audited_delete, history_note
 from escalations.services.errors import NotAllowed
 
 
@@ -66,8 +67,7 @@ def token_create(
     if ttl is ...:
         ttl = token_default_ttl(user)
     for expired in ApiToken.objects.filter(user=user, expiry__lt=now):
-        expired._history_user = actor
-        expired.delete()
+        audited_delete(expired, actor=actor)
     digest, key = get_digest_token()
     token = ApiToken(
         digest=digest,
@@ -76,7 +76,7 @@ def token_create(
         expiry=now + ttl if ttl is not None else None,
         name=name,
     )
-    token._history_user = actor
+    history_note(token, actor=actor)
     token.save(force_insert=True)
     expires = f"expires {token.expiry:%Y-%m-%d %H:%M} UTC" if token.expiry else "never expires"
     access_event_record(
@@ -106,8 +106,7 @@ def token_revoke(*, tokens: QuerySet[ApiToken] | list[ApiToken], actor: Any | No
         )
         # One by one: a queryset delete would leave the history's "revoked" row without
         # its actor.
-        token._history_user = actor
-        token.delete()
+        audited_delete(token, actor=actor)
     return len(rows)
 
 

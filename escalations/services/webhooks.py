@@ -152,8 +152,7 @@ def team_webhook_secret_rotate(*, team_id: int, actor) -> str:
     with transaction.atomic():
         team = Team.objects.select_for_update().get(pk=team_id)
         team.webhook_secret = webhook_secret_new()
-        team._change_reason = "Rotated the webhook signing secret"
-        audited_save(team, actor=actor, update_fields=["webhook_secret"])
+        audited_save(team, actor=actor, update_fields=["webhook_secret"], reason="Rotated the webhook signing secret")
     return team.webhook_secret
 
 

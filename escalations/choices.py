@@ -197,3 +197,15 @@ class ChecklistFact(models.TextChoices):
     COMMANDER_SET = "commander_set", "An Incident Commander is named"
     BRIDGE_LINKED = "bridge_linked", "A bridge (call link) is on the case"
     RCA_SCHEDULED = "rca_scheduled", "An RCA is scheduled"
+
+
+# The workspace's work queues (escalations.selectors.queue_list), and the one a person
+# lands on before they have opened another.
+WORK_QUEUES = {
+    "mine": "Mine",
+    "team": "My teams",
+    "unassigned": "Unassigned",
+    "at_risk": "Breached / at risk",
+    "all": "All open",
+}
+FIRST_WORK_QUEUE = "mine"

@@ -59,6 +59,13 @@ CHOICES = {
 ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
+def person_name(user, *, nobody: str = "nobody") -> str:
+    """A person as pages name them: full name, else username."""
+    if user is None:
+        return nobody
+    return user.get_full_name() or user.get_username()
+
+
 def field_label(name: str) -> str:
     """``ack_target_seconds`` → "Acknowledge target"; a case field's verbose name else."""
     if name in LABELS:

@@ -50,15 +50,6 @@ def incident_list(*, user) -> QuerySet[Incident]:
     return Incident.objects.select_related(*LIST_RELATED).filter(incident_access_q(user))
 
 
-QUEUES = {
-    "mine": "Mine",
-    "team": "My teams",
-    "unassigned": "Unassigned",
-    "at_risk": "Breached / at risk",
-    "all": "All open",
-}
-
-
 # Work-queue order: breached, warning, running, then waiting or not started
 # (escalations.sla.QueueRank); within a band the nearest (or most overdue) deadline,
 # then the most severe. The API's default order too (closed cases come last).

@@ -17,7 +17,7 @@ from simple_history.models import DeletedObject, ModelDelta
 from simple_history.template_utils import HistoricalRecordContextHelper
 
 from escalations.access import incident_access_q, incident_may_access, sees_every_case
-from escalations.display import labelled_changes, local_time
+from escalations.display import labelled_changes, local_time, person_name
 from escalations.pagination import EstimatedCountPaginator
 from escalations.services.errors import ServiceError
 
@@ -47,9 +47,7 @@ class BaseAdmin(SimpleHistoryAdmin):
 
 def person_text(user: Any) -> str:
     """A person as the history page names them; "—" for nobody."""
-    if user is None:
-        return "—"
-    return user.get_full_name() or user.get_username()
+    return person_name(user, nobody="—")
 
 
 class ReadableRecordHelper(HistoricalRecordContextHelper):

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from escalations.choices import Tier
+from escalations.choices import FIRST_WORK_QUEUE, Tier
 from escalations.models.history import AuditHistory
 
 
@@ -199,7 +199,9 @@ class StaffProfile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     timezone = models.CharField(max_length=64, default="UTC")
     queue = models.CharField(
-        max_length=20, default="mine", help_text="The work queue shown first: the last one this person opened."
+        max_length=20,
+        default=FIRST_WORK_QUEUE,
+        help_text="The work queue shown first: the last one this person opened.",
     )
     history = AuditHistory()
 

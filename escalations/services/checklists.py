@@ -46,7 +46,8 @@ def checklists_instantiate(
         Checklist(incident=incident, template_id=t.pk, stage=t.stage, title=t.name, play=t.play) for t in templates
     ]
     checklists = audited_insert(checklists, actor=actor)
-    holds = facts_holding(incident, new_case=new_case)
+    linked = {item.fact for template in templates for item in template.items if item.fact}
+    holds = facts_holding(incident, new_case=new_case, only=linked) if linked else {}
     items = [
         ChecklistItem(checklist=checklist, order=item.order, text=item.text, required=item.required, fact=item.fact)
         for checklist, template in zip(checklists, templates, strict=True)
@@ -72,20 +73,21 @@ def checklists_mark_applying(incident: Incident, template_ids: set[int], *, acto
             audited_save(checklist, actor=actor, update_fields=["applies"])
 
 
-def facts_holding(incident: Incident, *, new_case: bool = False) -> dict[str, tuple]:
-    """The checklist facts true for the case now → (when, who id) each became true, from
-    the case's own record (the acknowledgement, the first update, the event that named
-    the commander or linked the bridge, the RCA's history). A case being opened has
-    nothing recorded yet beyond its own fields."""
+def facts_holding(incident: Incident, *, new_case: bool = False, only: set[str] | None = None) -> dict[str, tuple]:
+    """The checklist facts true for the case now (of ``only``, when given) → (when, who
+    id) each became true, from the case's own record: the acknowledgement, the first
+    update, the event that named the commander or linked the bridge, the RCA's history.
+    A case being opened has nothing recorded yet beyond its own fields."""
+    wanted = set(ChecklistFact.values) if only is None else only
     holds: dict[str, tuple] = {}
-    if incident.acknowledged_at:
+    if ChecklistFact.ACKNOWLEDGED in wanted and incident.acknowledged_at:
         holds[ChecklistFact.ACKNOWLEDGED] = (incident.acknowledged_at, incident.acknowledged_by_id)
     opened = (incident.reported_at, incident.created_by_id)
     for fact, field, value in (
         (ChecklistFact.COMMANDER_SET, "commander", incident.commander_id),
         (ChecklistFact.BRIDGE_LINKED, "bridge_url", incident.bridge_url),
     ):
-        if value:
+        if fact in wanted and value:
             event = None
             if not new_case:
                 event = (
@@ -97,22 +99,20 @@ def facts_holding(incident: Incident, *, new_case: bool = False) -> dict[str, tu
             holds[fact] = event or opened
     if new_case:
         return holds
-    first = incident.customer_updates.order_by("posted_at", "id").values_list("posted_at", "posted_by_id").first()
-    if first:
-        holds[ChecklistFact.FIRST_CUSTOMER_UPDATE] = first
-    rca = (
-        Postmortem.history.filter(incident_id=incident.pk, due_at__isnull=False)
-        .order_by("history_date")
-        .values_list("history_date", "history_user_id")
-        .first()
-    )
-    if rca:
-        holds[ChecklistFact.RCA_SCHEDULED] = rca
+    if ChecklistFact.FIRST_CUSTOMER_UPDATE in wanted:
+        first = incident.customer_updates.order_by("posted_at", "id").values_list("posted_at", "posted_by_id").first()
+        if first:
+            holds[ChecklistFact.FIRST_CUSTOMER_UPDATE] = first
+    if ChecklistFact.RCA_SCHEDULED in wanted:
+        rca = (
+            Postmortem.history.filter(incident_id=incident.pk, due_at__isnull=False)
+            .order_by("history_date")
+            .values_list("history_date", "history_user_id")
+            .first()
+        )
+        if rca:
+            holds[ChecklistFact.RCA_SCHEDULED] = rca
     return holds
-
-
-def fact_holds(incident: Incident, fact: str) -> bool:
-    return fact in facts_holding(incident)
 
 
 def checklist_facts_tick(*, incident: Incident, facts: set[str], actor, now: datetime) -> int:
@@ -184,13 +184,14 @@ def checklist_item_set_done(
             return locked
         if locked.fact:
             label = ChecklistFact(locked.fact).label
-            if done and not fact_holds(incident, locked.fact):
+            true = locked.fact in facts_holding(incident, only={locked.fact})
+            if done and not true:
                 raise RuleViolation(
                     f"“{locked.text}” ticks itself when it is true ({label.lower()}); it is not yet.",
                     field="done",
                     code="fact_not_true",
                 )
-            if not done and fact_holds(incident, locked.fact):
+            if not done and true:
                 raise RuleViolation(
                     f"“{locked.text}” stands for a fact that is true ({label.lower()}); it cannot be unticked.",
                     field="done",

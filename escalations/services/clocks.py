@@ -26,6 +26,7 @@ from escalations.sla import (
     elapsed,
     pauses_until,
     queue_rank,
+    stopped_in_time,
     warn_at,
 )
 
@@ -188,9 +189,8 @@ def incident_clocks(incident: Incident, *, now: datetime, pauses: list[Pause] | 
 
 def frozen_ack_state(incident: Incident) -> ClockState:
     """The acknowledge clock as it stopped: the figures recorded at acknowledgement."""
-    met = incident.ack_due_at is None or incident.acknowledged_at <= incident.ack_due_at
     return ClockState(
-        ClockStatus.MET if met else ClockStatus.MISSED,
+        ClockStatus.MET if stopped_in_time(incident.acknowledged_at, incident.ack_due_at) else ClockStatus.MISSED,
         timedelta(seconds=incident.ack_elapsed_seconds),
         None,
         incident.ack_due_at,

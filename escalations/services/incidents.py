@@ -49,7 +49,7 @@ from escalations.services.severity import (
     severity_policy_apply,
     severity_values,
 )
-from escalations.sla import severity_rank
+from escalations.sla import severity_rank, stopped_in_time
 from escalations.text import duration_text, long_text_error, one_line
 
 
@@ -63,6 +63,28 @@ def _move(incident: Incident, new_status: str, *, action: str) -> str:
     return old
 
 
+def _stop_ack_clock(incident: Incident, *, actor, now: datetime) -> list[str]:
+    """Answer the page: the acknowledge clock stops at ``now`` and keeps the time it had
+    counted (a later severity change never moves it). Returns the fields set."""
+    incident.acknowledged_at = now
+    incident.acknowledged_by = actor
+    incident.ack_elapsed_seconds = int(incident_clocks(incident, now=now).ack.elapsed.total_seconds())
+    return ["acknowledged_at", "acknowledged_by", "ack_elapsed_seconds"]
+
+
+def _ack_event(incident: Incident, *, actor, now: datetime, detail: str) -> None:
+    # A clock that never started (an unagreed channel) was not met either.
+    met = incident.clock_started_at is not None and stopped_in_time(incident.acknowledged_at, incident.ack_due_at)
+    event_record(
+        incident=incident,
+        kind=EventKind.ACKNOWLEDGED,
+        actor=actor,
+        at=now,
+        new={"tta_seconds": incident.ack_elapsed_seconds, "met": met},
+        detail=detail,
+    )
+
+
 def incident_acknowledge(
     *, incident: Incident | int, actor, now: datetime, expected_version: int | None = None
 ) -> Incident:
@@ -74,28 +96,17 @@ def incident_acknowledge(
             raise InvalidTransition("This case is already acknowledged.", field="status", code="already_acknowledged")
         if incident.status not in OPEN_STATUSES:
             raise InvalidTransition("Only an open case can be acknowledged.", field="status")
-        fields = ["acknowledged_at", "acknowledged_by", "last_progress_at"]
+        fields = [*_stop_ack_clock(incident, actor=actor, now=now), "last_progress_at"]
         if incident.status == Status.NEW:
             _move(incident, Status.ACKNOWLEDGED, action="acknowledge")
             fields.append("status")
-        incident.acknowledged_at = now
-        incident.acknowledged_by = actor
         incident.last_progress_at = now
         if incident.stage_dri_id is None:
             incident.stage_dri = actor
             fields.append("stage_dri")
-        clocks = incident_clocks(incident, now=now)
-        incident.ack_elapsed_seconds = int(clocks.ack.elapsed.total_seconds())
-        fields.append("ack_elapsed_seconds")
         incident_save_with_clocks(incident, actor=actor, now=now, fields=fields)
-        event_record(
-            incident=incident,
-            kind=EventKind.ACKNOWLEDGED,
-            actor=actor,
-            at=now,
-            new={"tta_seconds": int(clocks.ack.elapsed.total_seconds()), "met": clocks.ack.status == "met"},
-            detail=f"TTA {duration_text(clocks.ack.elapsed)}",
-        )
+        tta = timedelta(seconds=incident.ack_elapsed_seconds)
+        _ack_event(incident, actor=actor, now=now, detail=f"TTA {duration_text(tta)}")
         checklist_facts_tick(incident=incident, facts={ChecklistFact.ACKNOWLEDGED}, actor=actor, now=now)
         # The pages about it are answered: the acknowledger's inbox no longer calls them new.
         notifications_mark_read(user=actor, now=now, incident=incident)
@@ -208,10 +219,7 @@ def incident_resolve(
         if acknowledged_now:
             # Resolving answers the page too: stop the acknowledge clock at the same instant
             # (and tick the item that stands for it before the exit criteria are checked).
-            incident.acknowledged_at = now
-            incident.acknowledged_by = actor
-            incident.ack_elapsed_seconds = int(incident_clocks(incident, now=now).ack.elapsed.total_seconds())
-            fields += ["acknowledged_at", "acknowledged_by", "ack_elapsed_seconds"]
+            fields += _stop_ack_clock(incident, actor=actor, now=now)
             checklist_facts_tick(incident=incident, facts={ChecklistFact.ACKNOWLEDGED}, actor=actor, now=now)
         require_stage_exit(incident, action="resolve the case")
         old = _move(incident, Status.RESOLVED, action="resolve")
@@ -234,11 +242,7 @@ def incident_resolve(
             cycle.met = met
             audited_save(cycle, actor=actor, update_fields=["ended_at", "elapsed_seconds", "met"])
         if acknowledged_now:
-            event_record(
-                incident=incident, kind=EventKind.ACKNOWLEDGED, actor=actor, at=now,
-                new={"tta_seconds": int(clocks.ack.elapsed.total_seconds()), "met": clocks.ack.status == "met"},
-                detail="Acknowledged by resolving",
-            )  # fmt: skip
+            _ack_event(incident, actor=actor, now=now, detail="Acknowledged by resolving")
         event_record(
             incident=incident,
             kind=EventKind.RESOLVED,

@@ -7,6 +7,7 @@ import zoneinfo
 from django.conf import settings
 from django.db import transaction
 
+from escalations.choices import WORK_QUEUES
 from escalations.models import StaffProfile
 from escalations.services.common import audited_save
 from escalations.services.errors import RuleViolation
@@ -18,30 +19,28 @@ def staff_profile_set_timezone(*, user, timezone: str, actor) -> StaffProfile:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise RuleViolation(f"Unknown time zone {timezone!r}.", field="timezone") from None
-    with transaction.atomic():
-        profile = StaffProfile.objects.select_for_update().filter(user=user).first()
-        if profile is None:
-            profile = StaffProfile(user=user, timezone=timezone)
-            audited_save(profile, actor=actor)
-        elif profile.timezone != timezone:
-            profile.timezone = timezone
-            audited_save(profile, actor=actor, update_fields=["timezone"])
-        return profile
+    return _profile_set(user=user, actor=actor, timezone=timezone)
 
 
 def staff_profile_set_queue(*, user, queue: str, actor) -> StaffProfile:
     """Remember the work queue ``user`` opened last, to open it first next time."""
-    from escalations.selectors import QUEUES
-
-    if queue not in QUEUES:
+    if queue not in WORK_QUEUES:
         raise RuleViolation(f"Unknown work queue {queue!r}.", field="queue")
+    return _profile_set(user=user, actor=actor, queue=queue)
+
+
+def _profile_set(*, user, actor, **values) -> StaffProfile:
+    """Write ``values`` on the person's profile, made on first use (with the zone they saw
+    so far), with a history row only when something changed."""
     with transaction.atomic():
         profile = StaffProfile.objects.select_for_update().filter(user=user).first()
         if profile is None:
-            # A new profile keeps the zone the person saw so far.
-            profile = StaffProfile(user=user, timezone=settings.DEFAULT_VIEWER_TIMEZONE, queue=queue)
+            profile = StaffProfile(user=user, **{"timezone": settings.DEFAULT_VIEWER_TIMEZONE, **values})
             audited_save(profile, actor=actor)
-        elif profile.queue != queue:
-            profile.queue = queue
-            audited_save(profile, actor=actor, update_fields=["queue"])
+            return profile
+        changed = [field for field, value in values.items() if getattr(profile, field) != value]
+        for field in changed:
+            setattr(profile, field, values[field])
+        if changed:
+            audited_save(profile, actor=actor, update_fields=changed)
         return profile

@@ -11,6 +11,7 @@ from escalations.sla.clock import (
     elapsed,
     pauses_until,
     queue_rank,
+    stopped_in_time,
     stored_status,
     warn_at,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "more_severe",
     "pauses_until",
     "queue_rank",
+    "stopped_in_time",
     "stored_status",
     "severity_rank",
     "warn_at",

@@ -175,6 +175,12 @@ def queue_rank(*, is_open: bool, started: bool, paused: bool, breached: bool, wa
     return QueueRank.WARNING if warned else QueueRank.RUNNING
 
 
+def stopped_in_time(stopped_at: datetime, due: datetime | None) -> bool:
+    """Whether a clock stopped at ``stopped_at`` kept its promise (no due time known:
+    nothing was due yet, so it did)."""
+    return due is None or stopped_at <= due
+
+
 def stored_status(
     *, due_at: datetime | None, warn_at: datetime | None, breached_at: datetime | None, now: datetime
 ) -> ClockStatus:

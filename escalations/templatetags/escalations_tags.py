@@ -17,9 +17,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from escalations.choices import EventKind
-from escalations.display import labelled_changes
+from escalations.display import labelled_changes, person_name
 from escalations.models import Incident
-from escalations.sla import ClockState, stored_status
+from escalations.sla import ClockState, stopped_in_time, stored_status
 from escalations.text import duration_text
 
 register = template.Library()
@@ -88,7 +88,7 @@ def row_clock(incident: Incident, kind: str, now: datetime) -> ClockView:
     """A queue row's clock from the denormalised deadline fields alone (no query)."""
     if kind == "ack":
         if incident.acknowledged_at is not None:
-            met = incident.ack_due_at is None or incident.acknowledged_at <= incident.ack_due_at
+            met = stopped_in_time(incident.acknowledged_at, incident.ack_due_at)
             return ClockView("met" if met else "missed", incident.ack_due_at, None, None)
         due, warn, breached = incident.ack_due_at, incident.ack_warn_at, incident.ack_breached_at
     elif kind == "resolve":
@@ -214,9 +214,7 @@ def http_url(value: str) -> str:
 
 @register.filter
 def person(user) -> str:
-    if user is None:
-        return "nobody"
-    return user.get_full_name() or user.username
+    return person_name(user)
 
 
 @register.filter

@@ -110,7 +110,7 @@ def render_case(
         "can_work": can_work,
         "pauses": pauses,
         "open_pause": open_pause,
-        "clocks_tick": bool(incident.calendar_snapshot.get("is_24x7", True)),
+        "clocks_tick": clocks.calendar.is_24x7,
         "clocks": {
             "ack": state_clock(clocks.ack),
             "resolve": state_clock(clocks.resolve, breached_at=incident.resolve_breached_at),
@@ -183,9 +183,8 @@ def _sent_values(bound: dict[str, forms.Form] | None) -> list[tuple[str, str]]:
             value = field.value()
             if value in (None, "", [], False):
                 continue
-            if isinstance(field.field, forms.TypedChoiceField | forms.ChoiceField) and not isinstance(
-                field.field, forms.ModelChoiceField
-            ):
+            chooser = isinstance(field.field, forms.ChoiceField)
+            if chooser and not isinstance(field.field, forms.ModelChoiceField):  # a model picker would query
                 value = dict(field.field.choices).get(value, value)
             sent.append((str(field.label), str(value)))
     return sent

@@ -11,15 +11,15 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from escalations.access import user_is_staff_member
+from escalations.choices import FIRST_WORK_QUEUE, WORK_QUEUES
 from escalations.filtersets import IncidentFilterSet
 from escalations.forms import fast_select
 from escalations.models import StaffProfile
-from escalations.selectors import QUEUES, queue_list
+from escalations.selectors import queue_list
 from escalations.services.profiles import staff_profile_set_queue
 from escalations.views.common import login_required
 
 PAGE_SIZE = 50
-DEFAULT_QUEUE = "mine"  # what an agent wants first
 
 
 class CappedPaginator(Paginator):
@@ -67,11 +67,11 @@ def _queue_for(request: HttpRequest) -> str:
     try:
         remembered = request.user.profile.queue  # loaded by the time-zone middleware
     except StaffProfile.DoesNotExist:
-        remembered = DEFAULT_QUEUE
+        remembered = FIRST_WORK_QUEUE
     asked = request.GET.get("queue")
     if not asked:
         return remembered
-    if asked != remembered and asked in QUEUES and user_is_staff_member(request.user):
+    if asked != remembered and asked in WORK_QUEUES and user_is_staff_member(request.user):
         staff_profile_set_queue(user=request.user, queue=asked, actor=request.user)
     return asked
 
@@ -90,7 +90,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         request,
         "escalations/queue.html",
         {
-            "queues": QUEUES,
+            "queues": WORK_QUEUES,
             "queue_key": queue_key,
             "filter": filterset,
             "page": page,

@@ -90,11 +90,11 @@ class OnceFormMiddleware:
         token = parse_token(request.POST.get("form_token"))
         if token is None:
             return self.get_response(request)
-        earlier = submission_claim(token=token, user=request.user, now=timezone.now())
-        if earlier is not None:
-            if earlier.result_url:
+        submission, new = submission_claim(token=token, user=request.user, now=timezone.now())
+        if not new:
+            if submission.result_url:
                 messages.info(request, "That form was already sent: this is what it did.")
-                return redirect(earlier.result_url)
+                return redirect(submission.result_url)
             return HttpResponse(
                 "This form is already being sent. Wait a moment, then reload the page.",
                 status=409,
@@ -102,7 +102,7 @@ class OnceFormMiddleware:
             )
         response = self.get_response(request)
         if response.status_code in (301, 302, 303):
-            submission_done(token=token, result_url=response["Location"], user=request.user)
+            submission_done(submission=submission, result_url=response["Location"], user=request.user)
         else:
-            submission_release(token=token, user=request.user)
+            submission_release(submission=submission, user=request.user)
         return response

@@ -22,29 +22,26 @@ def parse_token(value: str | None) -> uuid.UUID | None:
         return None
 
 
-def submission_claim(*, token: uuid.UUID, user, now: datetime) -> FormSubmission | None:
-    """Claim ``token`` for this POST: None when it is new (go ahead), else the earlier
-    submission (its ``result_url`` is blank while that POST still runs)."""
+def submission_claim(*, token: uuid.UUID, user, now: datetime) -> tuple[FormSubmission, bool]:
+    """Claim ``token`` for this POST: (its row, True) when it is new (go ahead), else
+    (the earlier submission, False); the earlier one's ``result_url`` is blank while its
+    POST still runs."""
     try:
         with transaction.atomic():
-            audited_create(FormSubmission, history_user=user, token=token, user=user, created_at=now)
+            return audited_create(FormSubmission, history_user=user, token=token, user=user, created_at=now), True
     except IntegrityError:
-        return FormSubmission.objects.filter(token=token, user=user).first() or FormSubmission(token=token)
-    return None
+        earlier = FormSubmission.objects.filter(token=token, user=user).first()
+        return earlier or FormSubmission(token=token), False
 
 
-def submission_done(*, token: uuid.UUID, result_url: str, user) -> None:
-    submission = FormSubmission.objects.filter(token=token).first()
-    if submission is not None:
-        submission.result_url = result_url[:500]
-        audited_save(submission, actor=user, update_fields=["result_url"])
+def submission_done(*, submission: FormSubmission, result_url: str, user) -> None:
+    submission.result_url = result_url[:500]
+    audited_save(submission, actor=user, update_fields=["result_url"])
 
 
-def submission_release(*, token: uuid.UUID, user) -> None:
+def submission_release(*, submission: FormSubmission, user) -> None:
     """The POST was refused (a form error): the same form may be corrected and sent again."""
-    submission = FormSubmission.objects.filter(token=token, result_url="").first()
-    if submission is not None:
-        audited_delete(submission, actor=user)
+    audited_delete(submission, actor=user)
 
 
 def submissions_purge(*, now: datetime) -> int:

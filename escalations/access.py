@@ -27,6 +27,8 @@ VIEW_ALL = "escalations.view_all_incidents"
 REASSIGN = "escalations.reassign_incident"
 START_DRILL = "escalations.start_drill"
 SUBMIT_INTAKE = "escalations.submit_intake"
+VIEW_REVIEW = "escalations.view_review"
+APPROVE_ESCALATION = "escalations.approve_escalation"
 
 
 def user_is_staff_member(user) -> bool:
@@ -36,6 +38,13 @@ def user_is_staff_member(user) -> bool:
 
 def user_may_change_cases(user) -> bool:
     return user_is_staff_member(user) and user.has_perm(CHANGE_CASES)
+
+
+def may_see_manager_pages(user) -> bool:
+    """The managers' side (handoff audit, weekly review, breach review, RCAs): Duty
+    Managers and Managers. Everyone else gets a 404, so the pages' existence is not
+    advertised."""
+    return user_is_staff_member(user) and user.has_perm(VIEW_REVIEW)
 
 
 def sees_every_case(user) -> bool:

@@ -16,6 +16,6 @@ def navigation(request: HttpRequest) -> dict:
             "can_work": can_view and user.has_perm("escalations.change_incident"),
             "can_create": can_view and user.has_perm("escalations.add_incident"),
             "can_admin": user.is_staff,
-            "can_review": user.has_perm("escalations.view_breach"),
+            "can_review": can_view and user.has_perm("escalations.view_review"),
         }
     }

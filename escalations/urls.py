@@ -3,7 +3,7 @@ case-create are a contract with notifications and the API: keep them."""
 
 from django.urls import path
 
-from escalations.views import case_page, cases, inbox, intake, profile, queue, rota, shift
+from escalations.views import case_page, cases, inbox, intake, manage, profile, queue, rota, shift
 
 app_name = "escalations"
 
@@ -37,4 +37,5 @@ urlpatterns = [
     path("shift/handoff/done/", shift.shift_handoff_done, name="shift-handoff-done"),
     path("shift/handoff/<int:pk>/", shift.shift_handoff_case, name="shift-handoff-case"),
     path("profile/", profile.profile, name="profile"),
+    path("manage/", manage.manage_index, name="manage"),
 ]

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from escalations.access import user_is_staff_member
+from escalations.access import may_see_manager_pages, user_is_staff_member
 
-__all__ = ["login_required", "require_perm", "safe_next"]
+__all__ = ["login_required", "require_manager_pages", "require_perm", "safe_next"]
 
 
 def require_perm(request: HttpRequest, perm: str) -> None:
     """403 unless the signed-in user may see cases and holds ``perm``."""
     if not user_is_staff_member(request.user) or not request.user.has_perm(perm):
         raise PermissionDenied("You do not have access to this page.")
+
+
+def require_manager_pages(request: HttpRequest) -> None:
+    """404 unless the user may see the managers' side (``access.may_see_manager_pages``)."""
+    if not may_see_manager_pages(request.user):
+        raise Http404("No such page.")
 
 
 def safe_next(request: HttpRequest, value: str | None, default: str) -> str:

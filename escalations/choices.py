@@ -74,6 +74,13 @@ def stage_move_allowed(current: str, target: str) -> bool:
     return order.index(target) <= order.index(current) + 1
 
 
+def stage_is_forward(current: str, target: str) -> bool:
+    """Moving on from ``current``: only then must its exit criteria be met (going back to
+    redo a stage needs none)."""
+    order = [str(s) for s in STAGE_ORDER]
+    return order.index(target) > order.index(current)
+
+
 class PauseReason(models.TextChoices):
     CUSTOMER = "customer", "Waiting on customer"
     THIRD_PARTY = "third_party", "Waiting on third party"

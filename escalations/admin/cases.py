@@ -49,6 +49,7 @@ from escalations.services import incident_create, incident_update
 from escalations.services.clocks import Clocks, incident_clocks
 from escalations.services.incidents import EDITABLE_FIELDS
 from escalations.services.notifications import notifications_retry_failed
+from escalations.services.postmortems import postmortem_save
 from escalations.sla import ClockState
 
 # The arguments of incident_create a person types in (actor and now come from the request).
@@ -545,6 +546,9 @@ class PostmortemAdmin(CaseScopedAdminMixin, BaseAdmin):
     list_select_related = ("incident", "author")
     autocomplete_fields = ("incident", "author")
     inlines = (PostmortemActionItemInline,)
+
+    def save_model(self, request: HttpRequest, obj: Postmortem, form: forms.ModelForm, change: bool) -> None:
+        postmortem_save(postmortem=obj, actor=request.user, now=timezone.now())
 
 
 @admin.register(PostmortemActionItem)

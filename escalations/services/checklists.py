@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from escalations.choices import ChecklistFact, EventKind
+from escalations.choices import STAGE_ORDER, ChecklistFact, EventKind
 from escalations.models import Checklist, ChecklistItem, Incident, Postmortem
 from escalations.services.common import (
     STATE_FIELDS,
@@ -39,7 +39,9 @@ def checklists_instantiate(
     if not new_case:
         have = set(incident.checklists.exclude(template=None).values_list("template_id", flat=True))
         checklists_mark_applying(incident, {t.pk for t in matching}, actor=actor)
-    templates = [t for t in matching if t.pk not in have]
+    # In stage order, so the checklists (and every list of their items) read as the case runs.
+    stage_rank = {str(stage): rank for rank, stage in enumerate(STAGE_ORDER)}
+    templates = sorted((t for t in matching if t.pk not in have), key=lambda t: (stage_rank[t.stage], t.name))
     if not templates:
         return []
     checklists = [

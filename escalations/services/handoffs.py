@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from escalations.choices import OPEN_STATUSES, EventKind, HandoffStatus, Stage, stage_move_allowed
+from escalations.choices import OPEN_STATUSES, EventKind, HandoffStatus, Stage, stage_is_forward, stage_move_allowed
 from escalations.models import PACKET_FIELDS, ChecklistItem, HandoffPacket, Incident, Team
 from escalations.services.checklists import require_stage_exit
 from escalations.services.clocks import incident_recompute_clocks
@@ -102,7 +102,7 @@ def handoff_offer(
             )
         if not stage_move_allowed(incident.stage, to_stage):
             raise RuleViolation("A case moves forward one stage at a time.", field="to_stage", code="stage_skipped")
-        if to_stage != incident.stage:
+        if stage_is_forward(incident.stage, to_stage):
             require_stage_exit(incident, action="hand the case to the next stage")
         ping_pong = is_ping_pong(incident, to_user=to_user, to_team=to_team)
         ping_pong_reason = (ping_pong_reason or "").strip()
@@ -231,7 +231,7 @@ def handoff_accept(
         handoff, incident = _lock_offer(handoff, expected_version)
         if not may_answer(handoff, actor):
             raise NotAllowed("Only the receiver of a handoff can accept it.", field="handoff")
-        if handoff.to_stage != incident.stage:
+        if stage_is_forward(incident.stage, handoff.to_stage):
             require_stage_exit(incident, action="accept the handoff into the next stage")
         handoff.status = HandoffStatus.ACCEPTED
         handoff.responded_at = now

@@ -20,6 +20,7 @@ from escalations.choices import (
     Stage,
     Status,
     can_transition,
+    stage_is_forward,
     stage_move_allowed,
 )
 from escalations.models import (
@@ -501,7 +502,7 @@ def incident_update(
 def incident_set_stage(
     *, incident: Incident | int, stage: str, actor, now: datetime, expected_version: int | None = None
 ) -> Incident:
-    """Move the case to another stage; its exit criteria must be met first. Each stage has
+    """Move the case to another stage; moving forward needs its exit criteria met. Each stage has
     one DRI: the stage's owner (or the Incident Commander, or a Manager) moves it, and the
     mover owns the new stage. To give the next stage to someone else, offer a handoff."""
     if stage not in Stage.values:
@@ -528,7 +529,8 @@ def incident_set_stage(
                 field="stage",
                 code="not_owner",
             )
-        require_stage_exit(incident, action="leave this stage")
+        if stage_is_forward(incident.stage, stage):
+            require_stage_exit(incident, action="leave this stage")
         old = incident.stage
         old_dri = incident.stage_dri
         incident.stage = stage

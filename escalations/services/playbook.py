@@ -196,10 +196,117 @@ SOPS = [
         ],
     },
     {
+        "name": "S2 command",
+        "severity": "S2",
+        "stage": Stage.COMMAND,
+        "play": "The Support Duty Manager (or the IC, if one was named) coordinates engineering and the customer, "
+        "keeps the 60-minute customer cadence and raises to S1 if the impact grows. Exit: Eng Fix Lead engaged and "
+        "workaround assessed.",
+        "items": [
+            ("Eng Fix Lead engaged", True),
+            ("Workaround assessed", True),
+            ("Severity re-checked against the triggers", False),
+        ],
+    },
+    {
+        "name": "S2 fix",
+        "severity": "S2",
+        "stage": Stage.FIX,
+        "play": "The Eng Fix Lead owns the technical fix and reports to the case owner; customer updates stay every "
+        "60 minutes. Exit: fix deployed.",
+        "items": [("Root cause hypothesis written down", True), ("Fix deployed", True)],
+    },
+    {
         "name": "S2 verify and close",
         "severity": "S2",
         "stage": Stage.VERIFY,
         "play": "Verify with the customer and close.",
+        "items": [("Customer confirmed restoration", True)],
+    },
+    # S3 and S4 run on business hours. Triage gates only on acknowledgement: the first
+    # customer update is measured by its own clock and ticks itself when sent, and a
+    # case answered at once is resolved from triage (the resolution is the update).
+    {
+        "name": "S3 triage",
+        "severity": "S3",
+        "stage": Stage.TRIAGE,
+        "play": "S3 play — business hours (Mon–Fri 09:00–17:00 London).\n1. Acknowledge within 4 business hours.\n"
+        "2. The Support Duty Manager owns triage: confirm the impact and check it against the triggers (data or "
+        "legal risk, 10 % of users, $50,000 ARR) — raise the severity if one matches.\n3. First customer update, "
+        "then one every business day.\n4. Write the next step and its owner on the case.\nExit: acknowledged and "
+        "the customer told (the update, or the resolution).",
+        "items": [
+            ("Acknowledge the case", True),
+            ("First customer update sent", False),
+            ("Impact checked against the triggers", False),
+            ("Next step and owner written on the case", False),
+        ],
+    },
+    {
+        "name": "S3 command",
+        "severity": "S3",
+        "stage": Stage.COMMAND,
+        "play": "No bridge or IC needed. The stage owner agrees the plan with the customer, brings in engineering "
+        "through the team queue if needed and keeps the daily update. Exit: plan shared with the customer.",
+        "items": [
+            ("Plan and next update time shared with the customer", True),
+            ("Eng Fix Lead engaged (if engineering is needed)", False),
+            ("Workaround offered", False),
+        ],
+    },
+    {
+        "name": "S3 fix",
+        "severity": "S3",
+        "stage": Stage.FIX,
+        "play": "The Eng Fix Lead (or the case owner, for a configuration or how-to fix) owns the fix in business "
+        "hours and notes progress on the case each business day. Exit: fix or accepted workaround in place.",
+        "items": [("Cause or workaround written down", True), ("Fix or accepted workaround in place", True)],
+    },
+    {
+        "name": "S3 verify and close",
+        "severity": "S3",
+        "stage": Stage.VERIFY,
+        "play": "The case owner checks with the customer that it works, updates the known-issue notes and closes.",
+        "items": [("Customer confirmed restoration", True), ("Known-issue or help-centre note updated", False)],
+    },
+    {
+        "name": "S4 triage",
+        "severity": "S4",
+        "stage": Stage.TRIAGE,
+        "play": "S4 play — business hours, low urgency.\n1. Acknowledge within 1 business day.\n2. The Support "
+        "Duty Manager owns triage: confirm it is cosmetic or has a workaround; if the impact is larger, raise the "
+        "severity.\n3. First customer update, then at least every 3 business days.\nExit: acknowledged and the "
+        "customer told (the update, or the resolution).",
+        "items": [
+            ("Acknowledge the case", True),
+            ("First customer update sent", False),
+            ("Workaround shared with the customer", False),
+        ],
+    },
+    {
+        "name": "S4 command",
+        "severity": "S4",
+        "stage": Stage.COMMAND,
+        "play": "No bridge or IC. The stage owner picks the route — a fix in the normal release train, a backlog "
+        "ticket or a documented workaround — and tells the customer. Exit: route agreed with the customer.",
+        "items": [
+            ("Route agreed with the customer (fix, backlog or workaround)", True),
+            ("Engineering ticket linked", False),
+        ],
+    },
+    {
+        "name": "S4 fix",
+        "severity": "S4",
+        "stage": Stage.FIX,
+        "play": "The Eng Fix Lead ships the fix in the normal release train (or the case owner delivers the "
+        "workaround); the customer hears from us at least every 3 business days. Exit: fix or workaround delivered.",
+        "items": [("Fix or workaround delivered", True)],
+    },
+    {
+        "name": "S4 verify and close",
+        "severity": "S4",
+        "stage": Stage.VERIFY,
+        "play": "The case owner confirms with the customer and closes.",
         "items": [("Customer confirmed restoration", True)],
     },
 ]
@@ -208,6 +315,7 @@ SOPS = [
 # Default items that stand for a fact of the case: they tick themselves (ChecklistFact).
 FACT_LINKS = {
     "Acknowledge the page": ChecklistFact.ACKNOWLEDGED,
+    "Acknowledge the case": ChecklistFact.ACKNOWLEDGED,  # S3/S4 do not page at intake
     "First customer update sent": ChecklistFact.FIRST_CUSTOMER_UPDATE,
     "Incident Commander named": ChecklistFact.COMMANDER_SET,
     "Incident bridge opened and linked": ChecklistFact.BRIDGE_LINKED,
@@ -255,7 +363,9 @@ def playbook_load(*, actor=None) -> dict[str, int]:
                 audited_create(Channel, history_user=actor, **spec)
                 created["channels"] += 1
         for spec in SOPS:
-            if SOPTemplate.objects.filter(name=spec["name"]).exists():
+            # Its history too: a default a Policy Admin renamed or deleted stays so.
+            name = spec["name"]
+            if SOPTemplate.objects.filter(name=name).exists() or SOPTemplate.history.filter(name=name).exists():
                 continue
             items = spec["items"]
             template = audited_create(

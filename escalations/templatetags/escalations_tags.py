@@ -125,12 +125,14 @@ def form_token() -> SafeString:
 
 
 @register.simple_tag
-def elapsed_text(clock: ClockView, ticks: bool = False) -> SafeString:
-    """A clock's elapsed time; app.js advances it each second while the clock runs on a
-    24×7 calendar (on business hours it would have to know the calendar: it stays put)."""
+def elapsed_text(clock: ClockView, ticks: bool = False, until: datetime | None = None) -> SafeString:
+    """A clock's elapsed time; app.js advances it each second while the clock runs and
+    counts time (``ticks``), up to ``until`` (a business-hours calendar's closing time)."""
     attrs = ""
     if ticks and clock.live and clock.state != "paused" and clock.elapsed is not None:
         attrs = format_html(' data-elapsed="{}"', int(clock.elapsed.total_seconds()))
+        if until is not None:
+            attrs += format_html(' data-elapsed-until="{}"', until.isoformat())
     return format_html('<span class="elapsed"{}>{}</span>', attrs, duration_text(clock.elapsed))
 
 

@@ -3,6 +3,7 @@ checklists, the handoff and the timeline, in a fixed number of queries."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -110,7 +111,8 @@ def render_case(
         "can_work": can_work,
         "pauses": pauses,
         "open_pause": open_pause,
-        "clocks_tick": clocks.calendar.is_24x7,
+        "business_hours": not clocks.calendar.is_24x7,
+        **_elapsed_ticking(clocks.calendar, now),
         "clocks": {
             "ack": state_clock(clocks.ack),
             "resolve": state_clock(clocks.resolve, breached_at=incident.resolve_breached_at),
@@ -198,3 +200,13 @@ def _with_counts(checklists: list) -> list:
         checklist.item_count = len(items)
         checklist.done_count = sum(1 for item in items if item.done_at)
     return checklists
+
+
+def _elapsed_ticking(calendar, now: datetime) -> dict[str, Any]:
+    """Whether the elapsed figures count up on the page, and until when: always on a 24×7
+    calendar; on business hours only while the calendar is open, up to its closing time
+    (counted time stands still outside working hours)."""
+    opens, closes = next(calendar.open_intervals(now))
+    if calendar.is_24x7:
+        return {"clocks_tick": True, "clocks_tick_until": None}
+    return {"clocks_tick": opens <= now, "clocks_tick_until": closes if opens <= now else None}

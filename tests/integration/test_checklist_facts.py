@@ -91,3 +91,31 @@ def test_after_a_severity_change_the_old_severitys_checklists_no_longer_apply(ma
     assert not Checklist.objects.filter(pk__in=s1, applies=True).exists()
     assert ChecklistItem.objects.filter(checklist_id__in=s1, fact=ChecklistFact.ACKNOWLEDGED, done_at__isnull=False)
     assert not [i for i in open_required_items(incident, incident.stage) if i.checklist_id in s1]
+
+
+def test_an_rca_scheduled_in_the_admin_ticks_its_item(client, make_incident, manager, now, time_machine):
+    time_machine.move_to(now, tick=False)
+    incident = make_incident(data_risk=True)  # S1: its verify checklist asks for an RCA
+    rca_item = ChecklistItem.objects.get(checklist__incident=incident, fact=ChecklistFact.RCA_SCHEDULED)
+    client.force_login(manager)
+    form = {
+        "incident": incident.pk,
+        "author": manager.pk,
+        "status": "draft",
+        "summary": "Checkout outage",
+        "action_items-TOTAL_FORMS": "0",
+        "action_items-INITIAL_FORMS": "0",
+    }
+    undated = client.post(reverse("admin:escalations_postmortem_add"), form)
+    assert undated.status_code == 302, undated.content.decode()[:2000]
+    rca_item.refresh_from_db()
+    assert rca_item.done_at is None  # not scheduled until it has a due date
+    rca = incident.postmortem
+    dated = client.post(
+        reverse("admin:escalations_postmortem_change", args=[rca.pk]),
+        {**form, "due_at_0": "2026-12-01", "due_at_1": "10:00:00", "action_items-INITIAL_FORMS": "0"},
+    )
+    assert dated.status_code == 302, dated.content.decode()[:2000]
+    rca_item.refresh_from_db()
+    assert (rca_item.done_by, rca_item.done_at) == (manager, now)
+    assert rca.history.latest().history_user == manager

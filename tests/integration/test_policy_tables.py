@@ -92,14 +92,14 @@ def test_a_trigger_rule_edited_in_the_admin_applies_to_the_next_intake(policy_ad
 
 
 def test_sop_template_edits_apply_to_the_next_intake(policy_admin, make_incident):
-    assert make_incident().checklists.count() == 2  # S2: triage, verify
+    assert make_incident().checklists.count() == 4  # S2: triage, command, fix, verify
     triage = SOPTemplate.objects.get(name="S2 first hour (triage)")
     new_item = {"items-4-order": "9", "items-4-text": "Status page checked", "items-4-required": "on"}
     assert triage.items.count() == 4  # the inline's blank extra form is items-4
     admin_edit(policy_admin, triage, name="S2 first hour (revised)", play="Revised play.", **new_item)
-    retired = SOPTemplate.objects.get(name="S2 verify and close")
-    retired.active = False
-    audited_save(retired, actor=policy_admin, update_fields=["active"])
+    for retired in SOPTemplate.objects.filter(severity="S2").exclude(pk=triage.pk):
+        retired.active = False
+        audited_save(retired, actor=policy_admin, update_fields=["active"])
 
     [checklist] = make_incident(title="After the edit").checklists.all()
     assert (checklist.title, checklist.play, checklist.template_id) == (
@@ -179,7 +179,7 @@ def test_intake_writes_every_row_with_history_naming_the_actor_in_few_queries(
         Notification: Notification.objects.filter(incident=incident),
     }
     counts = {model: rows.count() for model, rows in written.items()}
-    assert counts == {Incident: 1, ResolveCycle: 1, Checklist: 2, ChecklistItem: 5, CaseEvent: 3, Notification: 2}
+    assert counts == {Incident: 1, ResolveCycle: 1, Checklist: 4, ChecklistItem: 10, CaseEvent: 3, Notification: 2}
     for model, rows in written.items():
         history = model.history.filter(id__in=rows.values("pk"))
         assert sorted(history.values_list("id", flat=True)) == sorted(rows.values_list("pk", flat=True)), model
@@ -233,7 +233,7 @@ def test_a_duplicate_external_id_is_refused_and_writes_nothing(make_incident):
 def test_templates_match_blank_severity_and_category_as_any(policy_admin, make_incident):
     audited_create(SOPTemplate, history_user=policy_admin, name="Any case", stage=Stage.TRIAGE, play="p")
     titles = set(make_incident(arr_at_risk=0, category="billing").checklists.values_list("title", flat=True))
-    assert titles == {"Any case"}
+    assert titles == {"Any case", "S3 triage", "S3 command", "S3 fix", "S3 verify and close"}
 
 
 @pytest.mark.parametrize("rows", [1, 3])

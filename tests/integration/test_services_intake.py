@@ -105,10 +105,21 @@ def test_s1_gets_the_s1_checklists(make_incident):
     assert triage.items.filter(required=False).count() == 1
 
 
-def test_s2_gets_the_s2_checklists_and_s3_none(make_incident):
+def test_each_severity_gets_its_own_plays(make_incident):
     s2 = make_incident()
-    assert set(s2.checklists.values_list("title", flat=True)) == {"S2 first hour (triage)", "S2 verify and close"}
-    assert not make_incident(arr_at_risk=0).checklists.exists()
+    assert set(s2.checklists.values_list("title", flat=True)) == {
+        "S2 first hour (triage)",
+        "S2 command",
+        "S2 fix",
+        "S2 verify and close",
+    }
+    s3 = make_incident(arr_at_risk=0)
+    assert set(s3.checklists.values_list("title", flat=True)) == {
+        "S3 triage",
+        "S3 command",
+        "S3 fix",
+        "S3 verify and close",
+    }
 
 
 def test_agreed_channel_starts_clocks_at_reported_at(make_incident, now):

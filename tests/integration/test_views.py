@@ -313,6 +313,16 @@ def test_case_page_header_clocks_people_bridge(client, agent, manager, make_inci
     assert "S1 first hour (triage)" in body and "Acknowledge the page within 5 minutes." in body
 
 
+def test_business_hours_elapsed_counts_up_only_while_the_calendar_is_open(client, agent, make_incident, _frozen):
+    incident = make_incident(arr_at_risk=0)  # S3: Mon–Fri 09:00–17:00 London; T0 is Friday 10:00
+    body = text(login(client, agent).get(case_url(incident)))
+    assert 'data-elapsed="60" data-elapsed-until="2026-11-20T17:00:00+00:00">1m 00s</span>' in body
+    assert "(business hours)" in body
+    _frozen.move_to(T0 + timedelta(hours=9), tick=False)  # 19:00: closed until Monday
+    body = text(login(client, agent).get(case_url(incident)))
+    assert "data-elapsed=" not in body and '<span class="elapsed">7h 00m</span>' in body
+
+
 def test_case_page_shows_the_customers_problem_and_the_latest_update(client, agent, make_incident, email_channel):
     incident = make_incident(description="Card payments <b>fail</b> at the last step since 09:40.")
     body = text(login(client, agent).get(case_url(incident)))

@@ -23,7 +23,10 @@
     var counters = document.querySelectorAll(".elapsed[data-elapsed]");
     for (var j = 0; j < counters.length; j++) {
       var base = parseInt(counters[j].getAttribute("data-elapsed"), 10);
-      counters[j].textContent = duration(base * 1000 + (now - loadedAt));
+      // Business hours: counted time stops when the calendar closes.
+      var until = counters[j].getAttribute("data-elapsed-until");
+      var upTo = until ? Math.min(now, Date.parse(until)) : now;
+      counters[j].textContent = duration(base * 1000 + Math.max(0, upTo - loadedAt));
     }
     var cells = document.querySelectorAll(".clock[data-due]");
     for (var i = 0; i < cells.length; i++) {

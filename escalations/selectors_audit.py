@@ -12,7 +12,7 @@ from django.db.models import Case, CharField, DurationField, Exists, F, OuterRef
 from django.http import Http404
 
 from escalations.access import incident_access_q, may_see_manager_pages, sees_every_case
-from escalations.choices import HandoffStatus
+from escalations.choices import HandoffStatus, Stage
 from escalations.models import HandoffPacket, Incident
 
 # A case coming back to a person or team it left within this window counts as ping-pong.
@@ -101,7 +101,6 @@ def handoff_audit_list(*, user, filters: HandoffFilters) -> QuerySet[HandoffPack
             "links",
             "acceptance_criteria",
             "checklist_state",
-            "rejection_reason",
         ),
     )
     qs = _annotated(qs, filters.window)
@@ -145,6 +144,10 @@ class Hold:
     started_at: datetime
     ended_at: datetime | None
     offers: list[HandoffPacket] = field(default_factory=list)
+
+    @property
+    def stage_label(self) -> str:
+        return str(Stage(self.stage).label)
 
     def duration(self, now: datetime) -> timedelta:
         return (self.ended_at or now) - self.started_at

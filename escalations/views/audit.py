@@ -101,7 +101,8 @@ def handoff_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def handoff_detail(request: HttpRequest, pk: int) -> HttpResponse:
     require_manager_pages(request)
-    handoff = handoff_audit_get(user=request.user, pk=pk)
+    window = _form(request).filters().window
+    handoff = handoff_audit_get(user=request.user, pk=pk, window=window)
     return render(
         request,
         "escalations/manage/handoff_detail.html",
@@ -109,6 +110,7 @@ def handoff_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "h": handoff,
             "outcome_label": OUTCOME_LABELS.get(handoff.outcome, handoff.outcome),
             "answer_after": handoff.responded_at - handoff.offered_at if handoff.responded_at else None,
+            "window_hours": int(window.total_seconds() // 3600),
         },
     )
 

@@ -269,3 +269,38 @@ def test_query_count_does_not_grow_with_the_rows(
     _many(make_incident, agent, other_agent, now + timedelta(days=1), 27)
     with django_assert_max_num_queries(len(few)):
         fetch()
+
+
+def test_the_packet_page_judges_ping_pong_in_the_window_asked_for(client, manager, audit):
+    client.force_login(manager)
+    url = reverse("escalations:manage-handoff", args=[audit["late_return"].pk])
+    assert "⇄ yes" not in client.get(url).content.decode()
+    assert "⇄ yes" in client.get(url, {"window": 48}).content.decode()
+
+
+def test_the_chain_page_query_count_does_not_grow_with_the_handoffs(
+    client, manager, make_incident, agent, other_agent, now, django_assert_max_num_queries
+):
+    client.force_login(manager)
+    case = make_incident()
+    url = reverse("escalations:manage-case-handoffs", args=[case.pk])
+
+    def bounce(start, count):
+        for i in range(count):
+            sender, receiver = (agent, other_agent) if i % 2 == 0 else (other_agent, agent)
+            hand_built_handoff(
+                case,
+                from_user=sender,
+                to_user=receiver,
+                offered_at=start + timedelta(hours=i),
+                status=HandoffStatus.ACCEPTED,
+                answered_after=timedelta(minutes=2),
+            )
+
+    bounce(now, 3)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    bounce(now + timedelta(days=1), 27)
+    with django_assert_max_num_queries(len(few)):
+        response = client.get(url)
+    assert len(response.context["holds"]) == 31

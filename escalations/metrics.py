@@ -12,9 +12,12 @@ Definitions:
 - ttr_cycle: counted resolve time of each resolve cycle that ended in the week; a
   reopened case contributes one value per cycle. ttr_total: per case resolved in the
   week, the sum over all its cycles.
-- sla_adherence: acknowledge = share of the week's acknowledgements within target;
-  resolve = share of the week's ended cycles that met their target; update = share of
-  the week's customer updates that were not late. Null when there was nothing to measure.
+- sla_adherence: acknowledge = acknowledgements within target ÷ (the week's
+  acknowledgements + its acknowledge breaches of cases still unacknowledged at the week's
+  end); resolve = cycles that met their target ÷ (the week's ended cycles + its resolve
+  breaches of cycles still open at the week's end); update = updates on time ÷ (the
+  week's updates + its update breaches with no update posted by the week's end). A breach
+  therefore always lowers adherence. Null when there was nothing to measure.
 - breaches: detected in the week, by clock kind and by reviewed cause.
 - handoffs: offered in the week; accepted/rejected = answered in the week; ping_pong =
   offers in the week that bounced straight back.
@@ -31,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 
 from escalations.choices import BreachCause, ClockKind, EventKind, HandoffStatus, Sentiment, SeverityKey
 from escalations.models import Breach, CaseEvent, CustomerUpdate, Escalation, HandoffPacket, Incident, ResolveCycle
@@ -78,6 +81,28 @@ def _grouped(rows: list[dict], key: str, choices: list[str]) -> dict[str, int]:
     return out
 
 
+def _breaches_still_unmet_at(breaches, end: datetime) -> dict[str, int]:
+    """Breaches of the week whose promise was still unkept at its end: a case not yet
+    acknowledged, a resolve cycle not yet ended, an update not yet posted. They count
+    as missed in adherence, so a breach always lowers it (one kept late is already
+    counted as missed by its acknowledgement, cycle or late update)."""
+    cycle_ended = ResolveCycle.objects.filter(
+        incident_id=OuterRef("incident_id"), number=OuterRef("cycle"), ended_at__lt=end
+    )
+    update_posted = CustomerUpdate.objects.filter(
+        incident_id=OuterRef("incident_id"), posted_at__gte=OuterRef("due_at"), posted_at__lt=end
+    )
+    return breaches.aggregate(
+        ack=Count(
+            "id",
+            filter=Q(kind=ClockKind.ACK)
+            & (Q(incident__acknowledged_at__isnull=True) | Q(incident__acknowledged_at__gte=end)),
+        ),
+        resolve=Count("id", filter=Q(kind=ClockKind.RESOLVE) & ~Exists(cycle_ended)),
+        update=Count("id", filter=Q(kind=ClockKind.UPDATE) & ~Exists(update_posted)),
+    )
+
+
 def weekly_metrics(week: Week) -> dict[str, Any]:
     """Every weekly-review figure for ``week`` (about a dozen queries, whatever the volume)."""
     span = (week.starts_at, week.ends_at)
@@ -120,6 +145,7 @@ def weekly_metrics(week: Week) -> dict[str, Any]:
     breaches = Breach.objects.filter(in_week("detected_at"), incident__is_drill=False).order_by()
     by_kind = _grouped(list(breaches.values("kind").annotate(n=Count("id"))), "kind", ClockKind.values)
     by_cause = _grouped(list(breaches.values("cause").annotate(n=Count("id"))), "cause", BreachCause.values)
+    unmet = _breaches_still_unmet_at(breaches, span[1])
     handoffs = HandoffPacket.objects.filter(incident__is_drill=False).aggregate(
         offered=Count("id", filter=in_week("offered_at")),
         accepted=Count("id", filter=in_week("responded_at") & Q(status=HandoffStatus.ACCEPTED)),
@@ -140,9 +166,9 @@ def weekly_metrics(week: Week) -> dict[str, Any]:
         "ttr_cycle": distribution([v for v, _ in cycles if v is not None]),
         "ttr_total": distribution(totals),
         "sla_adherence": {
-            "acknowledge_pct": _pct(acks_met, len(acks)),
-            "resolve_pct": _pct(sum(1 for _, met in cycles_ended if met), len(cycles_ended)),
-            "update_pct": _pct(updates["posted"] - updates["late"], updates["posted"]),
+            "acknowledge_pct": _pct(acks_met, len(acks) + unmet["ack"]),
+            "resolve_pct": _pct(sum(1 for _, met in cycles_ended if met), len(cycles_ended) + unmet["resolve"]),
+            "update_pct": _pct(updates["posted"] - updates["late"], updates["posted"] + unmet["update"]),
         },
         "updates": {"posted": updates["posted"], "late": updates["late"]},
         "reopens": reopens,

@@ -187,3 +187,24 @@ def test_weekly_metrics_bad_week_names_the_parameter(manager, week):
 
 def test_weekly_metrics_week_is_required(manager):
     assert_error(client_for(manager).get("/api/v1/metrics/weekly/"), 400, field="week", code="required")
+
+
+def test_a_breach_always_lowers_weekly_adherence(manager, agent, make_incident, clock):
+    silent = make_incident()  # S2, never acknowledged, resolved or updated this week
+    breach(silent, "ack", at=T0 + timedelta(minutes=30))
+    breach(silent, "update", at=T0 + timedelta(minutes=60))
+    breach(silent, "resolve", at=T0 + timedelta(hours=8))
+    on_time = make_incident()
+    incident_acknowledge(incident=on_time, actor=agent, now=T0 + timedelta(minutes=10))
+    late_update = make_incident()
+    breach(late_update, "update", at=T0 + timedelta(minutes=60))
+    customer_update_post(incident=late_update, body="late", channel=None, actor=agent, now=T0 + timedelta(hours=2))
+
+    m = client_for(manager).get("/api/v1/metrics/weekly/", {"week": "2026-W47"}).json()
+    assert m["breaches"]["total"] == 4
+    # ack: one met of one acknowledgement + one case still unacknowledged → 50 %.
+    assert m["sla_adherence"]["acknowledge_pct"] == 50.0
+    # resolve: no cycle ended, one breached cycle still open → 0 %, not "nothing to measure".
+    assert m["sla_adherence"]["resolve_pct"] == 0.0
+    # update: the late update counts once (as late); the never-posted one counts as missed.
+    assert m["updates"] == {"posted": 1, "late": 1} and m["sla_adherence"]["update_pct"] == 0.0

@@ -153,8 +153,15 @@ def _object_routes() -> set[str]:
     return found
 
 
-# Routes whose id names a shift, not a case (their access: tests/integration/test_rota.py).
-NOT_CASE_OBJECTS = {"escalations:rota-cover", "escalations:rota-swap"}
+# Routes whose id names a shift, not a case (their access: tests/integration/test_rota.py),
+# and the managers' pages: 404 for every role but Duty Managers and Managers, who see every
+# case (their access: tests/integration/test_manage_access.py).
+NOT_CASE_OBJECTS = {
+    "escalations:rota-cover",
+    "escalations:rota-swap",
+    "escalations:manage-handoff",
+    "escalations:manage-case-handoffs",
+}
 
 
 def test_every_route_that_names_a_case_has_a_row():

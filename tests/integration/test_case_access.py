@@ -153,8 +153,9 @@ def _object_routes() -> set[str]:
     return found
 
 
-# Routes whose id names a shift, not a case (their access: tests/integration/test_rota.py).
-NOT_CASE_OBJECTS = {"escalations:rota-cover", "escalations:rota-swap"}
+# Routes whose id names a shift (their access: tests/integration/test_rota.py) or one of
+# the signed-in person's own pages (tests/integration/test_views_inbox.py), not a case.
+NOT_CASE_OBJECTS = {"escalations:rota-cover", "escalations:rota-swap", "escalations:page-acknowledge"}
 
 
 def test_every_route_that_names_a_case_has_a_row():

@@ -186,6 +186,7 @@ class EventKind(models.TextChoices):
     # A resolve cycle that ended after its target; the breach itself is the sweep's event.
     MISSED = "missed", "SLA missed"
     ESCALATED = "escalated", "Escalated"
+    ESCALATION_ACKNOWLEDGED = "escalation_acknowledged", "Escalation acknowledged"
     PAGED = "paged", "Paged"
     RESOLVED = "resolved", "Resolved"
     REOPENED = "reopened", "Reopened"

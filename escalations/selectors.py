@@ -127,7 +127,8 @@ TIMELINE_FILTERS = {
         {EventKind.CREATED, EventKind.CLOCK_STARTED, EventKind.ACKNOWLEDGED, EventKind.STATUS_CHANGED,
          EventKind.SEVERITY_CHANGED, EventKind.TARGETS_CHANGED, EventKind.STAGE_CHANGED, EventKind.ASSIGNED,
          EventKind.EDITED, EventKind.CHECKLIST_ITEM_DONE, EventKind.CHECKLIST_ITEM_REOPENED,
-         EventKind.HANDOFF_OFFERED, EventKind.HANDOFF_ACCEPTED, EventKind.HANDOFF_REJECTED, EventKind.PING_PONG},
+         EventKind.HANDOFF_OFFERED, EventKind.HANDOFF_ACCEPTED, EventKind.HANDOFF_REJECTED, EventKind.PING_PONG,
+         EventKind.ESCALATION_ACKNOWLEDGED},
     ),
     "system": (
         "System",

@@ -30,6 +30,7 @@ urlpatterns = [
     path("handoffs/<int:pk>/cancel/", cases.handoff_cancel_view, name="handoff-cancel"),
     path("pages/", inbox.pages, name="pages"),
     path("pages/read/", inbox.pages_mark_read, name="pages-mark-read"),
+    path("pages/<int:pk>/acknowledge/", inbox.page_acknowledge, name="page-acknowledge"),
     path("shift/handoff/", shift.shift_handoff, name="shift-handoff"),
     path("shift/rota/", rota.rota, name="rota"),
     path("shift/rota/<int:pk>/cover/", rota.rota_cover, name="rota-cover"),

@@ -491,11 +491,11 @@ class SlaWarningAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, LargeTableAdmin)
 
 @admin.register(Escalation)
 class EscalationAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, LargeTableAdmin):
-    list_display = ("incident", "level", "reason", "is_executive", "created_at", "actor")
+    list_display = ("incident", "level", "reason", "is_executive", "created_at", "actor", "acknowledged_at")
     list_filter = ("level", "is_executive")
     search_fields = ("incident__title", "reason")
     list_select_related = ("incident", "actor")
-    autocomplete_fields = ("incident", "breach", "step", "actor")
+    autocomplete_fields = ("incident", "breach", "step", "actor", "acknowledged_by")
     ordering = ("-created_at",)
 
 

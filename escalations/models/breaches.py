@@ -67,7 +67,10 @@ class SlaWarning(models.Model):
 
 
 class Escalation(models.Model):
-    """A rise in a case's escalation level and who was notified for it."""
+    """A rise in a case's escalation level (one rung of the chain) and who was paged for
+    it. While the case's current rung is unacknowledged, ``Incident.next_escalation_at``
+    says when the chain climbs past it; acknowledging the rung (``services.chain``)
+    stops that timer."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="escalations")
     level = models.PositiveSmallIntegerField()
@@ -78,6 +81,12 @@ class Escalation(models.Model):
     created_at = models.DateTimeField()
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     is_executive = models.BooleanField(default=False)
+    acknowledged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the rung was answered: its page acknowledged, or the case."
+    )
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     history = AuditHistory()
 
     class Meta:
@@ -86,6 +95,11 @@ class Escalation(models.Model):
             # A level is reached once: two sweeps racing cannot both escalate to it.
             models.UniqueConstraint(fields=["incident", "level"], name="escalation_level_once"),
             models.CheckConstraint(condition=Q(level__gte=1), name="escalation_level_positive"),
+            models.CheckConstraint(
+                condition=Q(acknowledged_at__isnull=True, acknowledged_by__isnull=True)
+                | Q(acknowledged_at__isnull=False, acknowledged_by__isnull=False),
+                name="escalation_acknowledged_by_whom",
+            ),
         ]
 
     def __str__(self) -> str:

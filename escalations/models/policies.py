@@ -79,8 +79,10 @@ class SeverityPolicy(models.Model):
 
 
 class EscalationStep(models.Model):
-    """One rung of a policy's escalation chain: who is notified at which level, and how long
-    after the previous rung it fires if the case is still unresolved."""
+    """One rung of a policy's escalation chain: who is paged at which level, and how long
+    the previous rung's people have to acknowledge their page before the chain climbs to
+    this one. A breach reaches the next rung at once; an executive rung is never reached
+    by a breach or a timer."""
 
     policy = models.ForeignKey(SeverityPolicy, on_delete=models.CASCADE, related_name="chain")
     level = models.PositiveSmallIntegerField(help_text="1 is the first rung.")
@@ -90,7 +92,8 @@ class EscalationStep(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     wait = models.DurationField(
-        default=timedelta(minutes=15), help_text="Fires this long after the previous rung if still unresolved."
+        default=timedelta(minutes=15),
+        help_text="Fires this long after the previous rung was paged if nobody it paged has acknowledged.",
     )
     channels = models.CharField(
         max_length=60,

@@ -29,6 +29,7 @@ from escalations.models import (
     Postmortem,
     ResolveCycle,
 )
+from escalations.services.chain import incident_rung_acknowledge
 from escalations.services.checklists import checklist_facts_tick, checklists_instantiate, require_stage_exit
 from escalations.services.clocks import (
     cycle_open,
@@ -89,8 +90,9 @@ def _ack_event(incident: Incident, *, actor, now: datetime, detail: str) -> None
 def incident_acknowledge(
     *, incident: Incident | int, actor, now: datetime, expected_version: int | None = None
 ) -> Incident:
-    """Answer the page: stops the acknowledge clock (TTA). The acknowledger becomes the
-    stage DRI when nobody owns the stage yet."""
+    """Answer the page: stops the acknowledge clock (TTA), and answers the escalation
+    rung the case is on, so the chain stops climbing on its timer. The acknowledger
+    becomes the stage DRI when nobody owns the stage yet."""
     with transaction.atomic():
         incident = incident_lock(incident, expected_version=expected_version, depends_on=STATE_FIELDS)
         if incident.acknowledged_at is not None:
@@ -98,6 +100,7 @@ def incident_acknowledge(
         if incident.status not in OPEN_STATUSES:
             raise InvalidTransition("Only an open case can be acknowledged.", field="status")
         fields = [*_stop_ack_clock(incident, actor=actor, now=now), "last_progress_at"]
+        fields += incident_rung_acknowledge(incident, actor=actor, now=now)
         if incident.status == Status.NEW:
             _move(incident, Status.ACKNOWLEDGED, action="acknowledge")
             fields.append("status")

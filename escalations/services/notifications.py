@@ -39,12 +39,16 @@ IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 
 def case_url(incident_id: int) -> str:
     # Built by hand, not reverse(): the web URLconf is owned elsewhere; the contract is
-    # /cases/<pk>/ and /cases/<pk>/acknowledge/.
+    # /cases/<pk>/, /cases/<pk>/acknowledge/ and /pages/.
     return f"{settings.SITE_URL}/cases/{incident_id}/"
 
 
 def acknowledge_url(incident_id: int) -> str:
     return f"{settings.SITE_URL}/cases/{incident_id}/acknowledge/"
+
+
+def pages_url() -> str:
+    return f"{settings.SITE_URL}/pages/"
 
 
 def incident_summary(incident: Incident) -> dict:
@@ -76,8 +80,12 @@ def notification_values(
         "links": {"case": case_url(incident.pk)},
     }
     if kind in ("page", "escalation") and incident.acknowledged_at is None:
-        # A page to an on-duty person links straight to acknowledging the case.
+        # A page to an on-duty person links straight to acknowledging the case (which
+        # answers the escalation rung too).
         payload["links"]["acknowledge"] = acknowledge_url(incident.pk)
+    elif kind == "escalation":
+        # An acknowledged case's rung is answered from the paging inbox.
+        payload["links"]["acknowledge"] = pages_url()
     in_app = recipient.channel == NotificationChannel.IN_APP
     if incident.is_drill:
         status, next_attempt_at, sent_at = NotificationStatus.SUPPRESSED, None, None
@@ -339,16 +347,20 @@ def notifications_retry_failed(*, ids: Iterable[int], actor, now: datetime) -> i
     return len(requeued)
 
 
-def notifications_mark_read(*, user, now: datetime, incident: Incident | None = None) -> int:
-    """Mark the person's unread in-app pages read (their inbox's "Mark all read"; or, with
-    ``incident``, the pages about a case they acknowledged), with history rows naming
-    them. Returns how many."""
+def notifications_mark_read(
+    *, user, now: datetime, incident: Incident | None = None, pages: Iterable[int] | None = None
+) -> int:
+    """Mark the person's unread in-app pages read — all of them; with ``incident``, the
+    pages about a case they acknowledged; with ``pages``, those ids (their inbox's answer,
+    ``services.chain.pages_acknowledge``) — with history rows naming them. Returns how many."""
     with transaction.atomic():
         unread = Notification.objects.select_for_update().filter(
             recipient=user, channel=NotificationChannel.IN_APP, read_at__isnull=True
         )
         if incident is not None:
             unread = unread.filter(incident=incident)
+        if pages is not None:
+            unread = unread.filter(pk__in=list(pages))
         unread = list(unread.order_by("pk"))
         for notification in unread:
             notification.read_at = now

@@ -31,6 +31,7 @@ from escalations.services.errors import InvalidTransition, NotAllowed, RuleViola
 from escalations.services.intake import check_severity_choice
 from escalations.services.policies import policy_for
 from escalations.sla import severity_rank
+from escalations.sla.sweep import climb_due_at
 
 
 def incident_change_severity(
@@ -67,7 +68,8 @@ def severity_policy_apply(incident: Incident, policy: SeverityPolicy, *, actor) 
     """Put the case under another severity's policy. Targets apply from the original start
     (elapsed time is kept; the clock recompute follows in _finish). The open resolve
     cycle takes the new target, and a case already on the escalation chain continues on
-    the new policy's chain: its next rung is timed from the last escalation."""
+    the new policy's chain: while its current rung is unacknowledged, the climb past it
+    is timed from when it was paged with the new chain's wait."""
     for field, value in policy_snapshot(policy).items():
         setattr(incident, field, value)
     cycle = ResolveCycle.objects.select_for_update().filter(incident=incident, number=incident.resolve_cycle).first()
@@ -76,11 +78,16 @@ def severity_policy_apply(incident: Incident, policy: SeverityPolicy, *, actor) 
         audited_save(cycle, actor=actor, update_fields=["target_seconds"])
     fields = list(SNAPSHOT_FIELDS)
     if incident.escalation_level > 0:
-        following = EscalationStep.objects.filter(policy=policy, level=incident.escalation_level + 1).first()
-        last = (
-            Escalation.objects.filter(incident=incident).order_by("-level").values_list("created_at", flat=True).first()
+        rung = (
+            Escalation.objects.filter(incident=incident, level=incident.escalation_level)
+            .values_list("created_at", "acknowledged_at")
+            .first()
         )
-        incident.next_escalation_at = (last + following.wait) if following is not None and last is not None else None
+        if rung is not None and rung[1] is None:
+            chain = {step.level: step for step in EscalationStep.objects.filter(policy=policy)}
+            incident.next_escalation_at = climb_due_at(incident.escalation_level, chain, paged_at=rung[0])
+        else:  # an acknowledged rung waits for the next breach
+            incident.next_escalation_at = None
         fields.append("next_escalation_at")
     return fields
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,7 +36,6 @@ from escalations import fastpath
 from escalations.choices import (
     OPEN_STATUSES,
     ClockKind,
-    EventKind,
     HandoffStatus,
     NotificationStatus,
 )
@@ -59,7 +59,7 @@ from escalations.services.escalation import (
 )
 from escalations.services.notifications import notification_ids_enqueue_on_commit
 from escalations.services.severity import incident_raise_by_trigger, no_progress_candidates
-from escalations.services.sweep_plan import Known, Plan, plan_escalation, plan_event, plan_incident
+from escalations.services.sweep_plan import Known, Plan, plan_climb, plan_handoff_breach, plan_incident
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +128,8 @@ class SweepResult:
     batches: int = 0
     duration_ms: int = 0
     breached_incident_ids: list[int] = field(default_factory=list)
+    # The cases this sweep raised a rung: no second rung for them in the same sweep.
+    climbed: set[int] = field(default_factory=set)
 
     def add(self, plans: list[Plan]) -> None:
         for plan in plans:
@@ -138,9 +140,11 @@ class SweepResult:
             self.handoff_breaches += sum(1 for b in plan.breaches if b["kind"] == ClockKind.HANDOFF)
             if plan.breaches and len(self.breached_incident_ids) < 100:
                 self.breached_incident_ids.append(plan.incident.pk)
+            if plan.escalations:
+                self.climbed.add(plan.incident.pk)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "breached_incident_ids"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("breached_incident_ids", "climbed")}
 
 
 def _commit_plans(plans: list[Plan], *, now, roster, actor, result: SweepResult) -> None:
@@ -164,9 +168,8 @@ def _commit_plans(plans: list[Plan], *, now, roster, actor, result: SweepResult)
             with transaction.atomic():
                 replanned = plan_incident(
                     incident, now=now, roster=roster, actor=actor, known=_known_for(incident.pk),
-                    pauses=pauses[incident.pk],
+                    pauses=pauses[incident.pk], handoffs=plan.handoffs,
                 )  # fmt: skip
-                replanned.handoffs = plan.handoffs
                 _write([replanned], actor=actor)
             result.add([replanned])
         except (IntegrityError, DatabaseError, RuntimeError):
@@ -200,6 +203,16 @@ def _lock_due_incidents(now: datetime, limit: int) -> list[Incident]:
     )
 
 
+def _due_handoffs(now: datetime):
+    # handoff_accept_due_idx. SKIP LOCKED: a packet a person is answering right now is
+    # left to a later sweep.
+    return (
+        HandoffPacket.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("to_user", "to_team")
+        .filter(status=HandoffStatus.OFFERED, accept_due_at__lte=now, accept_breached_at__isnull=True)
+    )
+
+
 def _sweep_incident_batch(*, now: datetime, limit: int, roster: LazyRoster, actor, result: SweepResult) -> int:
     with transaction.atomic():
         rows = _lock_due_incidents(now, limit)
@@ -208,10 +221,19 @@ def _sweep_incident_batch(*, now: datetime, limit: int, roster: LazyRoster, acto
         roster = roster.get()
         roster_add_teams(roster, {r.team_id for r in rows if r.team_id})
         pauses = pauses_by_incident(r.pk for r in rows)
+        # The same cases' handoffs past their time box breach with them: all of a case's
+        # breaches in one sweep climb one rung together.
+        handoffs: dict[int, list[HandoffPacket]] = defaultdict(list)
+        for packet in _due_handoffs(now).filter(incident_id__in=[r.pk for r in rows]).order_by("accept_due_at"):
+            handoffs[packet.incident_id].append(packet)
         plans: list[Plan] = []
         for incident in rows:
             try:
-                plans.append(plan_incident(incident, now=now, roster=roster, actor=actor, pauses=pauses[incident.pk]))
+                plan = plan_incident(
+                    incident, now=now, roster=roster, actor=actor, pauses=pauses[incident.pk],
+                    handoffs=handoffs.get(incident.pk, ()),
+                )  # fmt: skip
+                plans.append(plan)
             except Exception:  # noqa: BLE001 — one bad row must not stall the sweep
                 logger.exception("Sweep could not process case %s; retrying it later", incident.pk)
                 _push_forward(incident, now=now, actor=actor)
@@ -230,28 +252,27 @@ def roster_add_teams(roster: Roster, team_ids: set[int]) -> None:
 
 
 def _sweep_handoff_batch(*, now: datetime, limit: int, roster: LazyRoster, actor, result: SweepResult) -> int:
-    """Offered packets past their acceptance time box (handoff_accept_due_idx): one
-    handoff breach per packet, which escalates its case like any breach."""
+    """Offered packets past their acceptance time box (handoff_accept_due_idx) whose case
+    had nothing else due: one handoff breach per packet, and — like any breaches — one
+    rung per case for all of them."""
     with transaction.atomic():
-        packets = list(
-            HandoffPacket.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=HandoffStatus.OFFERED, accept_due_at__lte=now, accept_breached_at__isnull=True)
-            .order_by("accept_due_at")[:limit]
-        )
+        packets = list(_due_handoffs(now).order_by("accept_due_at")[:limit])
         if not packets:
             return 0
         roster = roster.get()
         # Lock their cases without waiting: a case a person is changing right now (maybe
-        # accepting this very handoff) is left for the next sweep.
+        # accepting this very handoff) is left for the next sweep. So is a case this sweep
+        # already raised a rung (its packet was locked then): one rung per sweep.
         incidents = {
             i.pk: i
             for i in _case_rows()
             .select_for_update(skip_locked=True, of=("self",))
-            .filter(pk__in={p.incident_id for p in packets})
+            .filter(pk__in={p.incident_id for p in packets} - result.climbed)
         }
         pauses = pauses_by_incident(incidents)
         roster_add_teams(roster, {i.team_id for i in incidents.values() if i.team_id})
         plans: dict[int, Plan] = {}
+        breaches: dict[int, list] = defaultdict(list)
         taken = 0
         for packet in packets:
             incident = incidents.get(packet.incident_id)
@@ -259,25 +280,12 @@ def _sweep_handoff_batch(*, now: datetime, limit: int, roster: LazyRoster, actor
                 continue
             taken += 1
             plan = plans.setdefault(incident.pk, Plan(incident=incident))
-            packet.accept_breached_at = now
-            plan.handoffs.append(packet)
-            breach = {
-                "incident_id": incident.pk, "kind": ClockKind.HANDOFF, "cycle": packet.pk, "handoff_id": packet.pk,
-                "severity": incident.severity, "due_at": packet.accept_due_at, "detected_at": now,
-            }  # fmt: skip
-            plan.breaches.append(breach)
-            receiver = packet.to_user or packet.to_team
-            plan_event(
-                plan, kind=EventKind.BREACHED, actor=actor, now=now,
-                new={"clock": ClockKind.HANDOFF, "handoff": packet.pk, "due_at": packet.accept_due_at},
-                detail=f"Handoff to {receiver} not accepted by {packet.accept_due_at:%H:%M} UTC",
-            )  # fmt: skip
-            if incident.status in OPEN_STATUSES:
-                plan_escalation(
-                    plan, roster=roster, actor=actor, now=now, breach=breach, known=Known(),
-                    reason=f"Handoff to {receiver} not accepted in time",
-                )  # fmt: skip
+            breaches[incident.pk].append(plan_handoff_breach(plan, packet, now=now, actor=actor, known=Known()))
         for plan in plans.values():
+            if plan.incident.status in OPEN_STATUSES:
+                plan_climb(
+                    plan, roster=roster, actor=actor, now=now, known=Known(), breaches=breaches[plan.incident.pk]
+                )
             incident_recompute_clocks(plan.incident, now=now, pauses=pauses[plan.incident.pk])
         try:
             with transaction.atomic():
@@ -294,7 +302,9 @@ def _sweep_handoff_batch(*, now: datetime, limit: int, roster: LazyRoster, actor
                 default_user=actor,
             )
         result.examined += taken
-        return len(packets)
+        # Packets left for the next sweep because their case climbed in this one are not
+        # counted: a batch of only those would otherwise be taken again and again.
+        return len(packets) - sum(1 for p in packets if p.incident_id in result.climbed)
 
 
 def sweep_run(

@@ -5,18 +5,20 @@ them in one batch."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from escalations.choices import ChainTarget, ClockKind, EventKind, NotificationChannel
+from escalations.choices import OPEN_STATUSES, ChainTarget, ClockKind, EventKind, NotificationChannel
 from escalations.models import HandoffPacket, Incident
 from escalations.services.clocks import incident_recompute_clocks
 from escalations.services.common import event_values
 from escalations.services.escalation import Recipient, Roster, duty_managers, recipients_for, step_recipients
 from escalations.services.notifications import notification_values
 from escalations.sla import Pause
-from escalations.sla.sweep import sweep_decide
+from escalations.sla.sweep import climb_due_at, climb_to, sweep_decide
+from escalations.text import duration_text
 
 WARNING_CHANNELS = (NotificationChannel.IN_APP, NotificationChannel.EMAIL)
 
@@ -38,6 +40,13 @@ class Known:
     breaches: set[tuple[str, int]] = field(default_factory=set)
     warnings: set[tuple[str, int]] = field(default_factory=set)
     levels: set[int] = field(default_factory=set)
+
+
+class Breached(NamedTuple):
+    """A new breach row of the plan and how the escalation's reason names it."""
+
+    row: Row
+    reason: str
 
 
 @dataclass
@@ -83,25 +92,58 @@ def _clock_label(kind: str) -> str:
     return ClockKind(kind).label.lower()
 
 
-def plan_escalation(
-    plan: Plan, *, roster: Roster, actor, now: datetime, reason: str, breach: Row | None, known: Known
-) -> None:
-    """Raise the case one rung and notify that rung. Past the top of the chain the level
-    stays, and a breach is told to the top rung again."""
+def plan_handoff_breach(plan: Plan, packet: HandoffPacket, *, now: datetime, actor, known: Known) -> Breached | None:
+    """An offered handoff past its acceptance time box: mark the packet and record its
+    breach (once per packet, ``breach_once_per_cycle``). Returns the breach for the climb,
+    or None when an earlier sweep already recorded it."""
+    packet.accept_breached_at = now
+    plan.handoffs.append(packet)
+    if (ClockKind.HANDOFF, packet.pk) in known.breaches:
+        return None
+    breach = {
+        "incident_id": plan.incident.pk, "kind": ClockKind.HANDOFF, "cycle": packet.pk, "handoff_id": packet.pk,
+        "severity": plan.incident.severity, "due_at": packet.accept_due_at, "detected_at": now,
+    }  # fmt: skip
+    plan.breaches.append(breach)
+    receiver = packet.to_user or packet.to_team
+    plan_event(
+        plan, kind=EventKind.BREACHED, actor=actor, now=now,
+        new={"clock": ClockKind.HANDOFF, "handoff": packet.pk, "due_at": packet.accept_due_at},
+        detail=f"Handoff to {receiver} not accepted by {packet.accept_due_at:%H:%M} UTC",
+    )  # fmt: skip
+    return Breached(breach, f"Handoff to {receiver} not accepted in time")
+
+
+def plan_climb(plan: Plan, *, roster: Roster, actor, now: datetime, known: Known, breaches: list[Breached]) -> None:
+    """Raise the case ONE rung and page that rung: for ``breaches`` — every new breach of
+    the case this sweep found, all named in the reason, the first linked — or, with none,
+    because nobody acknowledged the current rung within the next rung's wait. The new
+    rung's own wait starts (``next_escalation_at``); acknowledging stops it.
+
+    At the top of what a climb may reach (the end of the chain, or the rung below an
+    executive one) the level stays and no wait runs; a breach is told to the rung the
+    case is on."""
     incident = plan.incident
-    policy_id = incident.policy_id
-    level = max(incident.escalation_level, max(known.levels, default=0)) + 1
-    step = roster.step(policy_id, level)
-    if step is not None and not incident.policy.chain_may_reach(step.target):
-        step = None
-    if step is None:
+    chain = roster.chains.get(incident.policy_id, {})
+    current = max(incident.escalation_level, max(known.levels, default=0))
+    if breaches:
+        reason = "; ".join(b.reason for b in breaches)
+        if len(breaches) > 1:
+            reason = f"{len(breaches)} breaches: {reason}"
+    else:
+        following = chain.get(current + 1)
+        waited = f" within {duration_text(following.wait)}" if following is not None else ""
+        reason = f"Nobody acknowledged level {current}{waited}"
+    level = climb_to(current, chain)
+    if level is None:
         incident.next_escalation_at = None
-        top = roster.step(policy_id, roster.top_level(policy_id))
-        if breach is None or top is None:
+        top = chain.get(current)
+        if not breaches or top is None:
             return
         recipients, _ = step_recipients(top, incident, roster)
+        first = breaches[0].row
         _notify(
-            plan, recipients, kind="breach", key=f"breach:{incident.pk}:{breach['kind']}:{breach['cycle']}", now=now,
+            plan, recipients, kind="breach", key=f"breach:{incident.pk}:{first['kind']}:{first['cycle']}", now=now,
             subject=f"Breach: {incident.severity} {incident.reference} {incident.title}",
             text=f"[{incident.severity}] {incident.reference} {incident.title}: {reason} (top of the escalation chain)",
         )  # fmt: skip
@@ -110,6 +152,7 @@ def plan_escalation(
             detail=f"Top of the escalation chain already reached; {reason}",
         )  # fmt: skip
         return
+    step = chain[level]
     recipients, is_executive = step_recipients(step, incident, roster)
     notified = [r.as_dict() for r in recipients]
     target_label = TARGET_LABELS.get(step.target, step.target)
@@ -117,7 +160,7 @@ def plan_escalation(
         "incident_id": incident.pk,
         "level": level,
         "reason": reason[:300],
-        "breach": breach,
+        "breach": breaches[0].row if breaches else None,
         "step_id": step.pk,
         "notified": notified,
         "created_at": now,
@@ -127,13 +170,19 @@ def plan_escalation(
     plan.escalations.append(escalation)
     old_level = incident.escalation_level
     incident.escalation_level = level
-    following = roster.step(policy_id, level + 1)
-    incident.next_escalation_at = now + following.wait if following is not None else None
+    incident.next_escalation_at = climb_due_at(level, chain, paged_at=now)
+    answer = ""
+    if incident.next_escalation_at is not None:
+        above = chain[level + 1]
+        answer = (
+            f" Acknowledge within {duration_text(above.wait)}, or it goes to level {level + 1} "
+            f"({TARGET_LABELS.get(above.target, above.target)})."
+        )
     _notify(
         plan, recipients, kind="escalation", key=f"esc:{incident.pk}:L{level}", now=now, escalation=escalation,
         subject=f"Escalation L{level}: {incident.severity} {incident.reference} {incident.title}",
         text=f"[{incident.severity}] {incident.reference} {incident.title}: {reason}. "
-        f"Escalated to level {level} ({target_label}).",
+        f"Escalated to level {level} ({target_label}).{answer}",
     )  # fmt: skip
     names = ", ".join(sorted({r.label for r in recipients})) or "nobody on duty"
     plan_event(
@@ -141,7 +190,14 @@ def plan_escalation(
         kind=EventKind.ESCALATED,
         actor=actor,
         now=now,
-        new={"level": level, "target": step.target, "notified": notified, "executive": is_executive},
+        new={
+            "level": level,
+            "target": step.target,
+            "notified": notified,
+            "executive": is_executive,
+            "breaches": [[b.row["kind"], b.row["cycle"]] for b in breaches],
+            "climbs_at": incident.next_escalation_at,
+        },
         detail=f"Level {old_level} → {level} ({target_label}): {reason}. Notified {names}",
     )
 
@@ -159,10 +215,13 @@ def plan_incident(
     actor,
     known: Known | None = None,
     pauses: list[Pause] | None = None,
+    handoffs: Sequence[HandoffPacket] = (),
 ) -> Plan:
     """Decide what fired for a locked case and build (unsaved) the rows that record it;
-    set the markers, raise the level and recompute ``next_check_at`` on the instance.
-    ``pauses``: the case's pauses when the caller loaded them for a batch (else one query)."""
+    set the markers, climb at most one rung and recompute ``next_check_at`` on the
+    instance. ``pauses``: the case's pauses when the caller loaded them for a batch (else
+    one query). ``handoffs``: its locked offered packets past their time box, whose
+    breaches climb with the case's own."""
     known = known or Known()
     plan = Plan(incident=incident)
     decision = sweep_decide(incident, now)
@@ -189,7 +248,7 @@ def plan_incident(
             text=f"[{incident.severity}] {incident.reference} {incident.title}: {_clock_label(fired.kind)} "
             f"target {incident.warning_pct} % used, due {fired.due_at:%Y-%m-%d %H:%M} UTC.",
         )  # fmt: skip
-    escalated = False
+    breaches: list[Breached] = []
     for fired in decision.breaches:
         setattr(incident, f"{fired.kind}_breached_at", now)
         if (fired.kind, fired.cycle) in known.breaches:
@@ -206,26 +265,15 @@ def plan_incident(
             new={"clock": fired.kind, "cycle": fired.cycle, "due_at": fired.due_at, "detected_late_seconds": late},
             detail=f"{label} target missed (due {fired.due_at:%Y-%m-%d %H:%M} UTC)",
         )  # fmt: skip
-        reason = f"{label} target breached (due {fired.due_at:%H:%M} UTC)"
-        plan_escalation(plan, roster=roster, actor=actor, now=now, reason=reason, breach=breach, known=known)
-        known.levels.add(incident.escalation_level)
-        escalated = True
-    if decision.chain_step_due and not escalated:
-        plan_escalation(
-            plan, roster=roster, actor=actor, now=now, breach=None, known=known,
-            reason=f"Still unresolved at escalation level {incident.escalation_level}",
-        )  # fmt: skip
-    # A chain rung with no wait fires in the same pass as the one before it.
-    for _ in range(roster.top_level(incident.policy_id)):
-        if incident.next_escalation_at is None or incident.next_escalation_at > now or incident.paused_since:
-            break
-        before = incident.escalation_level
-        plan_escalation(
-            plan, roster=roster, actor=actor, now=now, breach=None, known=known,
-            reason=f"Next rung after level {before} has no wait",
-        )  # fmt: skip
-        if incident.escalation_level == before:
-            break
+        breaches.append(Breached(breach, f"{label} target breached (due {fired.due_at:%H:%M} UTC)"))
+    for packet in handoffs:
+        found = plan_handoff_breach(plan, packet, now=now, actor=actor, known=known)
+        if found is not None:
+            breaches.append(found)
+    # One rung per case per sweep, whatever fired; a paused case's wait never runs out
+    # (sweep_decide), though a breach found while it is paused still climbs.
+    if incident.status in OPEN_STATUSES and (breaches or decision.chain_step_due):
+        plan_climb(plan, roster=roster, actor=actor, now=now, known=known, breaches=breaches)
     incident_recompute_clocks(incident, now=now, pauses=pauses)
     if incident.next_check_at is not None and incident.next_check_at <= now:
         # Should not happen (every fired item set its marker); never let one row spin.

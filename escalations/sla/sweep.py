@@ -1,14 +1,22 @@
-"""What the breach sweep fires for one case at one instant: a pure function of the case's
-stored deadlines and markers (no ORM, no settings, no clock reads), tested without a
-database (tests/unit/test_sweep_decide.py) and against the clock maths."""
+"""What the breach sweep fires for one case at one instant, and how far it climbs the
+escalation chain: pure functions of the case's stored deadlines and markers and of the
+chain's rungs (no ORM, no settings, no clock reads), tested without a database
+(tests/unit/test_sweep_decide.py) and against the clock maths.
+
+The climb (docs/playbook.md): each breach raises the case one rung and pages that rung;
+the chain goes past a rung only when a new breach happens or when the people the rung
+paged have not acknowledged within the next rung's wait (``Incident.next_escalation_at``,
+cleared when they acknowledge). One rung per case per sweep, however many breaches the
+sweep found; never to an executive rung."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from escalations.choices import OPEN_STATUSES, ClockKind
+from escalations.choices import OPEN_STATUSES, ChainTarget, ClockKind
 from escalations.sla.clock import ClockStatus, stored_status
 
 
@@ -47,6 +55,9 @@ class Fired:
 
 @dataclass(frozen=True)
 class SweepDecision:
+    """What fired. ``chain_step_due``: the current rung's acknowledge wait ran out (the
+    case is not paused). However many breaches fired, the case climbs one rung."""
+
     warnings: tuple[Fired, ...] = ()
     breaches: tuple[Fired, ...] = ()
     chain_step_due: bool = False
@@ -113,3 +124,35 @@ def sweep_decide(row: SweepRow, now: datetime) -> SweepDecision:
             breaches.append(Fired(kind, cycle, due, warn))
     chain_due = row.paused_since is None and row.next_escalation_at is not None and row.next_escalation_at <= now
     return SweepDecision(tuple(warnings), tuple(breaches), chain_due)
+
+
+class ChainStep(Protocol):
+    """The fields of a chain rung (an EscalationStep) the climb reads."""
+
+    target: str
+    wait: timedelta
+
+
+# One rung per case per sweep: a rung whose next rung has no wait still leaves the people
+# it paged until the next sweep, never the very pass that paged them.
+MIN_RUNG_WAIT = timedelta(seconds=1)
+
+
+def climb_to(level: int, chain: Mapping[int, ChainStep]) -> int | None:
+    """The rung a climb from ``level`` reaches (a breach's, or a timer's): ``level + 1``
+    when ``chain`` (level → rung) has it, else None — the top of the chain. Never an
+    executive rung: the climb stops below it, as executives are reached only through an
+    explicit request."""
+    step = chain.get(level + 1)
+    if step is None or step.target == ChainTarget.EXECUTIVE:
+        return None
+    return level + 1
+
+
+def climb_due_at(level: int, chain: Mapping[int, ChainStep], *, paged_at: datetime) -> datetime | None:
+    """When the chain climbs past rung ``level``, paged at ``paged_at``, if nobody it paged
+    acknowledges: once the next rung's wait has passed. None when no climb is left."""
+    following = climb_to(level, chain)
+    if following is None:
+        return None
+    return paged_at + max(chain[following].wait, MIN_RUNG_WAIT)

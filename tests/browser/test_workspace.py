@@ -1,6 +1,7 @@
 """The CS workspace in real headless Chromium: intake of an S1 with its 5-minute
 acknowledge countdown, acknowledge, a customer update, the checklist, a handoff accepted
-by a second person, two editors in conflict, and a breach appearing in the queue.
+by a second person, two editors in conflict, a breach appearing in the queue, and the
+escalation it caused acknowledged from the paging inbox.
 Screenshots of the queue and the case page go to docs/screenshots/."""
 
 from __future__ import annotations
@@ -272,6 +273,27 @@ def test_paging_inbox_and_shift_rota_screens(signed_in, live_server, agent, duty
     page.click("text=Shift rota")
     expect(page.locator("#rota")).to_contain_text("Support EMEA")
     page.screenshot(path=str(SCREENSHOTS / "rota.png"), full_page=True)
+
+
+def test_a_rung_is_acknowledged_from_the_paging_inbox(signed_in, live_server, agent, duty_manager, team, make_incident):
+    from tests.engine_support import roster
+
+    now = timezone.now()
+    roster(now=now - timedelta(hours=2), team=team, duty_manager=duty_manager)
+    incident = make_incident(now=now - timedelta(minutes=70), team=team, title="Invoices stuck in Pending")  # S2
+    incident_acknowledge(incident=incident, actor=agent, now=now - timedelta(minutes=69))
+    sweep_run(now=now, source="test")  # the first customer update is 10 minutes late: level 1
+    page = signed_in(duty_manager, width=1280, height=800)
+    page.goto(f"{live_server.url}/pages/")
+    row = page.locator("#pages tbody tr", has_text="Escalation L1")
+    expect(row).to_contain_text("Acknowledge within 30m 00s, or it goes to level 2")
+    row.locator("button[name=acknowledge_escalation]").click()
+    expect(page.locator("ul.messages")).to_contain_text(f"The escalation chain of {incident.reference} stops climbing")
+    row = page.locator("#pages tbody tr", has_text="Escalation L1")
+    expect(row).to_contain_text("✔ level 1 acknowledged by Dana_Dm")
+    expect(row).not_to_contain_text("● New")
+    incident.refresh_from_db()
+    assert incident.next_escalation_at is None
 
 
 def test_an_expired_handoff_reads_as_expired_with_whom_it_escalated_to(

@@ -153,12 +153,14 @@ def _object_routes() -> set[str]:
     return found
 
 
-# Routes whose id names a shift, not a case (their access: tests/integration/test_rota.py),
-# and the managers' pages: 404 for every role but Duty Managers and Managers, who see every
+# Routes whose id names a shift (their access: tests/integration/test_rota.py) or one of
+# the signed-in person's own pages (tests/integration/test_views_inbox.py), not a case; and
+# the managers' pages: 404 for every role but Duty Managers and Managers, who see every
 # case (their access: tests/integration/test_manage_access.py).
 NOT_CASE_OBJECTS = {
     "escalations:rota-cover",
     "escalations:rota-swap",
+    "escalations:page-acknowledge",
     "escalations:manage-handoff",
     "escalations:manage-case-handoffs",
 }

@@ -1,11 +1,13 @@
-"""sweep_decide: the pure "what fires now" function, without a database."""
+"""sweep_decide and the climb: the pure "what fires now" and "which rung next"
+functions, without a database."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from escalations.sla.sweep import Fired, sweep_decide
+from escalations.choices import ChainTarget
+from escalations.sla.sweep import MIN_RUNG_WAIT, Fired, climb_due_at, climb_to, sweep_decide
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
@@ -83,3 +85,43 @@ def test_chain_step_due_only_when_running():
     assert not sweep_decide(row, T0 + 4 * M).chain_step_due
     assert sweep_decide(row, T0 + 5 * M).chain_step_due
     assert not sweep_decide(replace(row, paused_since=T0), T0 + 5 * M).chain_step_due
+
+
+@dataclass(frozen=True)
+class Step:
+    target: str
+    wait: timedelta
+
+
+# The shipped S1 chain: executives allowed at the fifth rung.
+S1_CHAIN = {
+    1: Step(ChainTarget.DUTY_MANAGER, 0 * M),
+    2: Step(ChainTarget.COMMANDER, 5 * M),
+    3: Step(ChainTarget.FIX_LEAD, 10 * M),
+    4: Step(ChainTarget.MANAGER, 15 * M),
+    5: Step(ChainTarget.EXECUTIVE, 30 * M),
+}
+
+
+def test_a_climb_is_one_rung():
+    assert [climb_to(level, S1_CHAIN) for level in (0, 1, 2, 3)] == [1, 2, 3, 4]
+
+
+def test_the_climb_stops_below_an_executive_rung_and_at_the_end_of_the_chain():
+    assert climb_to(4, S1_CHAIN) is None  # level 5 is the executive's
+    assert climb_to(5, S1_CHAIN) is None
+    assert climb_to(1, {1: S1_CHAIN[1], 2: Step(ChainTarget.EXECUTIVE, 0 * M), 3: S1_CHAIN[3]}) is None
+    assert climb_to(0, {1: Step(ChainTarget.EXECUTIVE, 0 * M)}) is None
+    assert climb_to(1, {1: S1_CHAIN[1]}) is None
+    assert climb_to(1, {1: S1_CHAIN[1], 3: S1_CHAIN[3]}) is None  # a gap ends the chain
+
+
+def test_a_rungs_wait_is_the_next_rungs_and_none_runs_towards_an_executive():
+    assert climb_due_at(1, S1_CHAIN, paged_at=T0) == T0 + 5 * M
+    assert climb_due_at(3, S1_CHAIN, paged_at=T0) == T0 + 15 * M
+    assert climb_due_at(4, S1_CHAIN, paged_at=T0) is None
+
+
+def test_a_next_rung_without_a_wait_still_waits_for_the_next_sweep():
+    chain = {1: S1_CHAIN[1], 2: Step(ChainTarget.COMMANDER, 0 * M)}
+    assert climb_due_at(1, chain, paged_at=T0) == T0 + MIN_RUNG_WAIT > T0

@@ -52,7 +52,8 @@ class Roster:
 
     ``shifts[(role, team_id)]`` lists the users on shift; ``shifts[(role, None)]`` holds
     everyone on that role whatever the team (the fallback when the case's team has
-    nobody on shift)."""
+    nobody on shift); ``chains[policy_id]`` maps level → rung, as the climb
+    (``escalations.sla.sweep.climb_to``) reads it."""
 
     at: datetime
     shifts: dict[tuple[str, int | None], list] = field(default_factory=dict)
@@ -65,12 +66,6 @@ class Roster:
         if team_id is not None and self.shifts.get((role, team_id)):
             return self.shifts[(role, team_id)]
         return self.shifts.get((role, None), [])
-
-    def step(self, policy_id: int, level: int) -> EscalationStep | None:
-        return self.chains.get(policy_id, {}).get(level)
-
-    def top_level(self, policy_id: int) -> int:
-        return max(self.chains.get(policy_id, {}), default=0)
 
 
 def shifts_on_duty(*, at: datetime, roles: Iterable[str] | None = None) -> dict[tuple[str, int | None], list]:

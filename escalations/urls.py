@@ -3,7 +3,7 @@ case-create are a contract with notifications and the API: keep them."""
 
 from django.urls import path
 
-from escalations.views import audit, case_page, cases, inbox, intake, manage, profile, queue, rota, shift
+from escalations.views import audit, case_page, cases, inbox, intake, manage, profile, queue, review, rota, shift
 
 app_name = "escalations"
 
@@ -40,6 +40,7 @@ urlpatterns = [
     path("profile/", profile.profile, name="profile"),
     path("manage/", manage.manage_index, name="manage"),
     path("manage/handoffs/", audit.handoff_list, name="manage-handoffs"),
+    path("manage/review/", review.weekly_review, name="manage-review"),
     path("manage/handoffs.csv", audit.handoff_csv, name="manage-handoffs-csv"),
     path("manage/handoffs/<int:pk>/", audit.handoff_detail, name="manage-handoff"),
     path("manage/cases/<int:pk>/handoffs/", audit.case_handoff_chain, name="manage-case-handoffs"),

@@ -101,6 +101,10 @@ class Escalation(models.Model):
                 name="escalation_acknowledged_by_whom",
             ),
         ]
+        indexes = [
+            # Weekly review: executive interrupts in a range of weeks.
+            models.Index(fields=["created_at"], condition=Q(is_executive=True), name="escalation_executive_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.incident_id} → level {self.level}"

@@ -230,6 +230,9 @@ class Incident(models.Model):
             ),
             # Weekly metrics: cases reported in a week.
             models.Index(fields=["reported_at"], name="incident_reported_idx"),
+            # Weekly review: cases resolved in a range of weeks (handoffs per case), and the
+            # cases still open at a week's end (resolved_at IS NULL OR >= the end).
+            models.Index(fields=["resolved_at"], name="incident_resolved_idx"),
             # API list filter ?customer=&status=
             models.Index(fields=["customer", "status"], name="incident_customer_status_idx"),
             # API list filter ?status=&severity= (integrations polling for new S1/S2 cases):
@@ -280,6 +283,10 @@ class ResolveCycle(models.Model):
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
                 name="cycle_ends_after_start",
             ),
+        ]
+        indexes = [
+            # Weekly review: resolve cycles that ended in a range of weeks.
+            models.Index(fields=["ended_at"], name="cycle_ended_idx"),
         ]
 
     def __str__(self) -> str:

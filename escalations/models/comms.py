@@ -23,7 +23,11 @@ class CustomerUpdate(models.Model):
     class Meta:
         ordering = ["posted_at"]
         constraints = [models.CheckConstraint(condition=~Q(body=""), name="customer_update_body_required")]
-        indexes = [models.Index(fields=["incident", "posted_at"], name="update_incident_time_idx")]
+        indexes = [
+            models.Index(fields=["incident", "posted_at"], name="update_incident_time_idx"),
+            # Weekly review: updates posted in a range of weeks.
+            models.Index(fields=["posted_at"], name="update_posted_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Update on {self.incident_id} at {self.posted_at:%Y-%m-%d %H:%M}"

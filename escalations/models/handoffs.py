@@ -77,6 +77,8 @@ class HandoffPacket(models.Model):
             models.Index(fields=["accept_due_at"], condition=Q(status="offered"), name="handoff_accept_due_idx"),
             # Receiver's inbox: offers to me.
             models.Index(fields=["to_user", "status"], name="handoff_inbox_idx"),
+            # Weekly review: handoffs offered in a range of weeks.
+            models.Index(fields=["offered_at"], name="handoff_offered_idx"),
         ]
 
     def __str__(self) -> str:

@@ -52,6 +52,18 @@ LABELS = {
 register.filter("duration", duration_text)
 
 
+@register.filter
+def duration_seconds(seconds: float | None) -> str:
+    """A number of seconds as a duration ('1h 05m'); '—' when there is none."""
+    return "—" if seconds is None else duration_text(timedelta(seconds=seconds))
+
+
+@register.filter
+def minutes(seconds: float | None) -> str:
+    """Seconds as minutes with one decimal, as the review page's charts plot them."""
+    return "" if seconds is None else str(round(seconds / 60, 1))
+
+
 @dataclass(frozen=True)
 class ClockView:
     """What one clock cell shows."""

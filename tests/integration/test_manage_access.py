@@ -32,6 +32,7 @@ def a_handoff(make_incident, agent, other_agent, now):
 MANAGER_PAGES = [
     ("escalations:manage", ()),
     ("escalations:manage-handoffs", ()),
+    ("escalations:manage-review", ()),
     ("escalations:manage-handoffs-csv", ()),
     ("escalations:manage-handoff", lambda fixture: (fixture("a_handoff").pk,)),
     ("escalations:manage-case-handoffs", lambda fixture: (fixture("a_handoff").incident_id,)),

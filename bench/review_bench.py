@@ -245,8 +245,10 @@ def _load(n_cases: int, reload: bool, last_week) -> tuple:
     agent.groups.add(Group.objects.get(name=roles.CS_AGENTS))
     other, _ = User.objects.get_or_create(username="bench_other", defaults={"first_name": "Other"})
     other.groups.add(Group.objects.get(name=roles.CS_AGENTS))
-    manager, _ = User.objects.get_or_create(username="bench_manager", defaults={"first_name": "Mia"})
+    manager, _ = User.objects.get_or_create(username="bench_manager", defaults={"first_name": "Mia", "is_staff": True})
     manager.groups.add(Group.objects.get(name=roles.MANAGERS))
+    # Fresh instances: permission caches must not predate the group memberships.
+    agent, other, manager = (User.objects.get(pk=u.pk) for u in (agent, other, manager))
     customers = [Customer.objects.get_or_create(name=f"Customer {i:03d}")[0] for i in range(200)]
     channel = Channel.objects.get(slug="email")
     _incident_insert_sql.customers = [c.pk for c in customers]
@@ -270,10 +272,12 @@ def _load(n_cases: int, reload: bool, last_week) -> tuple:
         existing = Incident.objects.filter(title__startswith=TITLE).count()
     if existing >= n_cases:
         return manager, existing
+    if existing:
+        raise SystemExit(f"The database holds {existing:,} bench cases, not {n_cases:,}: run with --reload.")
     year_start = last_week.ends_at - timedelta(weeks=52)
     seconds = int((last_week.ends_at - year_start).total_seconds())
     template = Incident.objects.filter(title="Review bench template").first() or incident_create(
-        actor=agent,
+        actor=manager,
         title="Review bench template",
         customer=customers[0],
         channel=channel,

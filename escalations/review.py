@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Aggregate,
     Count,
@@ -213,7 +213,9 @@ class ReviewFigures:
     ping_pong: dict[str, list[int]]
     ping_pong_rate: dict[str, list[float | None]]
     time_to_accept: dict[str, Distribution]
-    stage_ownership: dict[str, Distribution]  # stage → weeks, over all severities
+    # stage → the chosen week only (one-item lists), over all severities: each stay's entry
+    # is a lookup on its case's timeline, the costliest figure, and the page shows one week.
+    stage_ownership: dict[str, Distribution]
     open_at_end: dict[str, dict[str, Any]]  # severity → {cases, arr}
     sentiment_at_end: dict[str, int]
     executive_per_week: dict[str, list[int]]
@@ -334,7 +336,7 @@ GROUP BY 1, 2
 
 
 def _stage_ownership(weeks: list[Week]) -> dict[str, Distribution]:
-    """Each stay in a stage that ended in the 13 weeks: entered when the case opened,
+    """Each stay in a stage that ended in ``weeks``: entered when the case opened,
     was moved into the stage, accepted into it by a handoff or reopened; left when it
     moved on or was resolved. The stage left is named on a stage change; on a resolve it
     is the last stage the case was moved into (triage when it never moved). Raw SQL: the
@@ -363,11 +365,19 @@ def _stage_ownership(weeks: list[Week]) -> dict[str, Distribution]:
 
 
 def review_figures(week: Week | str, weeks: int = REVIEW_WEEKS) -> ReviewFigures:
-    """Every review figure for ``week`` and the ``weeks - 1`` before it (13 queries,
-    whatever the number of cases and weeks)."""
+    """Every review figure for ``week`` and the ``weeks - 1`` before it: 13 queries and a
+    setting, whatever the number of cases and weeks. Raises ValueError on a bad label."""
     if isinstance(week, str):
         week = week_parse(week)
-    span = review_weeks(week, weeks)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # PostgreSQL's JIT would compile each of these grouped queries once their cost
+        # estimate passes its threshold; compiling costs more than it saves here (~80 ms
+        # a query, bench/review_bench.py), so it is off for this transaction only.
+        cursor.execute("SET LOCAL jit = off")
+        return _figures(week, review_weeks(week, weeks))
+
+
+def _figures(week: Week, span: list[Week]) -> ReviewFigures:
     start, end = span[0].starts_at, span[-1].ends_at
     real = Q(incident__is_drill=False)
     sev = "incident__severity"
@@ -473,7 +483,7 @@ def review_figures(week: Week | str, weeks: int = REVIEW_WEEKS) -> ReviewFigures
         {"cases": Count("id", distinct=True), "handoffs": Count("handoffs")},
         span,
     )
-    stages = _stage_ownership(span)
+    stages = _stage_ownership([week])
 
     # Open at the chosen week's end, by severity and sentiment.
     open_rows = list(

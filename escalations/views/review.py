@@ -119,7 +119,6 @@ def weekly_review(request: HttpRequest) -> HttpResponse:
         week = form.cleaned_data["week"] or week
         severity = form.cleaned_data["severity"] or ALL
     figures = review_figures(week)
-    i = len(figures.weeks) - 1
     return render(
         request,
         "escalations/manage/review.html",
@@ -134,9 +133,9 @@ def weekly_review(request: HttpRequest) -> HttpResponse:
             "stage_rows": [
                 {
                     "label": label,
-                    "count": figures.stage_ownership[stage].count[i],
-                    "p50": figures.stage_ownership[stage].median[i],
-                    "p90": figures.stage_ownership[stage].p90[i],
+                    "count": figures.stage_ownership[stage].count[0],
+                    "p50": figures.stage_ownership[stage].median[0],
+                    "p90": figures.stage_ownership[stage].p90[0],
                 }
                 for stage, label in Stage.choices
             ],

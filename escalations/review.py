@@ -59,10 +59,13 @@ from escalations.models import (
     HandoffPacket,
     Incident,
     ResolveCycle,
+    ReviewWeek,
 )
 from escalations.selectors_audit import DEFAULT_PING_PONG_WINDOW, ping_pong_exists
 
 REVIEW_WEEKS = 13
+# The shape of ReviewWeek.figures: kept weeks of another version are computed again.
+ROLLUP_VERSION = 1
 ALL = "all"
 SEVERITY_KEYS = (ALL, *SeverityKey.values)
 SEVERITY_LABELS = {ALL: "All severities", **dict(SeverityKey.choices)}
@@ -213,9 +216,7 @@ class ReviewFigures:
     ping_pong: dict[str, list[int]]
     ping_pong_rate: dict[str, list[float | None]]
     time_to_accept: dict[str, Distribution]
-    # stage → the chosen week only (one-item lists), over all severities: each stay's entry
-    # is a lookup on its case's timeline, the costliest figure, and the page shows one week.
-    stage_ownership: dict[str, Distribution]
+    stage_ownership: dict[str, Distribution]  # stage → weeks, over all severities
     open_at_end: dict[str, dict[str, Any]]  # severity → {cases, arr}
     sentiment_at_end: dict[str, int]
     executive_per_week: dict[str, list[int]]
@@ -249,12 +250,12 @@ class ReviewFigures:
         }
 
 
-def _distribution(rows: list[dict], prefix: str, key: str) -> Distribution:
-    return Distribution(
-        count=_series(rows, f"{prefix}_n", key),
-        median=[_seconds(v) for v in _series(rows, f"{prefix}_p50", key, None)],
-        p90=[_seconds(v) for v in _series(rows, f"{prefix}_p90", key, None)],
-    )
+def _distribution(rows: list[dict], prefix: str, key: str) -> dict[str, list]:
+    return {
+        "count": _series(rows, f"{prefix}_n", key),
+        "median": [_seconds(v) for v in _series(rows, f"{prefix}_p50", key, None)],
+        "p90": [_seconds(v) for v in _series(rows, f"{prefix}_p90", key, None)],
+    }
 
 
 def _distribution_aggregates(prefix: str, value, severity_field: str, extra: Q | None = None) -> dict:
@@ -335,7 +336,7 @@ GROUP BY 1, 2
 """
 
 
-def _stage_ownership(weeks: list[Week]) -> dict[str, Distribution]:
+def _stage_ownership(weeks: list[Week]) -> dict[str, dict[str, list]]:
     """Each stay in a stage that ended in ``weeks``: entered when the case opened,
     was moved into the stage, accepted into it by a handoff or reopened; left when it
     moved on or was resolved. The stage left is named on a stage change; on a resolve it
@@ -358,38 +359,67 @@ def _stage_ownership(weeks: list[Week]) -> dict[str, Distribution]:
     out = {}
     for stage in Stage.values:
         cells = [found.get((w.label, stage), (0, None, None)) for w in weeks]
-        out[stage] = Distribution(
-            count=[c[0] for c in cells], median=[_seconds(c[1]) for c in cells], p90=[_seconds(c[2]) for c in cells]
-        )
+        out[stage] = {
+            "count": [c[0] for c in cells],
+            "median": [_seconds(c[1]) for c in cells],
+            "p90": [_seconds(c[2]) for c in cells],
+        }
     return out
 
 
-def review_figures(week: Week | str, weeks: int = REVIEW_WEEKS) -> ReviewFigures:
-    """Every review figure for ``week`` and the ``weeks - 1`` before it: 13 queries and a
-    setting, whatever the number of cases and weeks. Raises ValueError on a bad label."""
+def review_figures(week: Week | str, weeks: int = REVIEW_WEEKS, *, now: datetime | None = None) -> ReviewFigures:
+    """Every review figure for ``week`` and the ``weeks - 1`` before it, in a constant
+    number of queries whatever the number of cases and weeks. A complete week's series
+    are computed once and kept (``ReviewWeek``); the chosen week's Pareto, open cases
+    and escape-valve lists are read live. Raises ValueError on a bad label."""
     if isinstance(week, str):
         week = week_parse(week)
+    now = now or timezone.now()
+    span = review_weeks(week, weeks)
     with transaction.atomic(), connection.cursor() as cursor:
         # PostgreSQL's JIT would compile each of these grouped queries once their cost
         # estimate passes its threshold; compiling costs more than it saves here (~80 ms
         # a query, bench/review_bench.py), so it is off for this transaction only.
         cursor.execute("SET LOCAL jit = off")
-        return _figures(week, review_weeks(week, weeks))
+        stored = dict(
+            ReviewWeek.objects.filter(week_start__in=[w.starts_at for w in span], version=ROLLUP_VERSION).values_list(
+                "week_start", "figures"
+            )
+        )
+        missing = [w for w in span if w.starts_at not in stored]
+        if missing:
+            tree = _series_tree(missing)
+            fresh = {w.starts_at: _pick(tree, i) for i, w in enumerate(missing)}
+            complete = [w.starts_at for w in missing if w.ends_at <= now]
+            if complete:
+                # A complete week's figures no longer move (its events are in the past):
+                # kept, so the next view reads them instead of aggregating them again.
+                ReviewWeek.objects.filter(week_start__in=complete).delete()
+                ReviewWeek.objects.bulk_create(
+                    [
+                        ReviewWeek(week_start=start, version=ROLLUP_VERSION, figures=fresh[start], computed_at=now)
+                        for start in complete
+                    ],
+                    ignore_conflicts=True,
+                )
+            stored.update(fresh)
+        tree = _stack([stored[w.starts_at] for w in span])
+        return _build(week, span, tree, _live(week))
 
 
-def _figures(week: Week, span: list[Week]) -> ReviewFigures:
+def _series_tree(span: list[Week]) -> dict:
+    """The per-week series of every figure family for the weeks of ``span`` (one grouped
+    query per family over its whole range), as nested dicts whose leaves are lists in
+    ``span`` order: JSON, so that a week's slice can be kept (``_pick``)."""
     start, end = span[0].starts_at, span[-1].ends_at
     real = Q(incident__is_drill=False)
     sev = "incident__severity"
 
     # Acknowledgements, reopens and severities set by a person: one pass over the events.
     tta = Cast(KeyTextTransform("tta_seconds", "new"), FloatField())
-    # A severity set by a person: changed by hand, or chosen at intake over the triggers'
-    # (the 13-week count takes the changes only: counting intake choices would read every
-    # case-opened event of the quarter; the chosen week's list has both).
-    by_hand = Q(new__source=SeveritySource.MANUAL.value)
-    changed = Q(kind=EventKind.SEVERITY_CHANGED) & by_hand
-    manual = Q(kind__in=[EventKind.SEVERITY_CHANGED, EventKind.CREATED]) & by_hand
+    # Severities changed by a person (intake choices are in the chosen week's list only:
+    # counting them per week would read every case-opened event of the quarter).
+    changed = Q(kind=EventKind.SEVERITY_CHANGED, new__source=SeveritySource.MANUAL.value)
     events = _grouped(
         CaseEvent.objects.filter(
             _in("at", start, end),
@@ -452,13 +482,6 @@ def _figures(week: Week, span: list[Week]) -> ReviewFigures:
         },
         span,
     )
-    pareto_rows = list(
-        Breach.objects.filter(_in("detected_at", week.starts_at, week.ends_at), real)
-        .order_by()
-        .values("kind", "cause")
-        .annotate(n=Count("id"))
-    )
-
     # Handoffs offered in each week: how many and how many were ping-pong (by the audit's
     # definition, an EXISTS evaluated once per row: grouped by severity), and the time to
     # accept of those that were accepted.
@@ -483,17 +506,8 @@ def _figures(week: Week, span: list[Week]) -> ReviewFigures:
         {"cases": Count("id", distinct=True), "handoffs": Count("handoffs")},
         span,
     )
-    stages = _stage_ownership([week])
+    stages = _stage_ownership(span)
 
-    # Open at the chosen week's end, by severity and sentiment.
-    open_rows = list(
-        Incident.objects.real()
-        .filter(reported_at__lt=week.ends_at)
-        .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=week.ends_at))
-        .order_by()
-        .values("severity", "sentiment")
-        .annotate(n=Count("id"), arr=Sum("arr_at_risk"))
-    )
     executive = _counted(
         Escalation.objects.filter(_in("created_at", start, end), real, is_executive=True),
         "created_at",
@@ -501,26 +515,8 @@ def _figures(week: Week, span: list[Week]) -> ReviewFigures:
         {"n": Count("id")},
         span,
     )
-    executive_list = list(
-        Escalation.objects.filter(_in("created_at", week.starts_at, week.ends_at), real, is_executive=True)
-        .select_related("incident", "actor", "acknowledged_by")
-        .order_by("created_at", "id")[:VALVE_ROWS]
-    )
-    overrides = list(
-        CaseEvent.objects.filter(_in("at", week.starts_at, week.ends_at), real, manual)
-        .select_related("incident", "actor")
-        .order_by("at", "id")[:VALVE_ROWS]
-    )
-
     adherence: dict[str, dict[str, list]] = {"ack": {}, "resolve": {}, "update": {}}
     breach_series: dict[str, dict[str, list[int]]] = {}
-    open_at_end = {key: {"cases": 0, "arr": Decimal("0.00")} for key in SEVERITY_KEYS}
-    sentiment = dict.fromkeys(Sentiment.values, 0)
-    for row in open_rows:
-        for key in (ALL, row["severity"]):
-            open_at_end[key]["cases"] += row["n"]
-            open_at_end[key]["arr"] += row["arr"] or Decimal("0")
-        sentiment[row["sentiment"]] += row["n"]
     result = {
         "tta": {},
         "ttr": {},
@@ -540,8 +536,8 @@ def _figures(week: Week, span: list[Week]) -> ReviewFigures:
     for key in SEVERITY_KEYS:
         result["tta"][key] = _distribution(events, "tta", key)
         result["ttr"][key] = _distribution(cycles, "ttr", key)
-        acks = result["acknowledged"][key] = result["tta"][key].count
-        ended = result["cycles_ended"][key] = result["ttr"][key].count
+        acks = result["acknowledged"][key] = result["tta"][key]["count"]
+        ended = result["cycles_ended"][key] = result["ttr"][key]["count"]
         posted = result["updates_posted"][key] = _series(updates, "posted", key)
         late = result["updates_late"][key] = _series(updates, "late", key)
         reopens = result["reopens"][key] = _series(events, "reopens", key)
@@ -563,23 +559,90 @@ def _figures(week: Week, span: list[Week]) -> ReviewFigures:
         result["handoffs_per_case"][key] = [_ratio(case_handoffs[i], cases[i]) for i in range(n)]
         result["executive_per_week"][key] = _series(executive, "n", key)
 
+    return {
+        **result,
+        "adherence": adherence,
+        "breaches": breach_series,
+        "stage_ownership": stages,
+        "manual_severity_per_week": {key: _series(events, "manual", key) for key in SEVERITY_KEYS},
+    }
+
+
+def _live(week: Week) -> dict:
+    """What is read fresh on every view of ``week``: its breaches by cause (confirmed in
+    review, so they change after the week), the cases open at its end with their ARR and
+    sentiment as recorded now, and the escape valves used, with who, when and why."""
+    real = Q(incident__is_drill=False)
+    pareto_rows = list(
+        Breach.objects.filter(_in("detected_at", week.starts_at, week.ends_at), real)
+        .order_by()
+        .values("kind", "cause")
+        .annotate(n=Count("id"))
+    )
+    # Open at the week's end: never resolved, or resolved since. Two branches of one
+    # UNION ALL rather than an OR, so that each is an index-only scan of
+    # incident_resolved_idx (an OR of the two turns into a scan of every case).
+    reported = Incident.objects.real().filter(reported_at__lt=week.ends_at).order_by()
+
+    def open_by(condition: Q):
+        return reported.filter(condition).values("severity", "sentiment").annotate(n=Count("*"), arr=Sum("arr_at_risk"))
+
+    open_rows = list(open_by(Q(resolved_at__isnull=True)).union(open_by(Q(resolved_at__gte=week.ends_at)), all=True))
+    executive_list = list(
+        Escalation.objects.filter(_in("created_at", week.starts_at, week.ends_at), real, is_executive=True)
+        .select_related("incident", "actor", "acknowledged_by")
+        .order_by("created_at", "id")[:VALVE_ROWS]
+    )
+    # A severity set by a person: changed by hand, or chosen at intake over the triggers'.
+    # The very condition of the partial index event_manual_severity_idx.
+    manual = Q(kind__in=[EventKind.SEVERITY_CHANGED, EventKind.CREATED], new__source=SeveritySource.MANUAL.value)
+    overrides = list(
+        CaseEvent.objects.filter(_in("at", week.starts_at, week.ends_at), real, manual)
+        .select_related("incident", "actor")
+        .order_by("at", "id")[:VALVE_ROWS]
+    )
+    open_at_end = {key: {"cases": 0, "arr": Decimal("0.00")} for key in SEVERITY_KEYS}
+    sentiment = dict.fromkeys(Sentiment.values, 0)
+    for row in open_rows:
+        for key in (ALL, row["severity"]):
+            open_at_end[key]["cases"] += row["n"]
+            open_at_end[key]["arr"] += row["arr"] or Decimal("0")
+        sentiment[row["sentiment"]] += row["n"]
     by_cause = dict.fromkeys(BreachCause.values, 0)
     by_clock = dict.fromkeys(ClockKind.values, 0)
     for row in pareto_rows:
         by_cause[row["cause"]] += row["n"]
         by_clock[row["kind"]] += row["n"]
-    return ReviewFigures(
-        week=week,
-        weeks=span,
-        adherence=adherence,
-        breaches=breach_series,
-        pareto_causes=_pareto(by_cause, dict(BreachCause.choices)),
-        pareto_clocks=_pareto(by_clock, dict(ClockKind.choices)),
-        stage_ownership=stages,
-        open_at_end=open_at_end,
-        sentiment_at_end=sentiment,
-        manual_severity_per_week={key: _series(events, "manual", key) for key in SEVERITY_KEYS},
-        executive_escalations=executive_list,
-        severity_overrides=overrides,
-        **result,
-    )
+    return {
+        "pareto_causes": _pareto(by_cause, dict(BreachCause.choices)),
+        "pareto_clocks": _pareto(by_clock, dict(ClockKind.choices)),
+        "open_at_end": open_at_end,
+        "sentiment_at_end": sentiment,
+        "executive_escalations": executive_list,
+        "severity_overrides": overrides,
+    }
+
+
+def _pick(tree, i: int):
+    """Week ``i``'s slice of a series tree: every leaf list replaced by its item ``i``."""
+    if isinstance(tree, dict):
+        return {key: _pick(value, i) for key, value in tree.items()}
+    return tree[i]
+
+
+def _stack(slices: list):
+    """The inverse of ``_pick``: week slices (oldest first) back into one series tree."""
+    if isinstance(slices[0], dict):
+        return {key: _stack([s[key] for s in slices]) for key in slices[0]}
+    return list(slices)
+
+
+DISTRIBUTIONS = ("tta", "ttr", "time_to_accept")
+
+
+def _build(week: Week, span: list[Week], tree: dict, live: dict) -> ReviewFigures:
+    series = dict(tree)
+    for name in DISTRIBUTIONS:
+        series[name] = {key: Distribution(**d) for key, d in tree[name].items()}
+    series["stage_ownership"] = {stage: Distribution(**d) for stage, d in tree["stage_ownership"].items()}
+    return ReviewFigures(week=week, weeks=span, **series, **live)

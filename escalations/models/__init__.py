@@ -20,6 +20,7 @@ from escalations.models.org import (
 )
 from escalations.models.policies import EscalationStep, SeverityPolicy, TriggerRule
 from escalations.models.postmortems import Postmortem, PostmortemActionItem, PostmortemStatus
+from escalations.models.review import ReviewWeek
 from escalations.models.security import AccessAction, AccessEvent, ApiToken
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "PostmortemActionItem",
     "PostmortemStatus",
     "ResolveCycle",
+    "ReviewWeek",
     "SOPTemplate",
     "SOPTemplateItem",
     "SeverityPolicy",

@@ -231,8 +231,13 @@ class Incident(models.Model):
             # Weekly metrics: cases reported in a week.
             models.Index(fields=["reported_at"], name="incident_reported_idx"),
             # Weekly review: cases resolved in a range of weeks (handoffs per case), and the
-            # cases still open at a week's end (resolved_at IS NULL OR >= the end).
-            models.Index(fields=["resolved_at"], name="incident_resolved_idx"),
+            # cases still open at a week's end (resolved_at IS NULL OR >= the end) with
+            # their ARR and sentiment: an index-only scan, not a heap page per open case.
+            models.Index(
+                fields=["resolved_at"],
+                include=["reported_at", "is_drill", "severity", "sentiment", "arr_at_risk"],
+                name="incident_resolved_idx",
+            ),
             # API list filter ?customer=&status=
             models.Index(fields=["customer", "status"], name="incident_customer_status_idx"),
             # API list filter ?status=&severity= (integrations polling for new S1/S2 cases):

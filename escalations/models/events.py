@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from escalations.choices import EventKind
 from escalations.models.cases import Incident
@@ -27,6 +28,13 @@ class CaseEvent(models.Model):
             models.Index(fields=["incident", "at", "id"], name="event_timeline_idx"),
             # Weekly review and audits: events of a kind in a period.
             models.Index(fields=["kind", "at"], name="event_kind_time_idx"),
+            # Weekly review: severities set by a person in a period (escalations.review
+            # filters with this very condition), without reading every case-opened event.
+            models.Index(
+                fields=["at"],
+                condition=Q(kind__in=["severity_changed", "created"], new__source="manual"),
+                name="event_manual_severity_idx",
+            ),
         ]
 
     def __str__(self) -> str:

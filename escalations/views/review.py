@@ -133,9 +133,9 @@ def weekly_review(request: HttpRequest) -> HttpResponse:
             "stage_rows": [
                 {
                     "label": label,
-                    "count": figures.stage_ownership[stage].count[0],
-                    "p50": figures.stage_ownership[stage].median[0],
-                    "p90": figures.stage_ownership[stage].p90[0],
+                    "count": figures.stage_ownership[stage].count[-1],
+                    "p50": figures.stage_ownership[stage].median[-1],
+                    "p90": figures.stage_ownership[stage].p90[-1],
                 }
                 for stage, label in Stage.choices
             ],

@@ -33,7 +33,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from escalations.choices import BreachCause, ClockKind, Sentiment, Stage
-from escalations.models import CustomerUpdate, Escalation, Incident
+from escalations.models import CustomerUpdate, Escalation, Incident, ReviewWeek
 from escalations.review import ALL, Percentile, last_complete_week, review_figures, review_weeks
 from escalations.services import incident_acknowledge
 from tests.review_support import LAST, WEEK, H, M, at, breach, build_week_of_cases
@@ -131,15 +131,12 @@ def test_reopens_handoffs_ping_pong_and_time_to_accept(week_of_cases):
 def test_stage_ownership_from_entry_to_exit(week_of_cases):
     stages = review_figures(WEEK).stage_ownership
     # A: triage 10:00–12:00; command 12:00–13:00, then reopened 10:00–11:00 (still command).
-    assert (stages[Stage.TRIAGE].count, stages[Stage.TRIAGE].median) == ([1], [7200])
-    assert (stages[Stage.COMMAND].count, stages[Stage.COMMAND].median, stages[Stage.COMMAND].p90) == (
-        [2],
-        [3600],
-        [3600],
-    )
-    assert stages[Stage.FIX].count == [0]
+    assert (stages[Stage.TRIAGE].count[LAST], stages[Stage.TRIAGE].median[LAST]) == (1, 7200)
+    command = stages[Stage.COMMAND]
+    assert (command.count[LAST], command.median[LAST], command.p90[LAST]) == (2, 3600, 3600)
+    assert stages[Stage.FIX].count[LAST] == 0
     # The week before: F never left triage.
-    assert review_figures("2026-W46").stage_ownership[Stage.TRIAGE].count == [0]
+    assert stages[Stage.TRIAGE].count[LAST - 1] == 0
 
 
 def test_open_cases_arr_sentiment_and_escape_valves(week_of_cases, manager, agent):
@@ -201,10 +198,12 @@ def _page_queries(client) -> int:
 
 
 # Session, user, profile (time zone), permissions; the review's transaction (here a
-# savepoint and its release) with JIT off; and its 13 queries: events, cycles, updates,
-# breaches, the Pareto, handoffs, times to accept, handoffs per case, stage ownership,
-# open cases, executive escalations per week, and the two escape-valve lists.
-REVIEW_PAGE_QUERIES = 20
+# savepoint and its release) with JIT off; the kept weeks; the chosen week's Pareto, open
+# cases and two escape-valve lists. Computing the weeks not kept yet adds the families'
+# queries (events, cycles, updates, breaches, handoffs, times to accept, handoffs per
+# case, stage ownership, executive escalations) and the delete and insert that keep them.
+REVIEW_PAGE_QUERIES = 12
+REVIEW_PAGE_QUERIES_COLD = REVIEW_PAGE_QUERIES + 9 + 2
 
 
 def test_the_page_query_count_is_constant_in_the_number_of_cases(
@@ -221,6 +220,27 @@ def test_the_page_query_count_is_constant_in_the_number_of_cases(
             Escalation.objects.create(
                 incident=case, level=5, reason="Asked", created_at=case.reported_at + H, actor=agent, is_executive=True
             )
+        ReviewWeek.objects.all().delete()
+        with django_assert_num_queries(REVIEW_PAGE_QUERIES_COLD):
+            client.get(reverse("escalations:manage-review"), {"week": WEEK})
         with django_assert_num_queries(REVIEW_PAGE_QUERIES):
             client.get(reverse("escalations:manage-review"), {"week": WEEK})
     assert _page_queries(client) == REVIEW_PAGE_QUERIES
+
+
+def test_a_complete_week_is_kept_and_the_current_week_is_not(week_of_cases, agent):
+    friday = at(4, 18)  # inside 2026-W47: that week is not complete yet
+    fig = review_figures(WEEK, now=friday)
+    assert fig.tta[ALL].count[LAST] == 3
+    assert ReviewWeek.objects.filter(week_start=at(0, 0)).count() == 0
+    assert ReviewWeek.objects.filter(week_start=at(-7, 0)).count() == 1
+    # Once W47 is over it is kept: a later view reads the kept figures, and deleting the
+    # row makes the next view compute the week again.
+    after = at(7, 0)
+    assert review_figures(WEEK, now=after).tta[ALL].count[LAST] == 3
+    kept = ReviewWeek.objects.get(week_start=at(0, 0))
+    kept.figures["tta"][ALL]["count"] = 99
+    kept.save(update_fields=["figures"])
+    assert review_figures(WEEK, now=after).tta[ALL].count[LAST] == 99
+    ReviewWeek.objects.filter(week_start=at(0, 0)).delete()
+    assert review_figures(WEEK, now=after).tta[ALL].count[LAST] == 3

@@ -3,15 +3,20 @@ severity and over all severities, with the definitions of escalations.metrics (t
 one-week API figures) applied to every week.
 
 Every figure is computed by PostgreSQL: each family of figures (acknowledgements and
-reopens; resolve cycles; customer updates; breaches; handoffs; handoffs per case; stage
-ownership; open cases at the week's end; executive escalations; escape valves) is one
-query over all 13 weeks, grouped by ISO week (``date_trunc('week')`` in UTC), with one
+reopens; resolve cycles; customer updates; breaches; handoffs; times to accept; handoffs
+per case; stage ownership; executive escalations) is one query over all the weeks it
+computes, grouped by ISO week (``date_trunc('week')`` in UTC), with one
 filtered aggregate per severity. Percentiles are ``percentile_cont`` (linear
 interpolation) in the database, so the page reads aggregates, never rows, and its query
 count does not depend on the number of cases or weeks. Drill cases never count.
 
 Severity: a breach counts under the severity it was recorded with; every other figure
-under the case's severity now (a case upgraded from S3 to S2 counts as S2).
+under the case's severity when the week is computed (a case upgraded from S3 to S2
+counts as S2).
+
+A complete week's series are computed once and kept (``ReviewWeek``): its events are in
+the past, and aggregating a quarter of the cases on every view is what the 1-second
+budget at a million cases a year rules out (bench/review_bench.py).
 """
 
 from __future__ import annotations
@@ -101,7 +106,9 @@ DEFINITIONS = (
     ("Escape valves", "what the data records today: executive escalations, and severities set by a person "
      "instead of the trigger rules (listed: at intake or later; counted per week: changes after intake)."),
     ("Severity", "a breach counts under the severity it was recorded with; every other figure under the case's "
-     "severity now. Drill cases never count."),
+     "severity when the week's figures were computed. Drill cases never count."),
+    ("Kept weeks", "a complete week's figures are computed once, at the first view after it ends, and kept; the "
+     "breaches by cause, the open cases and the escape valves are always read as they are now."),
 )  # fmt: skip
 
 
@@ -376,35 +383,55 @@ def review_figures(week: Week | str, weeks: int = REVIEW_WEEKS, *, now: datetime
         week = week_parse(week)
     now = now or timezone.now()
     span = review_weeks(week, weeks)
-    with transaction.atomic(), connection.cursor() as cursor:
-        # PostgreSQL's JIT would compile each of these grouped queries once their cost
-        # estimate passes its threshold; compiling costs more than it saves here (~80 ms
-        # a query, bench/review_bench.py), so it is off for this transaction only.
-        cursor.execute("SET LOCAL jit = off")
-        stored = dict(
-            ReviewWeek.objects.filter(week_start__in=[w.starts_at for w in span], version=ROLLUP_VERSION).values_list(
-                "week_start", "figures"
-            )
-        )
-        missing = [w for w in span if w.starts_at not in stored]
-        if missing:
-            tree = _series_tree(missing)
-            fresh = {w.starts_at: _pick(tree, i) for i, w in enumerate(missing)}
-            complete = [w.starts_at for w in missing if w.ends_at <= now]
-            if complete:
-                # A complete week's figures no longer move (its events are in the past):
-                # kept, so the next view reads them instead of aggregating them again.
-                ReviewWeek.objects.filter(week_start__in=complete).delete()
-                ReviewWeek.objects.bulk_create(
-                    [
-                        ReviewWeek(week_start=start, version=ROLLUP_VERSION, figures=fresh[start], computed_at=now)
-                        for start in complete
-                    ],
-                    ignore_conflicts=True,
-                )
-            stored.update(fresh)
-        tree = _stack([stored[w.starts_at] for w in span])
+    with transaction.atomic():
+        tree = _kept_series(span, now)
         return _build(week, span, tree, _live(week))
+
+
+def review_weeks_keep(*, now: datetime, weeks: int = REVIEW_WEEKS) -> int:
+    """Compute and keep the last complete week and any of the ``weeks - 1`` before it not
+    kept yet, so that no view pays for it (the beat runs this hourly: one query when
+    every week is kept). Returns how many weeks it computed."""
+    span = review_weeks(last_complete_week(now), weeks)
+    with transaction.atomic():
+        before = ReviewWeek.objects.filter(week_start__in=[w.starts_at for w in span], version=ROLLUP_VERSION).count()
+        if before == len(span):
+            return 0
+        _kept_series(span, now)
+    return len(span) - before
+
+
+def _kept_series(span: list[Week], now: datetime) -> dict:
+    """The series tree of ``span``: kept weeks read, the others aggregated (and kept once
+    complete). Runs inside the caller's transaction."""
+    with connection.cursor() as cursor:
+        # PostgreSQL's JIT would compile each grouped query once its cost estimate passes
+        # its threshold; compiling costs more than it saves here (~80 ms a query,
+        # bench/review_bench.py), so it is off for this transaction only.
+        cursor.execute("SET LOCAL jit = off")
+    stored = dict(
+        ReviewWeek.objects.filter(week_start__in=[w.starts_at for w in span], version=ROLLUP_VERSION).values_list(
+            "week_start", "figures"
+        )
+    )
+    missing = [w for w in span if w.starts_at not in stored]
+    if missing:
+        tree = _series_tree(missing)
+        fresh = {w.starts_at: _pick(tree, i) for i, w in enumerate(missing)}
+        complete = [w.starts_at for w in missing if w.ends_at <= now]
+        if complete:
+            # A complete week's figures no longer move (its events are in the past): kept,
+            # so the next view reads them instead of aggregating them again.
+            ReviewWeek.objects.filter(week_start__in=complete).delete()
+            ReviewWeek.objects.bulk_create(
+                [
+                    ReviewWeek(week_start=start, version=ROLLUP_VERSION, figures=fresh[start], computed_at=now)
+                    for start in complete
+                ],
+                ignore_conflicts=True,
+            )
+        stored.update(fresh)
+    return _stack([stored[w.starts_at] for w in span])
 
 
 def _series_tree(span: list[Week]) -> dict:

@@ -20,6 +20,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from escalations.outages import BROKER, CACHE
+from escalations.review import review_weeks_keep
 from escalations.services.common import system_user
 from escalations.services.notifications import notification_deliver, notifications_publish, notifications_retry_due
 from escalations.services.submissions import submissions_purge
@@ -138,3 +139,8 @@ def retry_notifications() -> int:
 @shared_task(name="escalations.purge_form_tokens", soft_time_limit=60, time_limit=90, ignore_result=True)
 def purge_form_tokens() -> int:
     return submissions_purge(now=timezone.now())
+
+
+@shared_task(name="escalations.keep_review_weeks", soft_time_limit=600, time_limit=660, ignore_result=True)
+def keep_review_weeks() -> int:
+    return review_weeks_keep(now=timezone.now())

@@ -244,3 +244,20 @@ def test_a_complete_week_is_kept_and_the_current_week_is_not(week_of_cases, agen
     assert review_figures(WEEK, now=after).tta[ALL].count[LAST] == 99
     ReviewWeek.objects.filter(week_start=at(0, 0)).delete()
     assert review_figures(WEEK, now=after).tta[ALL].count[LAST] == 3
+
+
+def test_the_beat_keeps_the_complete_weeks_so_no_view_computes_them(week_of_cases, client, manager):
+    from config.beat import BEAT_SCHEDULE
+    from escalations.review import review_weeks_keep
+    from escalations.tasks import keep_review_weeks
+
+    assert BEAT_SCHEDULE["keep-review-weeks"]["task"] == keep_review_weeks.name
+    monday = at(7, 0, 30)  # just after 2026-W47 ended
+    assert review_weeks_keep(now=monday) == 13
+    assert ReviewWeek.objects.count() == 13
+    assert ReviewWeek.objects.get(week_start=at(0, 0)).figures["tta"][ALL]["count"] == 3
+    assert review_weeks_keep(now=monday) == 0
+    client.force_login(manager)
+    with CaptureQueriesContext(connection) as ctx:
+        client.get(reverse("escalations:manage-review"), {"week": WEEK})
+    assert len(ctx.captured_queries) == REVIEW_PAGE_QUERIES

@@ -376,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     manager, cases = _load(args.cases, args.reload, week)
     load_seconds = time.perf_counter() - t0
+    loaded = f"load {load_seconds:.0f} s" if load_seconds > 30 else "loaded by an earlier run"
     counts = {
         "events": CaseEvent.objects.count(),
         "breaches": Breach.objects.count(),
@@ -405,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Data: {cases:,} cases reported over the 52 weeks up to {week.label} (1 % drills; S1 5 %, S2 15 %, S3 40 %, "
         f"S4 40 %), {counts['events']:,} timeline events, {counts['breaches']:,} breaches, "
         f"{counts['handoffs']:,} handoffs, resolve cycles and customer updates, written by INSERT … SELECT "
-        f"generate_series (load {load_seconds:.0f} s). Python {platform.python_version()}, {platform.machine()}, "
+        f"generate_series ({loaded}). Python {platform.python_version()}, {platform.machine()}, "
         f"{os.cpu_count()} CPUs; load average at the start {load_before:.1f}, at the end {os.getloadavg()[0]:.1f} "
         "(the machine is shared: other workers' suites run at the same time, and the figures move with them).",
         "",
@@ -417,8 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         f"| Weekly review, {week.label} (its 13 weeks kept) | {result['p50']:.0f} | {result['p95']:.0f} | "
         f"{result['max']:.0f} | {result['queries']} | {result['bytes']:,} |",
-        f"| … the first view after {week.label} ended (that week aggregated, then kept) | {new_week[0]:.0f} | | | "
-        f"{new_week[1]} | |",
+        f"| … a view before the hourly beat kept {week.label} (that week aggregated, then kept: what the beat task "
+        f"`escalations.keep_review_weeks` does off the request path) | {new_week[0]:.0f} | | | {new_week[1]} | |",
         f"| … with no week kept (all 13 aggregated, then kept; once per install) | {cold[0]:.0f} | | | {cold[1]} | |",
         "",
         "Budget: ≤ 1,000 ms server time; the query count does not grow with cases or weeks.",

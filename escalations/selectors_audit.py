@@ -7,16 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Case, CharField, DurationField, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 
-from escalations.access import incident_access_q, may_see_manager_pages, sees_every_case
+from escalations.access import incident_access_q, sees_every_case
 from escalations.choices import HandoffStatus, Stage
-from escalations.models import HandoffPacket, Incident
+from escalations.models import PACKET_FIELDS, HandoffPacket, Incident
+from escalations.services.handoffs import PING_PONG_WINDOW, packets_left_from
 
-# A case coming back to a person or team it left within this window counts as ping-pong.
-DEFAULT_PING_PONG_WINDOW = timedelta(hours=24)
+DEFAULT_PING_PONG_WINDOW = PING_PONG_WINDOW
+# A row shows the packet's summary; its other long texts belong to the packet page.
+ROW_DEFERRED = (*(f for f in PACKET_FIELDS if f != "summary"), "checklist_state")
 
 OUTCOME_EXPIRED = "expired"
 OUTCOME_WAITING = "waiting"
@@ -44,11 +45,6 @@ class HandoffFilters:
     window: timedelta = DEFAULT_PING_PONG_WINDOW
 
 
-def _require_manager(user) -> None:
-    if not may_see_manager_pages(user):
-        raise PermissionDenied("The handoff audit is for Duty Managers and Managers.")
-
-
 def _visible(user, qs: QuerySet[HandoffPacket]) -> QuerySet[HandoffPacket]:
     if sees_every_case(user):
         return qs
@@ -56,14 +52,17 @@ def _visible(user, qs: QuerySet[HandoffPacket]) -> QuerySet[HandoffPacket]:
 
 
 def ping_pong_exists(window: timedelta) -> Exists:
-    """An earlier packet of the same case, offered within ``window`` before this one,
-    sent by the person or team this one goes to: the case is returning to where it left."""
-    earlier = HandoffPacket.objects.filter(
-        incident_id=OuterRef("incident_id"),
-        offered_at__lt=OuterRef("offered_at"),
-        offered_at__gte=OuterRef("offered_at") - window,
-    ).filter(Q(from_user_id=OuterRef("to_user_id")) | Q(from_team_id=OuterRef("to_team_id")))
-    return Exists(earlier)
+    """Whether the packet's receiver is a person or team the case left within ``window``
+    before the offer (the offer's own rule, ``services.handoffs.packets_left_from``)."""
+    return Exists(
+        packets_left_from(
+            incident_id=OuterRef("incident_id"),
+            at=OuterRef("offered_at"),
+            to_user_id=OuterRef("to_user_id"),
+            to_team_id=OuterRef("to_team_id"),
+            window=window,
+        )
+    )
 
 
 def _annotated(qs: QuerySet[HandoffPacket], window: timedelta) -> QuerySet[HandoffPacket]:
@@ -86,22 +85,11 @@ def _annotated(qs: QuerySet[HandoffPacket], window: timedelta) -> QuerySet[Hando
 def handoff_audit_list(*, user, filters: HandoffFilters) -> QuerySet[HandoffPacket]:
     """Every handoff the user may see, newest offer first, filtered and annotated with
     ``outcome``, ``time_to_accept`` (accepted ones only) and ``ping_pong``."""
-    _require_manager(user)
     qs = _visible(
         user,
         HandoffPacket.objects.select_related(
             "incident", "from_user", "from_team", "to_user", "to_team", "responded_by"
-        ).defer(
-            # The packet's long texts belong to the packet page, not to a row.
-            "customer_impact",
-            "actions_taken",
-            "hypothesis",
-            "next_steps",
-            "open_questions",
-            "links",
-            "acceptance_criteria",
-            "checklist_state",
-        ),
+        ).defer(*ROW_DEFERRED),
     )
     qs = _annotated(qs, filters.window)
     if filters.team_id is not None:
@@ -121,7 +109,6 @@ def handoff_audit_list(*, user, filters: HandoffFilters) -> QuerySet[HandoffPack
 
 def handoff_audit_get(*, user, pk: int, window: timedelta = DEFAULT_PING_PONG_WINDOW) -> HandoffPacket:
     """One handoff, the whole packet as offered, with the list's annotations."""
-    _require_manager(user)
     qs = _visible(
         user,
         HandoffPacket.objects.select_related(
@@ -156,7 +143,6 @@ class Hold:
 def handoff_chain(*, user, incident_pk: int) -> tuple[Incident, list[Hold]]:
     """The case's handoffs in offer order, grouped into holds. A hold starts when the case
     opens or an offer is accepted, and ends with the next accepted offer (or runs on)."""
-    _require_manager(user)
     try:
         incident = Incident.objects.filter(incident_access_q(user)).select_related("stage_dri").get(pk=incident_pk)
     except Incident.DoesNotExist:

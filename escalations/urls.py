@@ -41,6 +41,8 @@ urlpatterns = [
     path("manage/", manage.manage_index, name="manage"),
     path("manage/handoffs/", audit.handoff_list, name="manage-handoffs"),
     path("manage/handoffs.csv", audit.handoff_csv, name="manage-handoffs-csv"),
+    path("manage/handoffs/quality/", audit.handoff_quality, name="manage-handoff-quality"),
     path("manage/handoffs/<int:pk>/", audit.handoff_detail, name="manage-handoff"),
     path("manage/cases/<int:pk>/handoffs/", audit.case_handoff_chain, name="manage-case-handoffs"),
+    path("manage/cases/<int:pk>/audit/", audit.case_audit, name="manage-case-audit"),
 ]

@@ -339,3 +339,67 @@ def test_handoffs_made_through_the_services_read_the_same_in_the_audit(
     back.refresh_from_db()
     assert back.is_ping_pong  # the offer's stored judgement agrees with the audit's
     assert _row_ids(client, {"ping_pong": "on"}) == {back.pk}
+
+
+QUALITY = reverse("escalations:manage-handoff-quality")
+FULL_PACKET = {
+    "actions_taken": "Restarted the gateway",
+    "hypothesis": "A bad deploy of 4.2",
+    "open_questions": "Are US cards affected?",
+    "links": "https://status.example.com/1",
+}
+
+
+def test_packet_quality_by_team_and_person(client, manager, audit, make_incident, agent, team, eng_team, engineer, now):
+    """The audit's six packets all miss playbook fields; two complete ones from the agent
+    (one rejected for the same reason as an earlier one, spelt differently) change the shares."""
+    case = make_incident()
+    hand_built_handoff(case, from_user=agent, from_team=team, to_user=engineer, offered_at=now, **FULL_PACKET)
+    hand_built_handoff(
+        case,
+        from_user=agent,
+        from_team=team,
+        to_user=engineer,
+        offered_at=now + timedelta(minutes=30),
+        status=HandoffStatus.REJECTED,
+        answered_after=timedelta(minutes=2),
+        rejection_reason="  I am OFF shift in ten minutes ",
+        **FULL_PACKET,
+    )
+    client.force_login(manager)
+    response = client.get(QUALITY, {"period": "all"})
+    q = response.context["quality"]
+    assert (q.overall.offered, q.overall.complete, q.overall.rejected, q.overall.breached) == (8, 2, 2, 1)
+    teams = {r.name: (r.offered, r.complete, r.rejected, r.breached, r.complete_pct) for r in q.teams}
+    assert teams == {"Support EMEA": (6, 2, 2, 1, 33.3), "No team": (2, 0, 0, 0, 0.0)}
+    assert [r.name for r in q.teams] == ["No team", "Support EMEA"]  # the worst first
+    people = {r.key: (r.offered, r.complete) for r in q.people}
+    assert people == {agent.pk: (7, 2), audit["ping_pong"].from_user_id: (1, 0)}
+    assert q.reasons == [("i am off shift in ten minutes", 2)]
+    body = response.content.decode()
+    assert "33.3" in body
+    assert "i am off shift in ten minutes" in body
+
+
+def test_packet_quality_period_and_query_count(
+    client, manager, make_incident, agent, other_agent, now, django_assert_max_num_queries
+):
+    client.force_login(manager)
+    _many(make_incident, agent, other_agent, timezone_now(), 2)
+    with CaptureQueriesContext(connection) as few:
+        client.get(QUALITY)
+    _many(make_incident, agent, other_agent, timezone_now(), 20)
+    with django_assert_max_num_queries(len(few)):
+        response = client.get(QUALITY)
+    assert response.context["quality"].overall.offered == 22
+    old = make_incident()
+    hand_built_handoff(old, from_user=agent, to_user=other_agent, offered_at=timezone_now() - timedelta(days=40))
+    assert client.get(QUALITY).context["quality"].overall.offered == 22
+    assert client.get(QUALITY, {"period": "90"}).context["quality"].overall.offered == 23
+    assert client.get(QUALITY, {"period": "bogus"}).status_code == 200
+
+
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()

@@ -197,7 +197,18 @@ def handoff_chain(*, user, incident_pk: int) -> tuple[Incident, list[Hold]]:
 
 # Bookkeeping the services rewrite on every change; they say nothing a reviewer asks about.
 _AUDIT_HIDDEN = frozenset(
-    {"version", "next_check_at", "next_deadline_at", "queue_rank", "calendar_snapshot", "last_progress_at"}
+    {
+        "version",
+        "next_check_at",
+        "next_deadline_at",
+        "queue_rank",
+        "calendar_snapshot",
+        "last_progress_at",
+        "update_seq",
+        "ack_warn_at",
+        "resolve_warn_at",
+        "update_warn_at",
+    }
 )
 
 

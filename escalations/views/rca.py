@@ -89,13 +89,16 @@ def _render(
 def case_rca(request: HttpRequest, pk: int) -> HttpResponse:
     """GET: the RCA with the case's timeline and breach causes, and its form for those who
     may write it. POST: save the RCA and its action items in one go (all or nothing)."""
-    incident = incident_get_for_user(user=request.user, pk=pk)
-    may_edit = may_edit_postmortem(request.user, incident)
-    postmortem = postmortem_page_get(incident=incident)
     if request.method != "POST":
-        return _render(request, incident, postmortem, may_edit=may_edit)
-    if not may_edit:
+        incident = incident_get_for_user(user=request.user, pk=pk)
+        postmortem = postmortem_page_get(incident=incident)
+        return _render(request, incident, postmortem, may_edit=may_edit_postmortem(request.user, incident))
+    # As every case action: a case the user may not change is a 404 (or a 403 for someone
+    # who changes no case at all), then the RCA permission.
+    incident = incident_get_for_user(user=request.user, pk=pk, for_change=True)
+    if not may_edit_postmortem(request.user, incident):
         raise PermissionDenied("You may read this RCA but not change it.")
+    postmortem = postmortem_page_get(incident=incident)
     form = PostmortemForm(request.POST)
     items = ActionItemFormSet(request.POST, prefix="items", form_kwargs={"people": workers()})
     if form.is_valid() and items.is_valid():

@@ -147,7 +147,7 @@ RCA_PAGE_MATRIX = {
     "engineer": (200, True, 302),  # on the case, writes RCAs
     "duty_manager": (200, False, 403),  # sees every case, may not write RCAs
     "manager": (200, True, 302),
-    "policy_admin": (404, False, 404),  # not on the case
+    "policy_admin": (404, False, 403),  # not on the case; changes no case at all
     "outsider": (403, False, 403),  # no case role at all
 }
 

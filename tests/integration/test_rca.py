@@ -413,3 +413,29 @@ def test_the_beat_task_checks_the_deadlines_now(s2_resolved, agent, time_machine
     assert tasks.check_rca_deadlines() == {"rca": 1, "action_item": 0}
     assert tasks.check_rca_deadlines() == {"rca": 0, "action_item": 0}
     assert len(notices(agent)) == 2
+
+
+def test_the_rca_page_query_count_does_not_grow_with_action_items(
+    client, manager, engineer, s2_resolved, django_assert_num_queries
+):
+    rca = Postmortem.objects.get(incident=s2_resolved)
+
+    def add_items(count):
+        for i in range(count):
+            audited_create(
+                PostmortemActionItem,
+                history_user=manager,
+                postmortem=rca,
+                description=f"Action {i}",
+                owner=engineer,
+                due_date=date(2026, 12, 4),
+            )
+
+    client.force_login(manager)
+    add_items(2)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(rca_url(s2_resolved)).status_code == 200
+    add_items(18)
+    with django_assert_num_queries(len(few)):
+        response = client.get(rca_url(s2_resolved))
+    assert len(response.context["items"].forms) == 22  # 20 items and 2 blank rows

@@ -56,6 +56,23 @@ def test_the_migration_and_playbook_require_an_rca_for_s1_and_s2_only(playbook):
     assert set(SeverityPolicy.objects.values_list("rca_due_business_days", flat=True)) == {5}
 
 
+def test_the_data_migration_turns_rca_on_for_existing_s1_and_s2_with_history(playbook, agent):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("escalations.migrations.0021_rca_digest")
+    for key in ("S2", "S3"):
+        policy = SeverityPolicy.objects.get(key=key)
+        policy.requires_rca = False
+        audited_save(policy, actor=agent, update_fields=["requires_rca"])
+    migration.rca_required_for_s1_and_s2(apps, None)
+    required = dict(SeverityPolicy.objects.values_list("key", "requires_rca"))
+    assert (required["S2"], required["S3"]) == (True, False)
+    latest = SeverityPolicy.objects.get(key="S2").history.order_by("-history_id").first()
+    assert (latest.requires_rca, latest.history_change_reason) == (True, "RCA required for S1 and S2 by default")
+
+
 def test_resolving_an_s2_opens_its_rca_due_in_five_business_days(s2_resolved, agent):
     rca = Postmortem.objects.get(incident=s2_resolved)
     # Friday → Mon, Tue, Wed, Thu, Fri 27 November; due as that day ends (UTC calendar).

@@ -3,7 +3,7 @@ case-create are a contract with notifications and the API: keep them."""
 
 from django.urls import path
 
-from escalations.views import audit, case_page, cases, inbox, intake, manage, profile, queue, rota, shift
+from escalations.views import audit, case_page, cases, inbox, intake, manage, profile, queue, rca, rota, shift
 
 app_name = "escalations"
 
@@ -24,6 +24,7 @@ urlpatterns = [
     path("cases/<int:pk>/updates/", cases.case_update, name="case-update"),
     path("cases/<int:pk>/details/", cases.case_edit, name="case-edit"),
     path("cases/<int:pk>/handoff/", cases.case_handoff, name="case-handoff"),
+    path("cases/<int:pk>/rca/", rca.case_rca, name="case-rca"),
     path("cases/<int:pk>/checklist/<int:item_pk>/", cases.case_checklist_item, name="case-checklist-item"),
     path("handoffs/<int:pk>/accept/", cases.handoff_accept_view, name="handoff-accept"),
     path("handoffs/<int:pk>/reject/", cases.handoff_reject_view, name="handoff-reject"),
@@ -44,5 +45,9 @@ urlpatterns = [
     path("manage/handoffs/quality/", audit.handoff_quality, name="manage-handoff-quality"),
     path("manage/handoffs/<int:pk>/", audit.handoff_detail, name="manage-handoff"),
     path("manage/cases/<int:pk>/handoffs/", audit.case_handoff_chain, name="manage-case-handoffs"),
+<<<<<<< HEAD
     path("manage/cases/<int:pk>/audit/", audit.case_audit, name="manage-case-audit"),
+=======
+    path("manage/rcas/", rca.manage_rcas, name="manage-rcas"),
+>>>>>>> rca
 ]

@@ -140,6 +140,7 @@ class SeverityPolicyAdmin(BaseAdmin):
                     "requires_commander",
                     "requires_bridge",
                     "requires_rca",
+                    "rca_due_business_days",
                     "allows_executive_escalation",
                 )
             },

@@ -3,6 +3,7 @@ from escalations.models.cases import Incident, ResolveCycle, pk_from_reference, 
 from escalations.models.checklists import Checklist, ChecklistItem, SOPTemplate, SOPTemplateItem
 from escalations.models.clocks import ClockPause
 from escalations.models.comms import CustomerUpdate
+from escalations.models.digests import DigestDelivery, DigestSchedule, Weekday
 from escalations.models.events import CaseEvent
 from escalations.models.handoffs import PACKET_FIELDS, HandoffPacket
 from escalations.models.notifications import Notification
@@ -19,7 +20,13 @@ from escalations.models.org import (
     Team,
 )
 from escalations.models.policies import EscalationStep, SeverityPolicy, TriggerRule
-from escalations.models.postmortems import Postmortem, PostmortemActionItem, PostmortemStatus
+from escalations.models.postmortems import (
+    Postmortem,
+    PostmortemActionItem,
+    PostmortemStatus,
+    RcaReminder,
+    ReminderStage,
+)
 from escalations.models.security import AccessAction, AccessEvent, ApiToken
 
 __all__ = [
@@ -37,6 +44,8 @@ __all__ = [
     "ClockPause",
     "Customer",
     "CustomerUpdate",
+    "DigestDelivery",
+    "DigestSchedule",
     "Escalation",
     "EscalationStep",
     "FormSubmission",
@@ -47,6 +56,8 @@ __all__ = [
     "Postmortem",
     "PostmortemActionItem",
     "PostmortemStatus",
+    "RcaReminder",
+    "ReminderStage",
     "ResolveCycle",
     "SOPTemplate",
     "SOPTemplateItem",
@@ -58,6 +69,7 @@ __all__ = [
     "SweepHeartbeat",
     "Team",
     "TriggerRule",
+    "Weekday",
     "pk_from_reference",
     "reference_for",
 ]

@@ -19,12 +19,15 @@ from escalations.choices import ClockKind, EventKind, NotificationChannel, Notif
 from escalations.models import (
     Breach,
     CaseEvent,
+    DigestDelivery,
+    DigestSchedule,
     Escalation,
     Holiday,
     Incident,
     Notification,
     Postmortem,
     PostmortemActionItem,
+    RcaReminder,
     SeverityPolicy,
     Shift,
     SlaWarning,
@@ -170,6 +173,11 @@ def every_row(make_incident, agent, other_agent, team, now):
     submission_claim(token=uuid.uuid4(), user=agent, now=now)
     postmortem = audited_create(Postmortem, history_user=agent, incident=incident, author=agent, summary="Gateway bug")
     audited_create(PostmortemActionItem, history_user=agent, postmortem=postmortem, description="Add an alert")
+    audited_create(RcaReminder, history_user=system, postmortem=postmortem, stage="owner", due_at=now, sent_at=now)
+    audited_create(DigestSchedule, history_user=system, pk=1)
+    audited_create(
+        DigestDelivery, history_user=system, user=agent, week="2026-W48", reported_week="2026-W47", sent_at=now
+    )
     audited_create(StaffProfile, history_user=agent, user=agent, timezone="Europe/London")
     audited_create(Shift, history_user=system, team=team, user=agent, starts_at=now, ends_at=now + timedelta(hours=8))
     calendar = SeverityPolicy.objects.get(key="S3").calendar

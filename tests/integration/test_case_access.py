@@ -93,6 +93,9 @@ class Route:
     # Answering a handoff offered to someone else is refused with 403 by the service: the
     # case is visible, the offer is not theirs (no existence leak).
     not_yours_is_403: bool = False
+    # A write only these roles may make on a case they may change (a permission of their
+    # role); the other case workers are refused with 403 there.
+    only_roles: frozenset[str] | None = None
 
 
 def case(t: Target) -> list:
@@ -118,6 +121,8 @@ WEB = [
     Route("escalations:handoff-reject", "post", True, lambda t: [t.handoff.pk], not_yours_is_403=True),
     Route("escalations:handoff-cancel", "post", True, lambda t: [t.handoff.pk]),
     Route("escalations:shift-handoff-case", "get", True, case),
+    Route("escalations:case-rca", "get", False, case),
+    Route("escalations:case-rca", "post", True, case, only_roles=frozenset({"engineer", "manager"})),
 ]
 API = [
     Route("api:incident-detail", "get", False, case, api=True),
@@ -260,6 +265,8 @@ def test_role_case_action_matrix(role, cast, personas, clock):
         for route in ROUTES:
             status, unchanged = _call(route, target, user)
             want = expected(role, relation, write=route.write)
+            if route.only_roles is not None and role not in route.only_roles and want == "ok":
+                want = "403"
             got = "ok" if status not in (403, 404) and status < 500 else str(status)
             if route.not_yours_is_403 and status == 403 and role in WORKS_CASES:
                 got = "ok"

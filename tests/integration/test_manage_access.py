@@ -37,6 +37,7 @@ MANAGER_PAGES = [
     ("escalations:manage-handoff", lambda fixture: (fixture("a_handoff").pk,)),
     ("escalations:manage-case-handoffs", lambda fixture: (fixture("a_handoff").incident_id,)),
     ("escalations:manage-case-audit", lambda fixture: (fixture("a_handoff").incident_id,)),
+    ("escalations:manage-rcas", ()),
 ]
 
 SEES = {"duty_manager", "manager"}

@@ -45,9 +45,6 @@ urlpatterns = [
     path("manage/handoffs/quality/", audit.handoff_quality, name="manage-handoff-quality"),
     path("manage/handoffs/<int:pk>/", audit.handoff_detail, name="manage-handoff"),
     path("manage/cases/<int:pk>/handoffs/", audit.case_handoff_chain, name="manage-case-handoffs"),
-<<<<<<< HEAD
     path("manage/cases/<int:pk>/audit/", audit.case_audit, name="manage-case-audit"),
-=======
     path("manage/rcas/", rca.manage_rcas, name="manage-rcas"),
->>>>>>> rca
 ]

@@ -21,6 +21,12 @@ from escalations.models.org import (
 from escalations.models.policies import EscalationStep, SeverityPolicy, TriggerRule
 from escalations.models.postmortems import Postmortem, PostmortemActionItem, PostmortemStatus
 from escalations.models.security import AccessAction, AccessEvent, ApiToken
+from escalations.models.valves import (
+    ExecutiveEscalationRequest,
+    ServiceCreditBreach,
+    ServiceCreditRequest,
+    ServiceCreditRule,
+)
 
 __all__ = [
     "PACKET_FIELDS",
@@ -39,6 +45,7 @@ __all__ = [
     "CustomerUpdate",
     "Escalation",
     "EscalationStep",
+    "ExecutiveEscalationRequest",
     "FormSubmission",
     "HandoffPacket",
     "Holiday",
@@ -50,6 +57,9 @@ __all__ = [
     "ResolveCycle",
     "SOPTemplate",
     "SOPTemplateItem",
+    "ServiceCreditBreach",
+    "ServiceCreditRequest",
+    "ServiceCreditRule",
     "SeverityPolicy",
     "Shift",
     "ShiftRole",

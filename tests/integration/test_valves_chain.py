@@ -22,7 +22,7 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 M = timedelta(minutes=1)
-migration = importlib.import_module("escalations.migrations.0022_valves_acknowledged_rungs")
+migration = importlib.import_module("escalations.migrations.0022_valves_roles_and_rungs")
 
 
 def _first_rung(incident):

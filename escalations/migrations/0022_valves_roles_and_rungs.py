@@ -1,5 +1,10 @@
-"""Carry the old chain rule's acknowledgements over to the new one.
+"""The escape valves' permissions for the roles, and the old chain rule's
+acknowledgements carried over to the new one.
 
+Roles: Policy Admins edit the service-credit rules; Managers read them and the requests
+(escalations.roles holds the current table).
+
+Acknowledgements.
 Before migration 0020 a rung was never acknowledged: acknowledging the case did not stop
 the chain. Under the new rule an unacknowledged rung climbs after the next rung's wait,
 so every open case that was already acknowledged would start climbing on deploy. Its
@@ -12,6 +17,7 @@ name the system user and say why.
 nothing due for the case at that time and recomputes it."""
 
 from django.conf import settings
+from django.contrib.auth.management import create_permissions
 from django.db import migrations
 from django.db.models import F
 from django.utils import timezone
@@ -19,6 +25,29 @@ from django.utils import timezone
 OPEN_STATUSES = ["new", "acknowledged", "investigating", "waiting_on_customer", "waiting_on_third_party"]
 REASON = "Case acknowledged under the old chain rule: its current rung counts as acknowledged"
 BATCH = 1000
+# The roles' new permissions as of this migration.
+ADDED = {
+    "Managers": ["view_servicecreditrule", "view_executiveescalationrequest", "view_servicecreditrequest"],
+    "Policy Admins": [
+        "view_servicecreditrule",
+        "add_servicecreditrule",
+        "change_servicecreditrule",
+        "delete_servicecreditrule",
+    ],
+}
+
+
+def roles_forwards(apps, schema_editor):
+    # Permissions are normally created after all migrations ran; make them now.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, codenames in ADDED.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(*Permission.objects.filter(content_type__app_label="escalations", codename__in=codenames))
 
 
 def _history_row(historical, obj, *, at, user_id):
@@ -87,4 +116,7 @@ def _carry_over(rungs, Escalation, Incident, HistoricalEscalation, HistoricalInc
 class Migration(migrations.Migration):
     dependencies = [("escalations", "0021_valves")]
 
-    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
+    operations = [
+        migrations.RunPython(roles_forwards, migrations.RunPython.noop),
+        migrations.RunPython(forwards, migrations.RunPython.noop),
+    ]

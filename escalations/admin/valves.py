@@ -8,7 +8,12 @@ from __future__ import annotations
 from django.contrib import admin
 
 from escalations.admin.base import BaseAdmin, CaseScopedAdminMixin, ReadOnlyAdminMixin
-from escalations.models import ExecutiveEscalationRequest, ServiceCreditRequest, ServiceCreditRule
+from escalations.models import (
+    ExecutiveEscalationRequest,
+    ServiceCreditBreach,
+    ServiceCreditRequest,
+    ServiceCreditRule,
+)
 
 
 @admin.register(ServiceCreditRule)
@@ -32,3 +37,10 @@ class ServiceCreditRequestAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, BaseAd
     search_fields = ("incident__title", "justification", "decision_reason")
     list_select_related = ("incident", "requested_by", "decided_by")
     ordering = ("-requested_at",)
+
+
+@admin.register(ServiceCreditBreach)
+class ServiceCreditBreachAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, BaseAdmin):
+    case_field = "request__incident"
+    list_display = ("request", "breach")
+    list_select_related = ("request", "breach")

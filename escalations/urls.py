@@ -3,7 +3,7 @@ case-create are a contract with notifications and the API: keep them."""
 
 from django.urls import path
 
-from escalations.views import audit, case_page, cases, inbox, intake, manage, profile, queue, rca, rota, shift
+from escalations.views import audit, case_page, cases, inbox, intake, manage, profile, queue, rca, rota, shift, valves
 
 app_name = "escalations"
 
@@ -25,6 +25,8 @@ urlpatterns = [
     path("cases/<int:pk>/details/", cases.case_edit, name="case-edit"),
     path("cases/<int:pk>/handoff/", cases.case_handoff, name="case-handoff"),
     path("cases/<int:pk>/rca/", rca.case_rca, name="case-rca"),
+    path("cases/<int:pk>/executive/", valves.case_executive, name="case-executive"),
+    path("cases/<int:pk>/credits/", valves.case_credit, name="case-credit"),
     path("cases/<int:pk>/checklist/<int:item_pk>/", cases.case_checklist_item, name="case-checklist-item"),
     path("handoffs/<int:pk>/accept/", cases.handoff_accept_view, name="handoff-accept"),
     path("handoffs/<int:pk>/reject/", cases.handoff_reject_view, name="handoff-reject"),
@@ -47,4 +49,7 @@ urlpatterns = [
     path("manage/cases/<int:pk>/handoffs/", audit.case_handoff_chain, name="manage-case-handoffs"),
     path("manage/cases/<int:pk>/audit/", audit.case_audit, name="manage-case-audit"),
     path("manage/rcas/", rca.manage_rcas, name="manage-rcas"),
+    path("manage/approvals/", valves.approvals, name="manage-approvals"),
+    path("manage/approvals/executive/<int:pk>/", valves.approve_executive, name="manage-approve-executive"),
+    path("manage/approvals/credits/<int:pk>/", valves.approve_credit, name="manage-approve-credit"),
 ]

@@ -28,6 +28,12 @@ from escalations.models.postmortems import (
     ReminderStage,
 )
 from escalations.models.security import AccessAction, AccessEvent, ApiToken
+from escalations.models.valves import (
+    ExecutiveEscalationRequest,
+    ServiceCreditBreach,
+    ServiceCreditRequest,
+    ServiceCreditRule,
+)
 
 __all__ = [
     "PACKET_FIELDS",
@@ -48,6 +54,7 @@ __all__ = [
     "DigestSchedule",
     "Escalation",
     "EscalationStep",
+    "ExecutiveEscalationRequest",
     "FormSubmission",
     "HandoffPacket",
     "Holiday",
@@ -61,6 +68,9 @@ __all__ = [
     "ResolveCycle",
     "SOPTemplate",
     "SOPTemplateItem",
+    "ServiceCreditBreach",
+    "ServiceCreditRequest",
+    "ServiceCreditRule",
     "SeverityPolicy",
     "Shift",
     "ShiftRole",

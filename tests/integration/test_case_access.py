@@ -116,6 +116,8 @@ WEB = [
     Route("escalations:case-update", "post", True, case),
     Route("escalations:case-edit", "post", True, case),
     Route("escalations:case-handoff", "post", True, case),
+    Route("escalations:case-executive", "post", True, case),
+    Route("escalations:case-credit", "post", True, case),
     Route("escalations:case-checklist-item", "post", True, lambda t: [t.incident.pk, t.item.pk]),
     Route("escalations:handoff-accept", "post", True, lambda t: [t.handoff.pk], not_yours_is_403=True),
     Route("escalations:handoff-reject", "post", True, lambda t: [t.handoff.pk], not_yours_is_403=True),
@@ -162,11 +164,14 @@ def _object_routes() -> set[str]:
 # Routes whose id names a shift (their access: tests/integration/test_rota.py) or one of
 # the signed-in person's own pages (tests/integration/test_views_inbox.py), not a case; and
 # the managers' pages: 404 for every role but Duty Managers and Managers, who see every
-# case (their access: tests/integration/test_manage_access.py).
+# case (their access: tests/integration/test_manage_access.py; the approvals' decision
+# doors, whose ids name requests: tests/integration/test_valves.py).
 NOT_CASE_OBJECTS = {
     "escalations:rota-cover",
     "escalations:rota-swap",
     "escalations:page-acknowledge",
+    "escalations:manage-approve-executive",
+    "escalations:manage-approve-credit",
 }
 # Every page under /manage/ is behind the managers' gate; test_manage_access.py's matrix
 # must list each of them (checked below).

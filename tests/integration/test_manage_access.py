@@ -38,6 +38,7 @@ MANAGER_PAGES = [
     ("escalations:manage-case-handoffs", lambda fixture: (fixture("a_handoff").incident_id,)),
     ("escalations:manage-case-audit", lambda fixture: (fixture("a_handoff").incident_id,)),
     ("escalations:manage-rcas", ()),
+    ("escalations:manage-approvals", ()),
 ]
 
 SEES = {"duty_manager", "manager"}

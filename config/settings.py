@@ -291,6 +291,8 @@ SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 10.0)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 500)
 SWEEP_STALE_AFTER_SECONDS = env_int("SWEEP_STALE_AFTER_SECONDS", 120)
 SYSTEM_USERNAME = "system"
+# An overdue RCA or action item tells its owner at once and the Managers this long after.
+RCA_MANAGER_GRACE_HOURS = env_int("RCA_MANAGER_GRACE_HOURS", 48)
 
 # --- REST framework
 REST_FRAMEWORK = {

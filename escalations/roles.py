@@ -86,6 +86,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "add_postmortemactionitem",
         "change_postmortemactionitem",
         "view_historicalincident",
+        "view_servicecreditrule",
+        "view_executiveescalationrequest",
+        "view_servicecreditrequest",
         "auth.view_user",
     ],
     POLICY_ADMINS: [
@@ -95,6 +98,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_breach",
         "view_notification",
         "view_sweepheartbeat",
+        "view_servicecreditrule",
         *[
             f"{action}_{model}"
             for model in (
@@ -110,6 +114,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 "holiday",
                 "customer",
                 "staffprofile",
+                "servicecreditrule",
             )
             for action in ("add", "change", "delete")
         ],

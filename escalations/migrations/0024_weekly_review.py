@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("escalations", "0020_escalation_acknowledged"),
+        ("escalations", "0023_valves_roles_and_rungs"),
     ]
 
     operations = [

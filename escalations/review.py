@@ -54,6 +54,7 @@ from escalations.choices import (
     SeverityKey,
     SeveritySource,
     Stage,
+    ValveStatus,
 )
 from escalations.metrics import Week, week_parse
 from escalations.models import (
@@ -61,10 +62,12 @@ from escalations.models import (
     CaseEvent,
     CustomerUpdate,
     Escalation,
+    ExecutiveEscalationRequest,
     HandoffPacket,
     Incident,
     ResolveCycle,
     ReviewWeek,
+    ServiceCreditRequest,
 )
 from escalations.selectors_audit import DEFAULT_PING_PONG_WINDOW, ping_pong_exists
 
@@ -103,8 +106,9 @@ DEFINITIONS = (
     ("Open at the week's end", "cases reported before the week's end and not resolved by then; their ARR at "
      "risk and customer sentiment as recorded now."),
     ("Executive interrupts", "escalations that reached an executive rung in the week."),
-    ("Escape valves", "what the data records today: executive escalations, and severities set by a person "
-     "instead of the trigger rules (listed: at intake or later; counted per week: changes after intake)."),
+    ("Escape valves", "executive escalations reached and asked for (with the Manager's answer), service credits "
+     "asked for (with the answer), and severities set by a person instead of the trigger rules (listed: at intake "
+     "or later; counted per week: changes after intake)."),
     ("Severity", "a breach counts under the severity it was recorded with; every other figure under the case's "
      "severity when the week's figures were computed. Drill cases never count."),
     ("Kept weeks", "a complete week's figures are computed once, at the first view after it ends, and kept; the "
@@ -230,6 +234,16 @@ class ReviewFigures:
     manual_severity_per_week: dict[str, list[int]]  # severity changes by a person
     executive_escalations: list[Escalation] = field(default_factory=list)
     severity_overrides: list[CaseEvent] = field(default_factory=list)
+    executive_requests: list[ExecutiveEscalationRequest] = field(default_factory=list)
+    credit_requests: list[ServiceCreditRequest] = field(default_factory=list)
+
+    @property
+    def credits_asked(self) -> Decimal:
+        return sum((r.amount for r in self.credit_requests), Decimal("0.00"))
+
+    @property
+    def credits_approved(self) -> Decimal:
+        return sum((r.amount for r in self.credit_requests if r.status == ValveStatus.APPROVED), Decimal("0.00"))
 
     @property
     def labels(self) -> list[str]:
@@ -628,6 +642,18 @@ def _live(week: Week) -> dict:
         .select_related("incident", "actor")
         .order_by("at", "id")[:VALVE_ROWS]
     )
+    # The escape valves under governance: executive escalations asked for, and service
+    # credits asked for, in the week, with who asked, why and the Manager's answer.
+    executive_requests = list(
+        ExecutiveEscalationRequest.objects.filter(_in("requested_at", week.starts_at, week.ends_at), real)
+        .select_related("incident", "requested_by", "decided_by")
+        .order_by("requested_at", "id")[:VALVE_ROWS]
+    )
+    credit_requests = list(
+        ServiceCreditRequest.objects.filter(_in("requested_at", week.starts_at, week.ends_at), real)
+        .select_related("incident", "requested_by", "decided_by")
+        .order_by("requested_at", "id")[:VALVE_ROWS]
+    )
     open_at_end = {key: {"cases": 0, "arr": Decimal("0.00")} for key in SEVERITY_KEYS}
     sentiment = dict.fromkeys(Sentiment.values, 0)
     for row in open_rows:
@@ -647,6 +673,8 @@ def _live(week: Week) -> dict:
         "sentiment_at_end": sentiment,
         "executive_escalations": executive_list,
         "severity_overrides": overrides,
+        "executive_requests": executive_requests,
+        "credit_requests": credit_requests,
     }
 
 

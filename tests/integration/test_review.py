@@ -199,10 +199,10 @@ def _page_queries(client) -> int:
 
 # Session, user, profile (time zone), permissions; the review's transaction (here a
 # savepoint and its release) with JIT off; the kept weeks; the chosen week's Pareto, open
-# cases and two escape-valve lists. Computing the weeks not kept yet adds the families'
+# cases and four escape-valve lists. Computing the weeks not kept yet adds the families'
 # queries (events, cycles, updates, breaches, handoffs, times to accept, handoffs per
 # case, stage ownership, executive escalations) and the delete and insert that keep them.
-REVIEW_PAGE_QUERIES = 12
+REVIEW_PAGE_QUERIES = 14
 REVIEW_PAGE_QUERIES_COLD = REVIEW_PAGE_QUERIES + 9 + 2
 
 
@@ -261,3 +261,35 @@ def test_the_beat_keeps_the_complete_weeks_so_no_view_computes_them(week_of_case
     with CaptureQueriesContext(connection) as ctx:
         client.get(reverse("escalations:manage-review"), {"week": WEEK})
     assert len(ctx.captured_queries) == REVIEW_PAGE_QUERIES
+
+
+def test_the_escape_valves_asked_for_with_who_why_and_the_answer(week_of_cases, client, agent, manager):
+    from escalations.choices import ValveStatus
+    from escalations.models import ExecutiveEscalationRequest, ServiceCreditRequest
+
+    e, d = week_of_cases["e"], week_of_cases["d"]
+    ExecutiveEscalationRequest.objects.create(
+        incident=e, reason="Customer's CEO called", requested_by=agent, requested_at=at(4, 11)
+    )
+    ServiceCreditRequest.objects.create(
+        incident=e, breached_seconds=3600, eligible_amount=Decimal("500.00"), amount=Decimal("300.00"),
+        justification="Two breaches", requested_by=agent, requested_at=at(4, 13), status=ValveStatus.APPROVED,
+        decided_by=manager, decided_at=at(4, 14), decision_reason="Per the contract",
+    )  # fmt: skip
+    ServiceCreditRequest.objects.create(
+        incident=e, breached_seconds=3600, eligible_amount=Decimal("500.00"), amount=Decimal("100.00"),
+        justification="Goodwill", requested_by=agent, requested_at=at(4, 15),
+    )  # fmt: skip
+    ServiceCreditRequest.objects.create(
+        incident=d, breached_seconds=60, eligible_amount=Decimal("50.00"), amount=Decimal("50.00"),
+        justification="Drill", requested_by=manager, requested_at=at(0, 9, 30),
+    )  # fmt: skip
+    fig = review_figures(WEEK)
+    [asked] = fig.executive_requests
+    assert (asked.requested_by, asked.reason, asked.status) == (agent, "Customer's CEO called", ValveStatus.PENDING)
+    assert [r.amount for r in fig.credit_requests] == [Decimal("300.00"), Decimal("100.00")]  # the drill's never
+    assert (fig.credits_asked, fig.credits_approved) == (Decimal("400.00"), Decimal("300.00"))
+    client.force_login(manager)
+    body = client.get(reverse("escalations:manage-review"), {"week": WEEK}).content.decode()
+    assert "Customer&#x27;s CEO called" in body and "Waiting for a Manager" in body
+    assert "Per the contract" in body and "400.00 / 300.00" in body

@@ -45,7 +45,7 @@ NOTES = """
 - Every figure family is one query over all the weeks it computes, grouped by `date_trunc('week')` with one
   `FILTER (WHERE severity = …)` aggregate per severity; percentiles are `percentile_cont` in the
   database. The query count is constant (pinned in tests/integration/test_review.py).
-- The range scans are served by indexes on each family's time column (migration 0021: resolve
+- The range scans are served by indexes on each family's time column (migration 0024_weekly_review: resolve
   cycles' `ended_at`, updates' `posted_at`, handoffs' `offered_at`, executive escalations'
   `created_at`; events and breaches had theirs). The open cases are two index-only scans (a UNION
   ALL of "never resolved" and "resolved since") of `incident_resolved_idx`, which carries the

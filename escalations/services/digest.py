@@ -23,9 +23,9 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from escalations.choices import BreachCause, ClockKind, SeverityKey
-from escalations.metrics import week_parse, weekly_metrics
+from escalations.choices import ClockKind
 from escalations.models import DigestDelivery, DigestSchedule
+from escalations.review import ALL, Distribution, ReviewFigures, review_figures
 from escalations.roles import DUTY_MANAGERS, MANAGERS
 from escalations.selectors_rca import overdue_action_items, overdue_postmortems
 from escalations.services.common import audited_create
@@ -58,68 +58,46 @@ def review_url(week: str) -> str:
     return f"{settings.SITE_URL}{REVIEW_PATH}?week={week}"
 
 
-def digest_figures(week: str) -> dict[str, Any]:
-    """The week's figures: the one call to switch when the review's figures move."""
-    return weekly_metrics(week_parse(week))
+def digest_figures(week: str) -> ReviewFigures:
+    """The week's figures, from the review page's one home (with the 12 weeks before)."""
+    return review_figures(week)
 
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} %"
 
 
-def _spread(dist: dict[str, Any]) -> str:
-    if not dist.get("count"):
+def _spread(dist: Distribution) -> str:
+    if not dist.count[-1]:
         return "—"
-    median = duration_text(_td(dist["median_seconds"]))
-    p90 = duration_text(_td(dist["p90_seconds"]))
-    return f"median {median}, 90th percentile {p90} ({dist['count']})"
+    median = duration_text(timedelta(seconds=dist.median[-1]))
+    p90 = duration_text(timedelta(seconds=dist.p90[-1]))
+    return f"median {median}, 90th percentile {p90} ({dist.count[-1]})"
 
 
-def _td(seconds: int | None) -> timedelta | None:
-    return None if seconds is None else timedelta(seconds=seconds)
-
-
-def figure_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
-    """The figures as (label, value) lines, the same in the HTML and the text part."""
-    opened = figures["cases_opened_by_severity"]
-    adherence = figures["sla_adherence"]
-    breaches = figures["breaches"]
+def figure_rows(figures: ReviewFigures) -> list[tuple[str, str]]:
+    """The chosen week's figures over all severities as (label, value) lines, the same in
+    the HTML and the text part; the review page has the trends and the per-severity view."""
     kinds = dict(ClockKind.choices)
-    causes = dict(BreachCause.choices)
-    handoffs = figures["handoffs"]
+    breaches = figures.breaches[ALL]
+    by_kind = ", ".join(f"{kinds[k]} {breaches[k][-1]}" for k in ClockKind.values if breaches[k][-1])
+    causes = ", ".join(f"{row['label']} {row['count']}" for row in figures.pareto_causes if row["count"]) or "—"
+    open_now = figures.open_at_end[ALL]
     return [
-        (
-            "Cases opened",
-            f"{figures['cases_opened']} ("
-            + ", ".join(f"{key} {opened.get(key, 0)}" for key in SeverityKey.values)
-            + ")",
-        ),
-        ("Time to acknowledge", _spread(figures["tta"])),
-        ("Time to resolve (per cycle)", _spread(figures["ttr_cycle"])),
-        ("Acknowledged on time", _pct(adherence["acknowledge_pct"])),
-        ("Resolved on time", _pct(adherence["resolve_pct"])),
-        ("Customer updates on time", _pct(adherence["update_pct"])),
-        (
-            "Breaches",
-            f"{breaches['total']}"
-            + (
-                " (" + ", ".join(f"{kinds.get(k, k)} {n}" for k, n in breaches["by_kind"].items() if n) + ")"
-                if breaches["total"]
-                else ""
-            ),
-        ),
-        (
-            "Breach causes",
-            ", ".join(f"{causes.get(c, c)} {n}" for c, n in breaches["by_cause"].items() if n) or "—",
-        ),
-        ("Reopened", str(figures["reopens"])),
+        ("Time to acknowledge", _spread(figures.tta[ALL])),
+        ("Time to resolve (per cycle)", _spread(figures.ttr[ALL])),
+        ("Acknowledged on time", _pct(figures.adherence["ack"][ALL][-1])),
+        ("Resolved on time", _pct(figures.adherence["resolve"][ALL][-1])),
+        ("Customer updates on time", _pct(figures.adherence["update"][ALL][-1])),
+        ("Breaches", f"{breaches['total'][-1]}" + (f" ({by_kind})" if by_kind else "")),
+        ("Breach causes", causes),
+        ("Reopened", str(figures.reopens[ALL][-1])),
         (
             "Handoffs",
-            f"{handoffs['offered']} offered, {handoffs['accepted']} accepted, {handoffs['rejected']} rejected, "
-            f"{handoffs['ping_pong']} ping-pong",
+            f"{figures.handoffs_offered[ALL][-1]} offered, {figures.ping_pong[ALL][-1]} ping-pong",
         ),
-        ("Executive escalations", str(figures["executive_escalations"])),
-        ("ARR at risk on cases opened", f"${figures['arr_at_risk_total']:,.0f}"),
+        ("Executive escalations", str(figures.executive_per_week[ALL][-1])),
+        ("Open cases at the week's end", f"{open_now['cases']} (ARR at risk ${open_now['arr']:,.0f})"),
     ]
 
 

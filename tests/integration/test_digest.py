@@ -77,7 +77,7 @@ def test_the_email_has_html_and_text_parts_the_figures_and_the_review_link(manag
     (message,) = mail.outbox
     assert message.subject == "Weekly escalation review 2026-W47"
     link = "https://esc.example.com/manage/review/?week=2026-W47"
-    assert link in message.body and "Cases opened: 0" in message.body
+    assert link in message.body and "Breaches: 0" in message.body and "Executive escalations: 0" in message.body
     (html, mimetype), *_ = message.alternatives
     assert mimetype == "text/html"
     assert f'href="{link}"' in html and "Time to acknowledge" in html and "<table" in html

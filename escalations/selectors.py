@@ -128,7 +128,7 @@ TIMELINE_FILTERS = {
          EventKind.SEVERITY_CHANGED, EventKind.TARGETS_CHANGED, EventKind.STAGE_CHANGED, EventKind.ASSIGNED,
          EventKind.EDITED, EventKind.CHECKLIST_ITEM_DONE, EventKind.CHECKLIST_ITEM_REOPENED,
          EventKind.HANDOFF_OFFERED, EventKind.HANDOFF_ACCEPTED, EventKind.HANDOFF_REJECTED, EventKind.PING_PONG,
-         EventKind.ESCALATION_ACKNOWLEDGED},
+         EventKind.ESCALATION_ACKNOWLEDGED, EventKind.BREACH_CAUSE_CONFIRMED},
     ),
     "system": (
         "System",

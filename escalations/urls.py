@@ -3,7 +3,7 @@ case-create are a contract with notifications and the API: keep them."""
 
 from django.urls import path
 
-from escalations.views import audit, case_page, cases, inbox, intake, manage, profile, queue, rota, shift
+from escalations.views import audit, breach_review, case_page, cases, inbox, intake, manage, profile, queue, rota, shift
 
 app_name = "escalations"
 
@@ -43,4 +43,5 @@ urlpatterns = [
     path("manage/handoffs.csv", audit.handoff_csv, name="manage-handoffs-csv"),
     path("manage/handoffs/<int:pk>/", audit.handoff_detail, name="manage-handoff"),
     path("manage/cases/<int:pk>/handoffs/", audit.case_handoff_chain, name="manage-case-handoffs"),
+    path("manage/breaches/", breach_review.breach_review, name="manage-breaches"),
 ]

@@ -5,6 +5,7 @@ the cause when; a case records when its severity last went up."""
 import django.db.models.deletion
 import simple_history.models
 from django.conf import settings
+from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
 from django.utils import timezone
 
@@ -45,6 +46,27 @@ def _immediate(schema_editor):
     # refuses the ALTER TABLE that follows in the same transaction; check them now.
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+# The roles' new permissions as of this migration (escalations.roles holds the current table).
+READ_ROLES = ("CS Agents", "Duty Managers", "Engineers", "Managers", "Policy Admins")
+ADDED = {
+    **{name: ["view_breachcauseoption"] for name in READ_ROLES},
+    "Policy Admins": ["view_breachcauseoption", "add_breachcauseoption", "change_breachcauseoption"],
+}
+
+
+def grant_permissions(apps, schema_editor):
+    # Permissions are normally created after all migrations ran; make them now.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, codenames in ADDED.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(*Permission.objects.filter(content_type__app_label="escalations", codename__in=codenames))
 
 
 def seed_causes(apps, schema_editor):
@@ -198,6 +220,7 @@ class Migration(migrations.Migration):
                 null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to=settings.AUTH_USER_MODEL
             ),
         ),
+        migrations.RunPython(grant_permissions, migrations.RunPython.noop),
         migrations.RunPython(seed_causes, migrations.RunPython.noop),
         migrations.AddField(
             model_name="breach",

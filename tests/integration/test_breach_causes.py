@@ -334,6 +334,8 @@ def test_confirming_several_rows_at_once(client, manager, queue):
         assert Breach.history.filter(id=b.pk).latest().history_user == manager
         assert CaseEvent.objects.filter(incident=b.incident, kind=EventKind.BREACH_CAUSE_CONFIRMED, actor=manager)
     assert _rows(client.get(QUEUE)) == []
+    timeline = client.get(reverse("escalations:case-detail", args=[plain.incident_id])).content.decode()
+    assert "Breach cause confirmed" in timeline and "Team at capacity — Two people out sick" in timeline
 
 
 def test_confirming_shows_the_result(client, manager, queue):

@@ -230,7 +230,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="breach",
             name="cause_confirmed_by",
-            field=models.ForeignKey(
+            field=models.ForeignKey(db_index=False, 
                 blank=True,
                 null=True,
                 on_delete=django.db.models.deletion.PROTECT,
@@ -261,7 +261,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="breach",
             name="cause_suggested",
-            field=models.ForeignKey(
+            field=models.ForeignKey(db_index=False, 
                 blank=True,
                 db_column="cause_suggested",
                 help_text="What the facts suggested when the breach was recorded.",
@@ -392,7 +392,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="breach",
             name="cause",
-            field=models.ForeignKey(
+            field=models.ForeignKey(db_index=False, 
                 blank=True,
                 db_column="cause",
                 help_text="The confirmed cause; empty until reviewed.",

@@ -57,10 +57,15 @@ class Breach(models.Model):
     severity = models.CharField(max_length=2, choices=SeverityKey.choices)
     due_at = models.DateTimeField()
     detected_at = models.DateTimeField()
+    # No index on the three columns below: nothing looks breaches up by them (the review
+    # queue scans breach_review_idx, the weekly figures breach_detected_idx, causes and
+    # people are never deleted in bulk), and the sweep inserts thousands of breaches a
+    # batch, each of which would update every index.
     cause = models.ForeignKey(
         BreachCauseOption,
         to_field="code",
         db_column="cause",
+        db_index=False,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -72,6 +77,7 @@ class Breach(models.Model):
         BreachCauseOption,
         to_field="code",
         db_column="cause_suggested",
+        db_index=False,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -82,6 +88,7 @@ class Breach(models.Model):
     cause_confirmed_at = models.DateTimeField("cause confirmed", null=True, blank=True)
     cause_confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        db_index=False,
         on_delete=models.PROTECT,
         null=True,
         blank=True,

@@ -306,6 +306,8 @@ def test_the_queue_query_count_does_not_grow_with_the_rows(
     client.get(QUEUE)  # warm the session and the permission cache as a real page view would
     with CaptureQueriesContext(connection) as few:
         assert len(_rows(client.get(QUEUE))) == 2
+    # Session, user, zone, permissions, the causes, the count, the page, the teams filter.
+    assert len(few) <= 8, [q["sql"][:80] for q in few.captured_queries]
     bulk_due_cases(30, customer=customer, channel=email_channel, now=now + M, overdue=40 * M, team=team)
     _sweep(now + M)
     with django_assert_max_num_queries(len(few)):

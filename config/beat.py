@@ -47,6 +47,19 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },
+    # Overdue RCAs and action items: owner, then Managers (each stage once, DB-unique).
+    "check-rca-deadlines": {
+        "task": "escalations.check_rca_deadlines",
+        "schedule": 900.0,
+        "options": {"expires": 900.0},
+    },
+    # The weekly digest: its slot (DigestSchedule, edited in the admin) is in each
+    # recipient's own zone, so it is checked every quarter hour, not fired at one instant.
+    "send-weekly-digest": {
+        "task": "escalations.send_weekly_digest",
+        "schedule": 900.0,
+        "options": {"expires": 900.0},
+    },
 }
 
 

@@ -294,6 +294,8 @@ SWEEP_STALE_AFTER_SECONDS = env_int("SWEEP_STALE_AFTER_SECONDS", 120)
 # cause "wrong severity" (escalations.sla.causes).
 BREACH_CAUSE_SEVERITY_WINDOW = timedelta(minutes=env_int("BREACH_CAUSE_SEVERITY_WINDOW_MINUTES", 30))
 SYSTEM_USERNAME = "system"
+# An overdue RCA or action item tells its owner at once and the Managers this long after.
+RCA_MANAGER_GRACE_HOURS = env_int("RCA_MANAGER_GRACE_HOURS", 48)
 
 # --- REST framework
 REST_FRAMEWORK = {

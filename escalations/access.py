@@ -29,6 +29,7 @@ START_DRILL = "escalations.start_drill"
 SUBMIT_INTAKE = "escalations.submit_intake"
 VIEW_REVIEW = "escalations.view_review"
 APPROVE_ESCALATION = "escalations.approve_escalation"
+CHANGE_POSTMORTEM = "escalations.change_postmortem"
 
 
 def user_is_staff_member(user) -> bool:
@@ -86,6 +87,15 @@ def incident_may_access(user, incident, *, for_change: bool = False) -> bool:
     if sees_every_case(user):
         return True
     return Incident.objects.filter(pk=incident.pk).filter(incident_access_q(user, for_change=for_change)).exists()
+
+
+def may_edit_postmortem(user, incident) -> bool:
+    """A case's RCA is written by the people who may change the case (its team, owners,
+    those it was handed to; Managers, who see every case) holding the RCA permission
+    (Engineers and Managers). Everyone else who may see the case reads it."""
+    if not user.has_perm(CHANGE_POSTMORTEM):
+        return False
+    return incident_may_access(user, incident, for_change=True)
 
 
 def may_reassign(user, incident) -> bool:

@@ -203,6 +203,20 @@ class EventKind(models.TextChoices):
     EDITED = "edited", "Details edited"
     NOTE = "note", "Note"
     BREACH_CAUSE_CONFIRMED = "breach_cause_confirmed", "Breach cause confirmed"
+    EXECUTIVE_REQUESTED = "executive_requested", "Executive escalation requested"
+    EXECUTIVE_DECIDED = "executive_decided", "Executive escalation decided"
+    CREDIT_REQUESTED = "credit_requested", "Service credit requested"
+    CREDIT_DECIDED = "credit_decided", "Service credit decided"
+
+
+class ValveStatus(models.TextChoices):
+    """Where a request through an escape valve stands (executive escalation, service
+    credit). ``TRIGGERED``: an executive escalation an objective trigger made immediate."""
+
+    PENDING = "pending", "Waiting for a Manager"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+    TRIGGERED = "triggered", "Immediate (objective trigger)"
 
 
 class ChecklistFact(models.TextChoices):

@@ -87,6 +87,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "add_postmortemactionitem",
         "change_postmortemactionitem",
         "view_historicalincident",
+        "view_servicecreditrule",
+        "view_executiveescalationrequest",
+        "view_servicecreditrequest",
         "auth.view_user",
     ],
     POLICY_ADMINS: [
@@ -96,6 +99,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_breach",
         "view_notification",
         "view_sweepheartbeat",
+        "view_servicecreditrule",
         *[
             f"{action}_{model}"
             for model in (
@@ -111,6 +115,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 "holiday",
                 "customer",
                 "staffprofile",
+                "servicecreditrule",
             )
             for action in ("add", "change", "delete")
         ],

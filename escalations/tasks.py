@@ -21,7 +21,9 @@ from django.utils import timezone
 
 from escalations.outages import BROKER, CACHE
 from escalations.services.common import system_user
+from escalations.services.digest import digest_send_due
 from escalations.services.notifications import notification_deliver, notifications_publish, notifications_retry_due
+from escalations.services.rca_deadlines import rca_deadlines_check
 from escalations.services.submissions import submissions_purge
 from escalations.services.sweep import sweep_run
 from escalations.services.sweep_wakeup import sweep_wakeup_claim, sweep_wakeup_release
@@ -138,3 +140,20 @@ def retry_notifications() -> int:
 @shared_task(name="escalations.purge_form_tokens", soft_time_limit=60, time_limit=90, ignore_result=True)
 def purge_form_tokens() -> int:
     return submissions_purge(now=timezone.now())
+
+
+@shared_task(
+    name="escalations.check_rca_deadlines", acks_late=True, soft_time_limit=120, time_limit=180, ignore_result=True
+)
+def check_rca_deadlines() -> dict:
+    """Tell owners, then Managers, of overdue RCAs and action items (each stage once)."""
+    grace = timedelta(hours=settings.RCA_MANAGER_GRACE_HOURS)
+    return rca_deadlines_check(now=timezone.now(), grace=grace, actor=system_user())
+
+
+@shared_task(
+    name="escalations.send_weekly_digest", acks_late=True, soft_time_limit=300, time_limit=360, ignore_result=True
+)
+def send_weekly_digest() -> int:
+    """Email the weekly digest to whoever's slot has come in their zone (once a week each)."""
+    return digest_send_due(now=timezone.now(), actor=system_user())

@@ -3,7 +3,21 @@ case-create are a contract with notifications and the API: keep them."""
 
 from django.urls import path
 
-from escalations.views import audit, breach_review, case_page, cases, inbox, intake, manage, profile, queue, rota, shift
+from escalations.views import (
+    audit,
+    breach_review,
+    case_page,
+    cases,
+    inbox,
+    intake,
+    manage,
+    profile,
+    queue,
+    rca,
+    rota,
+    shift,
+    valves,
+)
 
 app_name = "escalations"
 
@@ -24,6 +38,9 @@ urlpatterns = [
     path("cases/<int:pk>/updates/", cases.case_update, name="case-update"),
     path("cases/<int:pk>/details/", cases.case_edit, name="case-edit"),
     path("cases/<int:pk>/handoff/", cases.case_handoff, name="case-handoff"),
+    path("cases/<int:pk>/rca/", rca.case_rca, name="case-rca"),
+    path("cases/<int:pk>/executive/", valves.case_executive, name="case-executive"),
+    path("cases/<int:pk>/credits/", valves.case_credit, name="case-credit"),
     path("cases/<int:pk>/checklist/<int:item_pk>/", cases.case_checklist_item, name="case-checklist-item"),
     path("handoffs/<int:pk>/accept/", cases.handoff_accept_view, name="handoff-accept"),
     path("handoffs/<int:pk>/reject/", cases.handoff_reject_view, name="handoff-reject"),
@@ -41,7 +58,13 @@ urlpatterns = [
     path("manage/", manage.manage_index, name="manage"),
     path("manage/handoffs/", audit.handoff_list, name="manage-handoffs"),
     path("manage/handoffs.csv", audit.handoff_csv, name="manage-handoffs-csv"),
+    path("manage/handoffs/quality/", audit.handoff_quality, name="manage-handoff-quality"),
     path("manage/handoffs/<int:pk>/", audit.handoff_detail, name="manage-handoff"),
     path("manage/cases/<int:pk>/handoffs/", audit.case_handoff_chain, name="manage-case-handoffs"),
+    path("manage/cases/<int:pk>/audit/", audit.case_audit, name="manage-case-audit"),
+    path("manage/rcas/", rca.manage_rcas, name="manage-rcas"),
+    path("manage/approvals/", valves.approvals, name="manage-approvals"),
+    path("manage/approvals/executive/<int:pk>/", valves.approve_executive, name="manage-approve-executive"),
+    path("manage/approvals/credits/<int:pk>/", valves.approve_credit, name="manage-approve-credit"),
     path("manage/breaches/", breach_review.breach_review, name="manage-breaches"),
 ]

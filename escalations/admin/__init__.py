@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
-from escalations.admin import cases, ops, reference, security  # noqa: F401  (registers the ModelAdmins)
+from escalations.admin import cases, digests, ops, reference, security, valves  # noqa: F401  (registers the ModelAdmins)
 from escalations.models import SweepHeartbeat
 
 admin.site.site_header = "Escalations administration"

@@ -141,6 +141,7 @@ class SeverityPolicyAdmin(BaseAdmin):
                     "requires_commander",
                     "requires_bridge",
                     "requires_rca",
+                    "rca_due_business_days",
                     "allows_executive_escalation",
                 )
             },
@@ -316,7 +317,7 @@ class HolidayAdmin(BaseAdmin):
 
 @admin.register(Customer)
 class CustomerAdmin(BaseAdmin):
-    list_display = ("name", "tier", "arr", "created_at")
+    list_display = ("name", "tier", "arr", "monthly_fee", "created_at")
     list_filter = ("tier",)
     search_fields = ("name", "contacts")
 

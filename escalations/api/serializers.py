@@ -454,6 +454,7 @@ class PolicyOut(serializers.ModelSerializer):
             "requires_commander",
             "requires_bridge",
             "requires_rca",
+            "rca_due_business_days",
             "allows_executive_escalation",
             "review_by",
         ]
@@ -497,6 +498,7 @@ class PolicyPatchIn(StrictInputSerializer):
     requires_commander = serializers.BooleanField(required=False)
     requires_bridge = serializers.BooleanField(required=False)
     requires_rca = serializers.BooleanField(required=False)
+    rca_due_business_days = serializers.IntegerField(required=False, min_value=0, max_value=60)
     allows_executive_escalation = serializers.BooleanField(required=False)
     review_by = serializers.DateField(required=False, allow_null=True)
 

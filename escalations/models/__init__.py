@@ -3,6 +3,7 @@ from escalations.models.cases import Incident, ResolveCycle, pk_from_reference, 
 from escalations.models.checklists import Checklist, ChecklistItem, SOPTemplate, SOPTemplateItem
 from escalations.models.clocks import ClockPause
 from escalations.models.comms import CustomerUpdate
+from escalations.models.digests import DigestDelivery, DigestSchedule, Weekday
 from escalations.models.events import CaseEvent
 from escalations.models.handoffs import PACKET_FIELDS, HandoffPacket
 from escalations.models.notifications import Notification
@@ -19,8 +20,20 @@ from escalations.models.org import (
     Team,
 )
 from escalations.models.policies import EscalationStep, SeverityPolicy, TriggerRule
-from escalations.models.postmortems import Postmortem, PostmortemActionItem, PostmortemStatus
+from escalations.models.postmortems import (
+    Postmortem,
+    PostmortemActionItem,
+    PostmortemStatus,
+    RcaReminder,
+    ReminderStage,
+)
 from escalations.models.security import AccessAction, AccessEvent, ApiToken
+from escalations.models.valves import (
+    ExecutiveEscalationRequest,
+    ServiceCreditBreach,
+    ServiceCreditRequest,
+    ServiceCreditRule,
+)
 
 __all__ = [
     "PACKET_FIELDS",
@@ -38,8 +51,11 @@ __all__ = [
     "ClockPause",
     "Customer",
     "CustomerUpdate",
+    "DigestDelivery",
+    "DigestSchedule",
     "Escalation",
     "EscalationStep",
+    "ExecutiveEscalationRequest",
     "FormSubmission",
     "HandoffPacket",
     "Holiday",
@@ -48,9 +64,14 @@ __all__ = [
     "Postmortem",
     "PostmortemActionItem",
     "PostmortemStatus",
+    "RcaReminder",
+    "ReminderStage",
     "ResolveCycle",
     "SOPTemplate",
     "SOPTemplateItem",
+    "ServiceCreditBreach",
+    "ServiceCreditRequest",
+    "ServiceCreditRule",
     "SeverityPolicy",
     "Shift",
     "ShiftRole",
@@ -59,6 +80,7 @@ __all__ = [
     "SweepHeartbeat",
     "Team",
     "TriggerRule",
+    "Weekday",
     "pk_from_reference",
     "reference_for",
 ]

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from escalations.choices import HandoffStatus, Stage
-from escalations.models.cases import Incident
+from escalations.models.cases import Incident, reference_for
 from escalations.models.history import AuditHistory
 from escalations.models.org import Team
 
@@ -82,3 +82,8 @@ class HandoffPacket(models.Model):
     def __str__(self) -> str:
         to = self.to_user or self.to_team
         return f"Handoff {self.incident_id}: {self.from_user} → {to}"
+
+    @property
+    def case_reference(self) -> str:
+        """The case's reference without loading the case."""
+        return reference_for(self.incident_id)

@@ -18,13 +18,23 @@ class Customer(models.Model):
     name = models.CharField(max_length=200, unique=True)
     arr = models.DecimalField("ARR (USD)", max_digits=14, decimal_places=2, default=0)
     tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.STANDARD)
+    monthly_fee = models.DecimalField(
+        "monthly fee (USD)",
+        max_digits=12,
+        decimal_places=2,
+        default=0,
+        help_text="What the customer pays a month; service credits are a share of it.",
+    )
     contacts = models.TextField(blank=True, help_text="One contact per line: name, email, phone.")
     created_at = models.DateTimeField(auto_now_add=True)
     history = AuditHistory()
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.CheckConstraint(condition=Q(arr__gte=0), name="customer_arr_not_negative")]
+        constraints = [
+            models.CheckConstraint(condition=Q(arr__gte=0), name="customer_arr_not_negative"),
+            models.CheckConstraint(condition=Q(monthly_fee__gte=0), name="customer_monthly_fee_not_negative"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -34,7 +34,14 @@ class SeverityPolicy(models.Model):
     pages_on_intake = models.BooleanField(default=False, help_text="Page the on-duty Support Duty Manager at intake.")
     requires_commander = models.BooleanField(default=False)
     requires_bridge = models.BooleanField(default=False)
-    requires_rca = models.BooleanField("requires RCA", default=False)
+    requires_rca = models.BooleanField(
+        "RCA required", default=False, help_text="Resolving a case opens its root cause analysis."
+    )
+    rca_due_business_days = models.PositiveSmallIntegerField(
+        "RCA due within (business days)",
+        default=5,
+        help_text="Counted on the policy's calendar from the day the case is resolved; holidays skipped.",
+    )
     allows_executive_escalation = models.BooleanField(
         default=False, help_text="Only when set may the escalation chain reach executives."
     )

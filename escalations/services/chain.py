@@ -23,6 +23,7 @@ from django.db import transaction
 from simple_history.utils import bulk_update_with_history
 
 from escalations import fastpath
+from escalations.access import user_is_staff_member
 from escalations.choices import EventKind, NotificationChannel
 from escalations.models import Escalation, Incident, Notification
 from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks, pauses_by_incident
@@ -100,13 +101,17 @@ def pages_acknowledge(*, user, now: datetime, page: int | None = None) -> PagesA
             escalation_id = mine.filter(pk=page).values_list("escalation_id", flat=True).first()
             scope = mine.filter(pk=page) if escalation_id is None else mine.filter(escalation_id=escalation_id)
         pages = list(scope.values_list("pk", "escalation_id", "escalation__incident_id"))
-        rung_ids = {escalation for _, escalation, _ in pages if escalation is not None}
+        # Only an in-app page answers a rung (an email reaches an address, not a person
+        # signed in), and only for someone who holds a case role: a page to an account
+        # that cannot open the case is marked read and answers nothing.
+        answering = [p for p in pages if p[1] is not None] if user_is_staff_member(user) else []
+        rung_ids = {escalation for _, escalation, _ in answering}
         # Lock order: cases, then their rungs, then the pages — as incident_acknowledge
         # takes the case before the acknowledger's pages.
         incidents = {
             i.pk: i
             for i in Incident.objects.select_for_update()
-            .filter(pk__in={case for _, escalation, case in pages if escalation is not None})
+            .filter(pk__in={case for _, _, case in answering})
             .order_by("pk")
         }
         rungs = Escalation.objects.select_for_update().filter(pk__in=rung_ids).order_by("pk")

@@ -1,12 +1,13 @@
 """Handoffs: a standard packet offered to a person or team, explicitly accepted or
-rejected. Until acceptance the sender stays DRI. A case bouncing straight back to the
-person or team it just left is ping-pong: it needs a reason and is counted."""
+rejected. Until acceptance the sender stays DRI. A case returning to a person or team it
+left within ``PING_PONG_WINDOW`` is ping-pong: it needs a reason and is counted."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 
 from escalations.choices import OPEN_STATUSES, EventKind, HandoffStatus, Stage, stage_is_forward, stage_move_allowed
 from escalations.models import PACKET_FIELDS, ChecklistItem, HandoffPacket, Incident, Team
@@ -34,14 +35,38 @@ def last_accepted_handoff(incident: Incident) -> HandoffPacket | None:
     )
 
 
-def is_ping_pong(incident: Incident, *, to_user=None, to_team: Team | None = None) -> bool:
-    """True when the case would go straight back to the person or team it just left."""
-    last = last_accepted_handoff(incident)
-    if last is None:
-        return False
-    if to_user is not None and last.from_user_id == to_user.pk:
-        return True
-    return to_team is not None and last.from_team_id is not None and last.from_team_id == to_team.pk
+# A case coming back to a person or team it left within this window is ping-pong.
+PING_PONG_WINDOW = timedelta(hours=24)
+
+
+def packets_left_from(*, incident_id, at, to_user_id, to_team_id, window: timedelta = PING_PONG_WINDOW) -> QuerySet:
+    """The accepted packets by which the case left ``to_user_id`` or ``to_team_id`` within
+    ``window`` before ``at``: if any exists, handing the case to them is ping-pong. Takes
+    plain values or ``OuterRef`` expressions, so the offer and the audit judge alike."""
+    left = Q()
+    if to_user_id is not None:
+        left |= Q(from_user_id=to_user_id)
+    if to_team_id is not None:
+        left |= Q(from_team_id=to_team_id)
+    if not left:
+        return HandoffPacket.objects.none()
+    return HandoffPacket.objects.filter(
+        left,
+        incident_id=incident_id,
+        status=HandoffStatus.ACCEPTED,
+        responded_at__lt=at,
+        responded_at__gte=at - window,
+    )
+
+
+def is_ping_pong(incident: Incident, *, at: datetime, to_user=None, to_team: Team | None = None) -> bool:
+    """True when the case would go back to a person or team it left within the window."""
+    return packets_left_from(
+        incident_id=incident.pk,
+        at=at,
+        to_user_id=to_user.pk if to_user is not None else None,
+        to_team_id=to_team.pk if to_team is not None else None,
+    ).exists()
 
 
 def checklist_state(incident: Incident) -> list[dict]:
@@ -104,7 +129,7 @@ def handoff_offer(
             raise RuleViolation("A case moves forward one stage at a time.", field="to_stage", code="stage_skipped")
         if stage_is_forward(incident.stage, to_stage):
             require_stage_exit(incident, action="hand the case to the next stage")
-        ping_pong = is_ping_pong(incident, to_user=to_user, to_team=to_team)
+        ping_pong = is_ping_pong(incident, at=now, to_user=to_user, to_team=to_team)
         ping_pong_reason = (ping_pong_reason or "").strip()
         if ping_pong and not ping_pong_reason:
             raise RuleViolation(
@@ -239,7 +264,7 @@ def handoff_accept(
         handoff_fields = ["status", "responded_at", "responded_by"]
         # A team offer accepted by the very person the case just left is ping-pong too,
         # though nobody could tell at offer time.
-        bounced = not handoff.is_ping_pong and is_ping_pong(incident, to_user=actor)
+        bounced = not handoff.is_ping_pong and is_ping_pong(incident, at=now, to_user=actor)
         if bounced:
             handoff.is_ping_pong = True
             handoff.ping_pong_reason = "Accepted back by the person it had just left."

@@ -42,6 +42,7 @@ from escalations.services.handoffs import handoffs_cancel_pending, may_hand_off
 from escalations.services.intake import clean_impact
 from escalations.services.notifications import notifications_mark_read
 from escalations.services.policies import policy_for, triggers_evaluate
+from escalations.services.postmortems import postmortem_open_on_resolve
 from escalations.services.severity import (
     EDITABLE_FIELDS,
     IMPACT_FIELDS,
@@ -203,7 +204,8 @@ def incident_resolve(
 ) -> Incident:
     """Restore the customer. Refused while required checklist items of the current stage
     are open, or while the policy requires a commander (or bridge) and none is set. Ends
-    the current resolve cycle with its result (met or breached)."""
+    the current resolve cycle with its result (met or breached). A policy that requires
+    an RCA opens one (kept as it is when the case is resolved again after a reopen)."""
     resolution = (resolution or "").strip()
     if not resolution:
         raise RuleViolation("Describe the resolution.", field="resolution")
@@ -265,6 +267,7 @@ def incident_resolve(
                 new={"clock": "resolve", "cycle": incident.resolve_cycle, "met": met},
                 detail=f"Resolve cycle {incident.resolve_cycle} {'met' if met else 'missed'} its target",
             )
+        postmortem_open_on_resolve(incident=incident, actor=actor, now=now)
         return incident
 
 

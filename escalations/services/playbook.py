@@ -70,7 +70,7 @@ POLICIES = [
         "pages_on_intake": True,
         "requires_commander": False,
         "requires_bridge": False,
-        "requires_rca": False,
+        "requires_rca": True,
         "allows_executive_escalation": False,
         "handoff_accept_within": 15 * M,
         "description": "$50,000 or more of ARR at risk.",

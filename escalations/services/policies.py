@@ -72,6 +72,7 @@ POLICY_EDITABLE_FIELDS = (
     "requires_commander",
     "requires_bridge",
     "requires_rca",
+    "rca_due_business_days",
     "allows_executive_escalation",
     "review_by",
 )

@@ -75,3 +75,13 @@ def evaluate(rules: Iterable[Rule], facts: ImpactFacts) -> TriggerResult:
     """Every matching rule, most severe first; the result's severity is the highest."""
     matched = sorted((r for r in rules if rule_matches(r, facts)), key=lambda r: (severity_rank(r.severity), r.name))
     return TriggerResult(matched[0].severity if matched else None, tuple(matched))
+
+
+def executive_trigger(rules: Iterable[Rule], facts: ImpactFacts, *, severity: str) -> Rule | None:
+    """The objective trigger that makes an executive escalation of a ``severity`` case
+    immediate: a rule of that policy (its severity, or a more severe one) matching the
+    case's facts now, most severe first. None: the request waits for a Manager."""
+    for rule in evaluate(rules, facts).matched:
+        if severity_rank(rule.severity) <= severity_rank(severity):
+            return rule
+    return None

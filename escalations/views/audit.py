@@ -25,9 +25,12 @@ from escalations.selectors_audit import (
     OUTCOME_LABELS,
     OUTCOMES,
     HandoffFilters,
+    audited_case,
+    case_audit_trail,
     handoff_audit_get,
     handoff_audit_list,
     handoff_chain,
+    packet_quality,
 )
 from escalations.text import duration_text
 from escalations.views.common import login_required, require_manager_pages
@@ -186,3 +189,42 @@ def case_handoff_chain(request: HttpRequest, pk: int) -> HttpResponse:
         for h in hold.offers:
             h.outcome_label = OUTCOME_LABELS.get(h.outcome, h.outcome)
     return render(request, "escalations/manage/case_handoffs.html", {"incident": incident, "holds": holds})
+
+
+@login_required
+def case_audit(request: HttpRequest, pk: int) -> HttpResponse:
+    require_manager_pages(request)
+    incident = audited_case(user=request.user, incident_pk=pk)
+    return render(
+        request, "escalations/manage/case_audit.html", {"incident": incident, "entries": case_audit_trail(incident)}
+    )
+
+
+QUALITY_PERIODS = [("7", "Last 7 days"), ("28", "Last 28 days"), ("90", "Last 90 days"), ("all", "All time")]
+
+
+class QualityForm(forms.Form):
+    period = forms.ChoiceField(choices=QUALITY_PERIODS, required=False, initial="28")
+
+
+@login_required
+def handoff_quality(request: HttpRequest) -> HttpResponse:
+    require_manager_pages(request)
+    form = QualityForm(request.GET or None)
+    period = form.cleaned_data.get("period") if form.is_valid() else ""
+    period = period or "28"
+    since = None if period == "all" else timezone.now() - timedelta(days=int(period))
+    quality = packet_quality(user=request.user, since=since)
+    return render(
+        request,
+        "escalations/manage/handoff_quality.html",
+        {
+            "form": form,
+            "quality": quality,
+            "quality_tables": [
+                ("By team", "quality-teams", quality.teams),
+                ("By person", "quality-people", quality.people),
+            ],
+            "period_label": dict(QUALITY_PERIODS)[period],
+        },
+    )

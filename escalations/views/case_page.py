@@ -13,8 +13,10 @@ from django.utils import timezone
 
 from escalations import forms as f
 from escalations.choices import STAGE_ORDER, HandoffStatus
+from escalations.forms_valves import CreditRequestForm, ExecutiveRequestForm
 from escalations.models import CustomerUpdate, Incident
 from escalations.selectors import TIMELINE_FILTERS, handoffs_mark_expired, incident_detail, incident_timeline
+from escalations.selectors_valves import case_valves
 from escalations.services import VersionConflict
 from escalations.services.clocks import incident_clocks
 from escalations.services.handoffs import may_answer, may_cancel
@@ -133,6 +135,7 @@ def render_case(
         # the page any more (a case paused meanwhile shows Resume, not Pause).
         "conflict_input": _sent_values(bound) if conflict else [],
         "bound": bound or {},
+        "valves": case_valves(incident, now=now),
     }
     latest = (
         CustomerUpdate.objects.filter(incident=incident)
@@ -145,6 +148,8 @@ def render_case(
         # Each person picker evaluates this once: a fixed number of queries per page.
         people = f.workers()
         form_set = _default_forms(incident, people, latest if incident.is_open else None)
+        form_set["executive"] = ExecutiveRequestForm()
+        form_set["credit"] = CreditRequestForm(breaches=context["valves"].open_breaches)
         form_set.update(bound or {})
         _share_choices(form_set)
         f.limit_stages(form_set["stage"], "stage", incident.stage)

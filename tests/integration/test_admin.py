@@ -19,12 +19,15 @@ from escalations.choices import ClockKind, EventKind, NotificationChannel, Notif
 from escalations.models import (
     Breach,
     CaseEvent,
+    DigestDelivery,
+    DigestSchedule,
     Escalation,
     Holiday,
     Incident,
     Notification,
     Postmortem,
     PostmortemActionItem,
+    RcaReminder,
     SeverityPolicy,
     Shift,
     SlaWarning,
@@ -38,7 +41,7 @@ from escalations.services import (
     incident_pause,
     system_user,
 )
-from escalations.services.common import audited_create
+from escalations.services.common import audited_create, audited_save
 from escalations.services.security import token_create
 from tests.factories import TeamFactory, UserFactory
 
@@ -170,12 +173,37 @@ def every_row(make_incident, agent, other_agent, team, now):
     submission_claim(token=uuid.uuid4(), user=agent, now=now)
     postmortem = audited_create(Postmortem, history_user=agent, incident=incident, author=agent, summary="Gateway bug")
     audited_create(PostmortemActionItem, history_user=agent, postmortem=postmortem, description="Add an alert")
+    audited_create(RcaReminder, history_user=system, postmortem=postmortem, stage="owner", due_at=now, sent_at=now)
+    audited_create(DigestSchedule, history_user=system, pk=1)
+    audited_create(
+        DigestDelivery, history_user=system, user=agent, week="2026-W48", reported_week="2026-W47", sent_at=now
+    )
     audited_create(StaffProfile, history_user=agent, user=agent, timezone="Europe/London")
     audited_create(Shift, history_user=system, team=team, user=agent, starts_at=now, ends_at=now + timedelta(hours=8))
     calendar = SeverityPolicy.objects.get(key="S3").calendar
     audited_create(Holiday, history_user=system, calendar=calendar, date=now.date(), name="Demo day")
     token_create(user=agent, actor=agent, name="Demo token")  # an ApiToken and an AccessEvent
+    _valve_rows(make_incident, incident, breach, agent=agent, team=team, now=now)
     return incident
+
+
+def _valve_rows(make_incident, incident, breach, *, agent, team, now):
+    """An executive escalation request and a service-credit request (with its rule and
+    its breach link), through the services."""
+    from decimal import Decimal
+
+    from escalations.models import ServiceCreditRule
+    from escalations.services.valves import executive_escalation_request, service_credit_request
+
+    audited_create(ServiceCreditRule, history_user=system_user(), tier="enterprise", percent_per_hour=2, cap_percent=10)
+    incident.customer.monthly_fee = Decimal(10000)
+    audited_save(incident.customer, actor=system_user(), update_fields=["monthly_fee"])
+    s1 = make_incident(team=team, title="Raised by hand", severity="S1", severity_reason="Board-level customer")
+    executive_escalation_request(incident=s1, reason="The customer's CEO called", actor=agent, now=now)
+    service_credit_request(
+        incident=incident, breaches=[breach.pk], amount="10", justification="Late update", actor=agent,
+        now=now + timedelta(minutes=10),
+    )  # fmt: skip
 
 
 def test_every_model_is_registered_with_history():

@@ -31,6 +31,7 @@ from tests.conftest import T0
 from tests.factories import TeamFactory, UserFactory
 from tests.integration.api_support import _api_test_env, client_for, clock, row_counts
 from tests.integration.test_admin import admin_url
+from tests.integration.test_manage_access import MANAGER_PAGES
 
 __all__ = ["_api_test_env", "clock"]
 
@@ -92,6 +93,9 @@ class Route:
     # Answering a handoff offered to someone else is refused with 403 by the service: the
     # case is visible, the offer is not theirs (no existence leak).
     not_yours_is_403: bool = False
+    # A write only these roles may make on a case they may change (a permission of their
+    # role); the other case workers are refused with 403 there.
+    only_roles: frozenset[str] | None = None
 
 
 def case(t: Target) -> list:
@@ -112,11 +116,15 @@ WEB = [
     Route("escalations:case-update", "post", True, case),
     Route("escalations:case-edit", "post", True, case),
     Route("escalations:case-handoff", "post", True, case),
+    Route("escalations:case-executive", "post", True, case),
+    Route("escalations:case-credit", "post", True, case),
     Route("escalations:case-checklist-item", "post", True, lambda t: [t.incident.pk, t.item.pk]),
     Route("escalations:handoff-accept", "post", True, lambda t: [t.handoff.pk], not_yours_is_403=True),
     Route("escalations:handoff-reject", "post", True, lambda t: [t.handoff.pk], not_yours_is_403=True),
     Route("escalations:handoff-cancel", "post", True, lambda t: [t.handoff.pk]),
     Route("escalations:shift-handoff-case", "get", True, case),
+    Route("escalations:case-rca", "get", False, case),
+    Route("escalations:case-rca", "post", True, case, only_roles=frozenset({"engineer", "manager"})),
 ]
 API = [
     Route("api:incident-detail", "get", False, case, api=True),
@@ -156,18 +164,24 @@ def _object_routes() -> set[str]:
 # Routes whose id names a shift (their access: tests/integration/test_rota.py) or one of
 # the signed-in person's own pages (tests/integration/test_views_inbox.py), not a case; and
 # the managers' pages: 404 for every role but Duty Managers and Managers, who see every
-# case (their access: tests/integration/test_manage_access.py).
+# case (their access: tests/integration/test_manage_access.py; the approvals' decision
+# doors, whose ids name requests: tests/integration/test_valves.py).
 NOT_CASE_OBJECTS = {
     "escalations:rota-cover",
     "escalations:rota-swap",
     "escalations:page-acknowledge",
-    "escalations:manage-handoff",
-    "escalations:manage-case-handoffs",
+    "escalations:manage-approve-executive",
+    "escalations:manage-approve-credit",
 }
+# Every page under /manage/ is behind the managers' gate; test_manage_access.py's matrix
+# must list each of them (checked below).
+MANAGER_PREFIX = "escalations:manage-"
 
 
 def test_every_route_that_names_a_case_has_a_row():
-    assert _object_routes() - NOT_CASE_OBJECTS == {route.name for route in ROUTES}
+    routes = _object_routes() - NOT_CASE_OBJECTS
+    assert {r for r in routes if not r.startswith(MANAGER_PREFIX)} == {route.name for route in ROUTES}
+    assert {r for r in routes if r.startswith(MANAGER_PREFIX)} <= {name for name, _ in MANAGER_PAGES}
 
 
 @pytest.fixture
@@ -256,6 +270,8 @@ def test_role_case_action_matrix(role, cast, personas, clock):
         for route in ROUTES:
             status, unchanged = _call(route, target, user)
             want = expected(role, relation, write=route.write)
+            if route.only_roles is not None and role not in route.only_roles and want == "ok":
+                want = "403"
             got = "ok" if status not in (403, 404) and status < 500 else str(status)
             if route.not_yours_is_403 and status == 403 and role in WORKS_CASES:
                 got = "ok"

@@ -30,7 +30,8 @@ def eng_team(engineer):
 @pytest.fixture
 def audit(make_incident, agent, other_agent, engineer, team, eng_team, now):
     """Six handoffs over three cases, one of each outcome, and two returns to a person
-    the case left: one 2 h later (ping-pong), one 30 h later (ping-pong only in a 48 h window)."""
+    the case left (by an accepted handoff): one 2 h later (ping-pong), one 27 h later
+    (ping-pong only in a 48 h window). A cancelled offer never moved the case."""
     case_a, case_b, case_c = make_incident(), make_incident(), make_incident()
     h = {}
     h["accepted"] = hand_built_handoff(
@@ -81,9 +82,9 @@ def audit(make_incident, agent, other_agent, engineer, team, eng_team, now):
         responded_by=agent,
     )
     h["late_return"] = hand_built_handoff(
-        case_c,
-        from_user=other_agent,
-        to_user=agent,
+        case_a,
+        from_user=agent,
+        to_user=other_agent,
         offered_at=now + timedelta(hours=30),
         status=HandoffStatus.ACCEPTED,
         answered_after=timedelta(minutes=2),
@@ -221,8 +222,8 @@ def test_the_case_chain_shows_who_held_each_stage_and_how_it_ended(client, manag
     case = audit["ping_pong"].incident
     response = client.get(reverse("escalations:manage-case-handoffs", args=[case.pk]))
     holds = response.context["holds"]
-    assert [h.holder for h in holds] == [agent, other_agent, agent]
-    assert [len(h.offers) for h in holds] == [1, 1, 0]
+    assert [h.holder for h in holds] == [agent, other_agent, agent, other_agent]
+    assert [len(h.offers) for h in holds] == [1, 1, 1, 0]
     assert holds[1].duration(None) == timedelta(hours=2, minutes=40)
     body = response.content.decode()
     assert "2h 40m" in body and "Accepted" in body and "ping-pong" in body
@@ -304,3 +305,101 @@ def test_the_chain_page_query_count_does_not_grow_with_the_handoffs(
     with django_assert_max_num_queries(len(few)):
         response = client.get(url)
     assert len(response.context["holds"]) == 31
+
+
+def test_handoffs_made_through_the_services_read_the_same_in_the_audit(
+    client, manager, make_incident, agent, other_agent, team, now
+):
+    """Offer, accept, reject and a return through the workspace's own services: the audit
+    shows each outcome, the time to accept, and the return as ping-pong, just as the offer
+    judged it (one rule, ``services.handoffs.packets_left_from``)."""
+    from escalations.services import handoff_accept, handoff_offer, handoff_reject, incident_acknowledge
+
+    packet = {"summary": "Checkout 500s for EU", "customer_impact": "No orders", "next_steps": "Roll back 4.2"}
+    case = incident_acknowledge(incident=make_incident(team=team), actor=agent, now=now)
+
+    def offer(actor, at, **kwargs):
+        return handoff_offer(incident=case.pk, actor=actor, now=at, to_stage=case.stage, **packet, **kwargs)
+
+    out = offer(agent, now + timedelta(minutes=1), to_user=other_agent)
+    handoff_accept(handoff=out, actor=other_agent, now=now + timedelta(minutes=4))
+    refused = offer(other_agent, now + timedelta(minutes=10), to_user=manager)
+    handoff_reject(handoff=refused, actor=manager, now=now + timedelta(minutes=12), reason="Not my queue")
+    back = offer(other_agent, now + timedelta(minutes=20), to_user=agent, ping_pong_reason="Needs billing access")
+    handoff_accept(handoff=back, actor=agent, now=now + timedelta(minutes=21))
+
+    client.force_login(manager)
+    rows = {h.pk: h for h in client.get(LIST).context["page"]}
+    assert {pk: (rows[pk].outcome, rows[pk].ping_pong) for pk in rows} == {
+        out.pk: ("accepted", False),
+        refused.pk: ("rejected", False),
+        back.pk: ("accepted", True),
+    }
+    assert rows[out.pk].time_to_accept == timedelta(minutes=3)
+    back.refresh_from_db()
+    assert back.is_ping_pong  # the offer's stored judgement agrees with the audit's
+    assert _row_ids(client, {"ping_pong": "on"}) == {back.pk}
+
+
+QUALITY = reverse("escalations:manage-handoff-quality")
+FULL_PACKET = {
+    "actions_taken": "Restarted the gateway",
+    "hypothesis": "A bad deploy of 4.2",
+    "open_questions": "Are US cards affected?",
+    "links": "https://status.example.com/1",
+}
+
+
+def test_packet_quality_by_team_and_person(client, manager, audit, make_incident, agent, team, eng_team, engineer, now):
+    """The audit's six packets all miss playbook fields; two complete ones from the agent
+    (one rejected for the same reason as an earlier one, spelt differently) change the shares."""
+    case = make_incident()
+    hand_built_handoff(case, from_user=agent, from_team=team, to_user=engineer, offered_at=now, **FULL_PACKET)
+    hand_built_handoff(
+        case,
+        from_user=agent,
+        from_team=team,
+        to_user=engineer,
+        offered_at=now + timedelta(minutes=30),
+        status=HandoffStatus.REJECTED,
+        answered_after=timedelta(minutes=2),
+        rejection_reason="  I am OFF shift in ten minutes ",
+        **FULL_PACKET,
+    )
+    client.force_login(manager)
+    response = client.get(QUALITY, {"period": "all"})
+    q = response.context["quality"]
+    assert (q.overall.offered, q.overall.complete, q.overall.rejected, q.overall.breached) == (8, 2, 2, 1)
+    teams = {r.name: (r.offered, r.complete, r.rejected, r.breached, r.complete_pct) for r in q.teams}
+    assert teams == {"Support EMEA": (6, 2, 2, 1, 33.3), "No team": (2, 0, 0, 0, 0.0)}
+    assert [r.name for r in q.teams] == ["No team", "Support EMEA"]  # the worst first
+    people = {r.key: (r.offered, r.complete) for r in q.people}
+    assert people == {agent.pk: (7, 2), audit["ping_pong"].from_user_id: (1, 0)}
+    assert q.reasons == [("i am off shift in ten minutes", 2)]
+    body = response.content.decode()
+    assert "33.3" in body
+    assert "i am off shift in ten minutes" in body
+
+
+def test_packet_quality_period_and_query_count(
+    client, manager, make_incident, agent, other_agent, now, django_assert_max_num_queries
+):
+    client.force_login(manager)
+    _many(make_incident, agent, other_agent, timezone_now(), 2)
+    with CaptureQueriesContext(connection) as few:
+        client.get(QUALITY)
+    _many(make_incident, agent, other_agent, timezone_now(), 20)
+    with django_assert_max_num_queries(len(few)):
+        response = client.get(QUALITY)
+    assert response.context["quality"].overall.offered == 22
+    old = make_incident()
+    hand_built_handoff(old, from_user=agent, to_user=other_agent, offered_at=timezone_now() - timedelta(days=40))
+    assert client.get(QUALITY).context["quality"].overall.offered == 22
+    assert client.get(QUALITY, {"period": "90"}).context["quality"].overall.offered == 23
+    assert client.get(QUALITY, {"period": "bogus"}).status_code == 200
+
+
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()

@@ -33,8 +33,12 @@ MANAGER_PAGES = [
     ("escalations:manage", ()),
     ("escalations:manage-handoffs", ()),
     ("escalations:manage-handoffs-csv", ()),
+    ("escalations:manage-handoff-quality", ()),
     ("escalations:manage-handoff", lambda fixture: (fixture("a_handoff").pk,)),
     ("escalations:manage-case-handoffs", lambda fixture: (fixture("a_handoff").incident_id,)),
+    ("escalations:manage-case-audit", lambda fixture: (fixture("a_handoff").incident_id,)),
+    ("escalations:manage-rcas", ()),
+    ("escalations:manage-approvals", ()),
     ("escalations:manage-breaches", ()),
 ]
 

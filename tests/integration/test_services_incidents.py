@@ -273,19 +273,29 @@ def test_reopen_of_an_open_case_is_refused(make_incident, agent, now):
     assert fresh(incident).reopen_count == 0
 
 
-def test_close_requires_an_rca_for_s1(make_incident, agent, duty_manager, now):
+def test_resolving_an_s1_opens_its_rca_so_it_can_be_closed(make_incident, agent, duty_manager, now):
     incident = s1_ready_to_resolve(make_incident, agent, duty_manager, now)
     incident_resolve(incident=incident, resolution="Fixed", actor=agent, now=now + H)
+    assert Postmortem.objects.filter(incident=incident).count() == 1
+    incident = incident_close(incident=incident, actor=agent, now=now + 2 * H)
+    assert (incident.status, incident.closed_at, incident.stage) == (Status.CLOSED, now + 2 * H, Stage.VERIFY)
+
+
+def test_close_requires_an_rca_when_the_policy_asks_for_one_after_resolve(make_incident, agent, now):
+    incident = make_incident(arr_at_risk=0)  # S3: no RCA required at resolve
+    resolved(incident, agent, now + H)
+    assert not Postmortem.objects.filter(incident=incident).exists()
+    incident.policy.requires_rca = True
+    incident.policy.save(update_fields=["requires_rca"])
     with pytest.raises(RuleViolation) as exc:
         incident_close(incident=incident, actor=agent, now=now + 2 * H)
     assert exc.value.field == "postmortem"
     assert fresh(incident).status == Status.RESOLVED
     audited_create(Postmortem, history_user=agent, incident=incident, author=agent, summary="Bad deploy")
-    incident = incident_close(incident=incident, actor=agent, now=now + 2 * H)
-    assert (incident.status, incident.closed_at, incident.stage) == (Status.CLOSED, now + 2 * H, Stage.VERIFY)
+    assert incident_close(incident=incident, actor=agent, now=now + 2 * H).status == Status.CLOSED
 
 
-def test_close_s2_needs_no_rca_but_must_be_resolved(make_incident, agent, now):
+def test_close_needs_a_resolved_case(make_incident, agent, now):
     incident = make_incident()
     with pytest.raises(InvalidTransition):
         incident_close(incident=incident, actor=agent, now=now)

@@ -131,7 +131,7 @@ def unmap_causes(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("escalations", "0020_escalation_acknowledged"),
+        ("escalations", "0023_valves_roles_and_rungs"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -230,7 +230,8 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="breach",
             name="cause_confirmed_by",
-            field=models.ForeignKey(db_index=False, 
+            field=models.ForeignKey(
+                db_index=False,
                 blank=True,
                 null=True,
                 on_delete=django.db.models.deletion.PROTECT,
@@ -261,7 +262,8 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="breach",
             name="cause_suggested",
-            field=models.ForeignKey(db_index=False, 
+            field=models.ForeignKey(
+                db_index=False,
                 blank=True,
                 db_column="cause_suggested",
                 help_text="What the facts suggested when the breach was recorded.",
@@ -335,6 +337,10 @@ class Migration(migrations.Migration):
                     ("edited", "Details edited"),
                     ("note", "Note"),
                     ("breach_cause_confirmed", "Breach cause confirmed"),
+                    ("executive_requested", "Executive escalation requested"),
+                    ("executive_decided", "Executive escalation decided"),
+                    ("credit_requested", "Service credit requested"),
+                    ("credit_decided", "Service credit decided"),
                 ],
                 max_length=30,
             ),
@@ -374,6 +380,10 @@ class Migration(migrations.Migration):
                     ("edited", "Details edited"),
                     ("note", "Note"),
                     ("breach_cause_confirmed", "Breach cause confirmed"),
+                    ("executive_requested", "Executive escalation requested"),
+                    ("executive_decided", "Executive escalation decided"),
+                    ("credit_requested", "Service credit requested"),
+                    ("credit_decided", "Service credit decided"),
                 ],
                 max_length=30,
             ),
@@ -392,7 +402,8 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="breach",
             name="cause",
-            field=models.ForeignKey(db_index=False, 
+            field=models.ForeignKey(
+                db_index=False,
                 blank=True,
                 db_column="cause",
                 help_text="The confirmed cause; empty until reviewed.",

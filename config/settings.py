@@ -290,6 +290,9 @@ WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
 SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 10.0)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 500)
 SWEEP_STALE_AFTER_SECONDS = env_int("SWEEP_STALE_AFTER_SECONDS", 120)
+# A breach falling due within this long after a severity raise is suggested to have the
+# cause "wrong severity" (escalations.sla.causes).
+BREACH_CAUSE_SEVERITY_WINDOW = timedelta(minutes=env_int("BREACH_CAUSE_SEVERITY_WINDOW_MINUTES", 30))
 SYSTEM_USERNAME = "system"
 # An overdue RCA or action item tells its owner at once and the Managers this long after.
 RCA_MANAGER_GRACE_HOURS = env_int("RCA_MANAGER_GRACE_HOURS", 48)

@@ -100,10 +100,19 @@ class ClockKind(models.TextChoices):
 
 
 class BreachCause(models.TextChoices):
-    UNASSIGNED = "unassigned", "Nobody owned it"
-    CAPACITY = "capacity", "Team at capacity"
+    """The codes of the shipped breach causes. The list people pick from is
+    ``BreachCauseOption`` (Policy Admins edit it); the suggestion rules
+    (``escalations.sla.causes``) and the seed name these codes. ``UNKNOWN`` is no option:
+    it is how reports key breaches whose cause nobody has confirmed yet."""
+
+    MISSING_SKILL = "missing_skill", "Missing skill"
+    WAITING_ON_ENGINEERING = "waiting_on_engineering", "Waiting on engineering"
+    HANDOFF_GAP = "handoff_gap", "Handoff gap"
+    WRONG_SEVERITY = "wrong_severity", "Wrong severity"
+    TOOLING = "tooling", "Tooling"
     THIRD_PARTY = "third_party", "Third-party delay"
-    HANDOFF = "handoff", "Lost in a handoff"
+    CAPACITY = "capacity", "Team at capacity"
+    UNASSIGNED = "unassigned", "Nobody owned it"
     COMPLEXITY = "complexity", "Technical complexity"
     OTHER = "other", "Other"
     UNKNOWN = "unknown", "Not yet reviewed"
@@ -193,6 +202,7 @@ class EventKind(models.TextChoices):
     CLOSED = "closed", "Closed"
     EDITED = "edited", "Details edited"
     NOTE = "note", "Note"
+    BREACH_CAUSE_CONFIRMED = "breach_cause_confirmed", "Breach cause confirmed"
     EXECUTIVE_REQUESTED = "executive_requested", "Executive escalation requested"
     EXECUTIVE_DECIDED = "executive_decided", "Executive escalation decided"
     CREDIT_REQUESTED = "credit_requested", "Service credit requested"

@@ -42,6 +42,9 @@ LABELS = {
     "paused_since": "Paused since",
     "severity_source": "Severity set by",
     "source": "Severity set by",
+    "cause": "Cause",
+    "cause_note": "Cause note",
+    "suggested": "Suggested cause",
 }
 CHOICES = {
     "status": dict(Status.choices),
@@ -53,7 +56,9 @@ CHOICES = {
     "clock": dict(ClockKind.choices),
     "severity_source": dict(SeveritySource.choices),
     "source": dict(SeveritySource.choices),
+    # The shipped causes' labels; a cause a Policy Admin added reads as its code here.
     "cause": dict(BreachCause.choices),
+    "suggested": dict(BreachCause.choices),
     "handoff_status": dict(HandoffStatus.choices),
 }
 ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")

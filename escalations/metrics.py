@@ -18,7 +18,8 @@ Definitions:
   breaches of cycles still open at the week's end); update = updates on time ÷ (the
   week's updates + its update breaches with no update posted by the week's end). A breach
   therefore always lowers adherence. Null when there was nothing to measure.
-- breaches: detected in the week, by clock kind and by reviewed cause.
+- breaches: detected in the week, by clock kind and by confirmed cause (keyed by the
+  cause's code, every cause on the list present; "unknown": not yet reviewed).
 - handoffs: offered in the week; accepted/rejected = answered in the week; ping_pong =
   offers in the week that bounced straight back.
 - arr_at_risk_total: ARR at risk of the cases opened in the week.
@@ -37,7 +38,16 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 
 from escalations.choices import BreachCause, ClockKind, EventKind, HandoffStatus, Sentiment, SeverityKey
-from escalations.models import Breach, CaseEvent, CustomerUpdate, Escalation, HandoffPacket, Incident, ResolveCycle
+from escalations.models import (
+    Breach,
+    BreachCauseOption,
+    CaseEvent,
+    CustomerUpdate,
+    Escalation,
+    HandoffPacket,
+    Incident,
+    ResolveCycle,
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,16 @@ def _grouped(rows: list[dict], key: str, choices: list[str]) -> dict[str, int]:
     out = dict.fromkeys(choices, 0)
     for row in rows:
         out[row[key]] = row["n"]
+    return out
+
+
+def _by_cause(breaches) -> dict[str, int]:
+    """Breach counts by confirmed cause code, every cause on the list (and "unknown")
+    present, those with a breach too even when since removed from the list."""
+    out = dict.fromkeys(BreachCauseOption.objects.values_list("code", flat=True), 0)
+    out[BreachCause.UNKNOWN] = 0
+    for row in breaches.values("cause").annotate(n=Count("id")):
+        out[row["cause"] or BreachCause.UNKNOWN] = row["n"]
     return out
 
 
@@ -144,7 +164,7 @@ def weekly_metrics(week: Week) -> dict[str, Any]:
     reopens = CaseEvent.objects.filter(in_week("at"), kind=EventKind.REOPENED, incident__is_drill=False).count()
     breaches = Breach.objects.filter(in_week("detected_at"), incident__is_drill=False).order_by()
     by_kind = _grouped(list(breaches.values("kind").annotate(n=Count("id"))), "kind", ClockKind.values)
-    by_cause = _grouped(list(breaches.values("cause").annotate(n=Count("id"))), "cause", BreachCause.values)
+    by_cause = _by_cause(breaches)
     unmet = _breaches_still_unmet_at(breaches, span[1])
     handoffs = HandoffPacket.objects.filter(incident__is_drill=False).aggregate(
         offered=Count("id", filter=in_week("offered_at")),

@@ -617,7 +617,7 @@ def _live(week: Week) -> dict:
     pareto_rows = list(
         Breach.objects.filter(_in("detected_at", week.starts_at, week.ends_at), real)
         .order_by()
-        .values("kind", "cause")
+        .values("kind", "cause", "cause__label")
         .annotate(n=Count("id"))
     )
     # Open at the week's end: never resolved, or resolved since. Two branches of one
@@ -661,13 +661,18 @@ def _live(week: Week) -> dict:
             open_at_end[key]["cases"] += row["n"]
             open_at_end[key]["arr"] += row["arr"] or Decimal("0")
         sentiment[row["sentiment"]] += row["n"]
-    by_cause = dict.fromkeys(BreachCause.values, 0)
+    # Causes as the editable list names them; a breach nobody has reviewed yet has none.
+    by_cause: dict[str, int] = {}
+    cause_labels = {BreachCause.UNKNOWN.value: str(BreachCause.UNKNOWN.label)}
     by_clock = dict.fromkeys(ClockKind.values, 0)
     for row in pareto_rows:
-        by_cause[row["cause"]] += row["n"]
+        code = row["cause"] or BreachCause.UNKNOWN.value
+        by_cause[code] = by_cause.get(code, 0) + row["n"]
+        if row["cause"]:
+            cause_labels[code] = row["cause__label"]
         by_clock[row["kind"]] += row["n"]
     return {
-        "pareto_causes": _pareto(by_cause, dict(BreachCause.choices)),
+        "pareto_causes": _pareto(by_cause, cause_labels),
         "pareto_clocks": _pareto(by_clock, dict(ClockKind.choices)),
         "open_at_end": open_at_end,
         "sentiment_at_end": sentiment,

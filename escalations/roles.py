@@ -22,6 +22,7 @@ _READ_REFERENCE = [
     "view_soptemplateitem",
     "view_businesscalendar",
     "view_holiday",
+    "view_breachcauseoption",
 ]
 _WORK_CASES = [
     "view_incident",
@@ -119,6 +120,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
             for action in ("add", "change", "delete")
         ],
         "change_notification",
+        # The breach-cause list: causes are retired (made inactive), never deleted.
+        "add_breachcauseoption",
+        "change_breachcauseoption",
         # Picking users (shift rosters, team members, chain steps) in the admin.
         "auth.view_user",
     ],

@@ -303,7 +303,7 @@ def case_audit_trail(incident: Incident) -> list[AuditEntry]:
                 b.detected_at,
                 None,
                 f"{b.get_kind_display()} breach",
-                f"Due {value_text('due_at', b.due_at)}; cause: {value_text('cause', b.cause)}",
+                f"Due {value_text('due_at', b.due_at)}; cause: {value_text('cause', b.cause_code)}",
                 source="breach",
             )
         )

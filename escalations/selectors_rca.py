@@ -101,4 +101,4 @@ def rca_timeline(*, incident: Incident) -> list[CaseEvent]:
 
 def breach_causes(*, incident: Incident) -> list[Breach]:
     """The case's breaches with their causes (as reviewed, or "Not yet reviewed")."""
-    return list(Breach.objects.filter(incident=incident).order_by("detected_at", "id"))
+    return list(Breach.objects.filter(incident=incident).select_related("cause").order_by("detected_at", "id"))

@@ -5,6 +5,7 @@ from django.urls import path
 
 from escalations.views import (
     audit,
+    breach_review,
     case_page,
     cases,
     inbox,
@@ -67,4 +68,5 @@ urlpatterns = [
     path("manage/approvals/", valves.approvals, name="manage-approvals"),
     path("manage/approvals/executive/<int:pk>/", valves.approve_executive, name="manage-approve-executive"),
     path("manage/approvals/credits/<int:pk>/", valves.approve_credit, name="manage-approve-credit"),
+    path("manage/breaches/", breach_review.breach_review, name="manage-breaches"),
 ]

@@ -54,6 +54,9 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def breach(incident, kind, *, due_at, cause, severity="S2", cycle=1):
+    """A breach whose cause was confirmed in review (the cause is a code of the list)."""
+    from escalations.services import system_user
+
     return Breach.objects.create(
         incident=incident,
         kind=kind,
@@ -61,7 +64,9 @@ def breach(incident, kind, *, due_at, cause, severity="S2", cycle=1):
         severity=severity,
         due_at=due_at,
         detected_at=due_at + M,
-        cause=cause,
+        cause_id=cause,
+        cause_confirmed_at=due_at + 2 * M,
+        cause_confirmed_by=system_user(),
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html_join
@@ -30,6 +30,7 @@ from escalations.admin.base import (
 from escalations.choices import SeverityKey
 from escalations.models import (
     Breach,
+    BreachCauseOption,
     CaseEvent,
     Checklist,
     ChecklistItem,
@@ -46,6 +47,7 @@ from escalations.models import (
     pk_from_reference,
 )
 from escalations.services import incident_create, incident_update
+from escalations.services.breach_causes import breach_cause_confirm
 from escalations.services.clocks import Clocks, incident_clocks
 from escalations.services.incidents import EDITABLE_FIELDS
 from escalations.services.notifications import notifications_retry_failed
@@ -458,18 +460,50 @@ class CaseEventAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, LargeTableAdmin):
     ordering = ("-at", "-id")
 
 
-@admin.register(Breach)
-class BreachAdmin(CaseScopedAdminMixin, LargeTableAdmin):
-    """Breaches are recorded by the sweep. Only the review of their cause is editable
-    (Managers do it in the weekly review); everything else is the record."""
+class BreachForm(forms.ModelForm):
+    """A breach's review: a cause from the list (active ones, plus the one it has even if
+    since retired) and a note. Saving confirms it through ``breach_cause_confirm``."""
 
+    class Meta:
+        model = Breach
+        fields = ("cause", "cause_note")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["cause"]
+        field.required = True
+        field.to_field_name = "code"
+        current = self.instance.cause_id if self.instance.pk else None
+        field.queryset = BreachCauseOption.objects.filter(Q(is_active=True) | Q(code=current)).order_by(
+            "position", "label"
+        )
+
+
+@admin.register(Breach)
+class BreachAdmin(CaseScopedAdminMixin, ServiceFormAdminMixin, LargeTableAdmin):
+    """Breaches are recorded by the sweep. Only the review of their cause is editable
+    (Duty Managers and Managers do it in the review queue, /manage/breaches/; here it
+    goes through the same service); everything else is the record."""
+
+    form = BreachForm
     allow_revert = False
-    list_display = ("incident", "kind", "cycle", "severity", "due_at", "detected_at", "cause")
-    list_filter = ("kind", "severity", "cause")
+    list_display = ("incident", "kind", "cycle", "severity", "due_at", "detected_at", "cause_suggested", "cause")
+    list_filter = ("kind", "severity", "cause", "cause_suggested")
     search_fields = ("incident__title", "cause_note")
-    list_select_related = ("incident",)
+    list_select_related = ("incident", "cause", "cause_suggested")
     autocomplete_fields = ("incident", "handoff")
-    readonly_fields = ("incident", "kind", "cycle", "handoff", "severity", "due_at", "detected_at")
+    readonly_fields = (
+        "incident",
+        "kind",
+        "cycle",
+        "handoff",
+        "severity",
+        "due_at",
+        "detected_at",
+        "cause_suggested",
+        "cause_confirmed_at",
+        "cause_confirmed_by",
+    )
     ordering = ("-detected_at",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -477,6 +511,16 @@ class BreachAdmin(CaseScopedAdminMixin, LargeTableAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Breach | None = None) -> bool:
         return False
+
+    def save_model(self, request: HttpRequest, obj: Breach, form: forms.ModelForm, change: bool) -> None:
+        saved = breach_cause_confirm(
+            breach=obj.pk,
+            cause=form.cleaned_data["cause"].code,
+            note=form.cleaned_data.get("cause_note") or "",
+            actor=request.user,
+            now=timezone.now(),
+        )
+        obj.cause_confirmed_at, obj.cause_confirmed_by = saved.cause_confirmed_at, saved.cause_confirmed_by
 
 
 @admin.register(SlaWarning)

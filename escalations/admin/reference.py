@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 
 from escalations.admin.base import BaseAdmin
 from escalations.models import (
+    BreachCauseOption,
     BusinessCalendar,
     Channel,
     Customer,
@@ -327,3 +328,22 @@ class StaffProfileAdmin(BaseAdmin):
     search_fields = ("user__username", "user__first_name", "user__last_name", "timezone")
     list_select_related = ("user",)
     autocomplete_fields = ("user",)
+
+
+@admin.register(BreachCauseOption)
+class BreachCauseOptionAdmin(BaseAdmin):
+    """The list breach causes are picked from. A cause is retired (made inactive), never
+    deleted: breaches keep the cause they were given. Its code is what reports and the
+    API key it by, so it is set once."""
+
+    list_display = ("label", "code", "is_active", "position")
+    list_filter = ("is_active",)
+    list_editable = ("position",)
+    search_fields = ("label", "code", "description")
+    ordering = ("position", "label")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: BreachCauseOption | None = None) -> tuple[str, ...]:
+        return ("code",) if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: BreachCauseOption | None = None) -> bool:
+        return False

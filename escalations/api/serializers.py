@@ -399,6 +399,12 @@ class HandoffOut(serializers.ModelSerializer):
 
 
 class BreachOut(serializers.ModelSerializer):
+    """``cause``: the confirmed cause's code, "unknown" until reviewed (the keys of the
+    weekly metrics' ``by_cause``). Causes are confirmed in the review queue, not here."""
+
+    cause = serializers.CharField(source="cause_code", read_only=True)
+    cause_suggested = serializers.CharField(source="cause_suggested_id", read_only=True, allow_null=True)
+
     class Meta:
         model = Breach
         fields = [
@@ -412,6 +418,9 @@ class BreachOut(serializers.ModelSerializer):
             "detected_at",
             "cause",
             "cause_note",
+            "cause_suggested",
+            "cause_confirmed_at",
+            "cause_confirmed_by",
         ]
         read_only_fields = fields
 

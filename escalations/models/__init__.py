@@ -1,4 +1,4 @@
-from escalations.models.breaches import Breach, Escalation, SlaWarning
+from escalations.models.breaches import Breach, BreachCauseOption, Escalation, SlaWarning
 from escalations.models.cases import Incident, ResolveCycle, pk_from_reference, reference_for
 from escalations.models.checklists import Checklist, ChecklistItem, SOPTemplate, SOPTemplateItem
 from escalations.models.clocks import ClockPause
@@ -42,6 +42,7 @@ __all__ = [
     "AccessEvent",
     "ApiToken",
     "Breach",
+    "BreachCauseOption",
     "BusinessCalendar",
     "CaseEvent",
     "Channel",

@@ -13,10 +13,42 @@ from escalations.models.history import AuditHistory
 from escalations.models.policies import EscalationStep
 
 
+class BreachCauseOption(models.Model):
+    """One entry of the list breach causes are picked from. Policy Admins add, rename and
+    retire entries in the admin; an entry is never deleted (breaches keep the cause they
+    were given), it is made inactive, which only stops it being chosen from then on."""
+
+    code = models.SlugField(
+        max_length=40, unique=True, help_text="Stable key of the cause in reports and the API; never change it."
+    )
+    label = models.CharField(max_length=80)
+    description = models.TextField(blank=True, help_text="When to pick this cause, for the reviewer.")
+    is_active = models.BooleanField(
+        "active", default=True, help_text="Only active causes can be chosen; breaches that have one keep it."
+    )
+    position = models.PositiveSmallIntegerField(default=100, help_text="Order in the lists (lowest first).")
+    history = AuditHistory()
+
+    class Meta:
+        ordering = ["position", "label"]
+        verbose_name = "breach cause"
+        constraints = [
+            # "unknown" is how reports name a breach without a confirmed cause.
+            models.CheckConstraint(condition=~Q(code=BreachCause.UNKNOWN), name="breach_cause_code_not_unknown"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label if self.is_active else f"{self.label} (retired)"
+
+
 class Breach(models.Model):
     """A missed promise, recorded once per incident, kind and cycle. ``cycle`` is the
     resolve cycle for resolve breaches, the update sequence number for update breaches,
-    the handoff packet id for handoff breaches and 1 for the acknowledge clock."""
+    the handoff packet id for handoff breaches and 1 for the acknowledge clock.
+
+    ``cause_suggested`` is what the facts said when the sweep recorded it
+    (``escalations.sla.causes``); ``cause`` stays empty until a reviewer confirms one
+    (``services.breach_causes.breach_cause_confirm``), who and when beside it."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="breaches")
     kind = models.CharField(max_length=10, choices=ClockKind.choices)
@@ -25,8 +57,44 @@ class Breach(models.Model):
     severity = models.CharField(max_length=2, choices=SeverityKey.choices)
     due_at = models.DateTimeField()
     detected_at = models.DateTimeField()
-    cause = models.CharField(max_length=20, choices=BreachCause.choices, default=BreachCause.UNKNOWN)
+    # No index on the three columns below: nothing looks breaches up by them (the review
+    # queue scans breach_review_idx, the weekly figures breach_detected_idx, causes and
+    # people are never deleted in bulk), and the sweep inserts thousands of breaches a
+    # batch, each of which would update every index.
+    cause = models.ForeignKey(
+        BreachCauseOption,
+        to_field="code",
+        db_column="cause",
+        db_index=False,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="breaches",
+        help_text="The confirmed cause; empty until reviewed.",
+    )
     cause_note = models.TextField(blank=True)
+    cause_suggested = models.ForeignKey(
+        BreachCauseOption,
+        to_field="code",
+        db_column="cause_suggested",
+        db_index=False,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="suggested cause",
+        help_text="What the facts suggested when the breach was recorded.",
+    )
+    cause_confirmed_at = models.DateTimeField("cause confirmed", null=True, blank=True)
+    cause_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        db_index=False,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="cause confirmed by",
+    )
     history = AuditHistory()
 
     class Meta:
@@ -36,14 +104,29 @@ class Breach(models.Model):
             # The final exactly-once guard: a sweep whose insert collides here rolls its batch
             # back and re-plans the case against what is already recorded.
             models.UniqueConstraint(fields=["incident", "kind", "cycle"], name="breach_once_per_cycle"),
+            # A cause is confirmed by someone at some time, or not at all.
+            models.CheckConstraint(
+                condition=Q(cause__isnull=True, cause_confirmed_at__isnull=True, cause_confirmed_by__isnull=True)
+                | Q(cause__isnull=False, cause_confirmed_at__isnull=False, cause_confirmed_by__isnull=False),
+                name="breach_cause_confirmed_by_whom",
+            ),
         ]
         indexes = [
             # Weekly review: breaches detected in a week, by kind.
             models.Index(fields=["detected_at", "kind"], name="breach_detected_idx"),
+            # The review queue: breaches without a confirmed cause, oldest first.
+            models.Index(
+                fields=["detected_at", "id"], condition=Q(cause_confirmed_at__isnull=True), name="breach_review_idx"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} breach on {self.incident_id} (cycle {self.cycle})"
+
+    @property
+    def cause_code(self) -> str:
+        """The cause as reports key it: the confirmed code, else "unknown"."""
+        return self.cause_id or BreachCause.UNKNOWN
 
 
 class SlaWarning(models.Model):

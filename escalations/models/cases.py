@@ -81,6 +81,9 @@ class Incident(models.Model):
         max_length=2, choices=SeverityKey.choices, blank=True, help_text="The floor the trigger rules give."
     )
     trigger_explanation = models.CharField(max_length=300, blank=True)
+    # When the severity last went up: a breach soon after suggests the case ran under the
+    # wrong severity (escalations.sla.causes); the sweep reads it off the row it locks.
+    severity_raised_at = models.DateTimeField(null=True, blank=True)
 
     status = models.CharField(max_length=30, choices=Status.choices, default=Status.NEW)
     stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.TRIAGE)

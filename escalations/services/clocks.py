@@ -92,12 +92,12 @@ def pauses_by_incident(incidents: Iterable[Incident | int]) -> defaultdict[int, 
         return pauses
     table = connection.ops.quote_name(ClockPause._meta.db_table)
     rows = fetch_rows(
-        f"SELECT incident_id, started_at, ended_at FROM {table}"
+        f"SELECT incident_id, started_at, ended_at, reason FROM {table}"
         f" WHERE incident_id IN ({', '.join(['%s'] * len(ids))}) ORDER BY incident_id, started_at, id",
         ids,
     )
-    for incident_id, started_at, ended_at in rows:
-        pauses[incident_id].append(Pause(started_at, ended_at))
+    for incident_id, started_at, ended_at, reason in rows:
+        pauses[incident_id].append(Pause(started_at, ended_at, reason))
     return pauses
 
 
@@ -125,7 +125,7 @@ def incident_pauses(incident: Incident) -> list[Pause]:
     else pauses_by_incident for this one case."""
     cache = getattr(incident, "_prefetched_objects_cache", {})
     if "pauses" in cache:
-        return [Pause(p.started_at, p.ended_at) for p in cache["pauses"]]
+        return [Pause(p.started_at, p.ended_at, p.reason) for p in cache["pauses"]]
     return pauses_by_incident([incident.pk])[incident.pk]
 
 

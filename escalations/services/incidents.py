@@ -453,7 +453,7 @@ def incident_update(
                 if incident.status not in OPEN_STATUSES:
                     raise RuleViolation("Reopen the case before raising its impact.", field="status")
                 severity_old = severity_values(incident)
-                fields += severity_policy_apply(incident, policy_for(result.severity), actor=actor)
+                fields += severity_policy_apply(incident, policy_for(result.severity), actor=actor, now=now)
                 incident.severity_source = SeveritySource.TRIGGER
                 incident.severity_reason = result.explanation
                 fields += ["severity_source", "severity_reason"]

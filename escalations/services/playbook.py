@@ -24,6 +24,7 @@ from escalations.models import (
     TriggerRule,
 )
 from escalations.roles import sync_roles
+from escalations.services.breach_causes import breach_causes_load
 from escalations.services.common import audited_create, system_user
 
 H = timedelta(hours=1)
@@ -382,6 +383,7 @@ def playbook_load(*, actor=None) -> dict[str, int]:
                     fact=FACT_LINKS.get(text, ""),
                 )
             created["sop_templates"] += 1
+        created["breach_causes"] = breach_causes_load(actor=actor)
     return created
 
 

@@ -53,7 +53,7 @@ def incident_change_severity(
             raise RuleViolation(f"The case is already {severity}.", field="severity", code="unchanged")
         check_severity_choice(chosen=severity, floor=incident.trigger_severity or None, reason=reason, actor=actor)
         old = severity_values(incident)
-        fields = severity_policy_apply(incident, policy_for(severity), actor=actor)
+        fields = severity_policy_apply(incident, policy_for(severity), actor=actor, now=now)
         incident.severity_source = SeveritySource.MANUAL
         incident.severity_reason = reason
         incident_save_with_clocks(
@@ -64,12 +64,14 @@ def incident_change_severity(
         return incident
 
 
-def severity_policy_apply(incident: Incident, policy: SeverityPolicy, *, actor) -> list[str]:
+def severity_policy_apply(incident: Incident, policy: SeverityPolicy, *, actor, now: datetime) -> list[str]:
     """Put the case under another severity's policy. Targets apply from the original start
     (elapsed time is kept; the clock recompute follows in _finish). The open resolve
     cycle takes the new target, and a case already on the escalation chain continues on
     the new policy's chain: while its current rung is unacknowledged, the climb past it
-    is timed from when it was paged with the new chain's wait."""
+    is timed from when it was paged with the new chain's wait. A raise is stamped
+    (``severity_raised_at``) for the breach-cause suggestion."""
+    raised = severity_rank(policy.key) < severity_rank(incident.severity)
     for field, value in policy_snapshot(policy).items():
         setattr(incident, field, value)
     cycle = ResolveCycle.objects.select_for_update().filter(incident=incident, number=incident.resolve_cycle).first()
@@ -77,6 +79,9 @@ def severity_policy_apply(incident: Incident, policy: SeverityPolicy, *, actor) 
         cycle.target_seconds = incident.resolve_target_seconds
         audited_save(cycle, actor=actor, update_fields=["target_seconds"])
     fields = list(SNAPSHOT_FIELDS)
+    if raised:
+        incident.severity_raised_at = now
+        fields.append("severity_raised_at")
     if incident.escalation_level > 0:
         rung = (
             Escalation.objects.filter(incident=incident, level=incident.escalation_level)
@@ -136,7 +141,7 @@ def incident_raise_by_trigger(
         if incident.status not in OPEN_STATUSES or severity_rank(severity) >= severity_rank(incident.severity):
             return incident
         old = severity_values(incident)
-        fields = severity_policy_apply(incident, policy_for(severity), actor=actor)
+        fields = severity_policy_apply(incident, policy_for(severity), actor=actor, now=now)
         incident.severity_source = SeveritySource.TRIGGER
         incident.severity_reason = explanation
         if not incident.trigger_severity or severity_rank(severity) < severity_rank(incident.trigger_severity):

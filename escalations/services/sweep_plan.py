@@ -10,14 +10,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from django.conf import settings
+
 from escalations.choices import OPEN_STATUSES, ChainTarget, ClockKind, EventKind, NotificationChannel
-from escalations.models import HandoffPacket, Incident
-from escalations.services.clocks import incident_recompute_clocks
+from escalations.models import HandoffPacket, Incident, ShiftRole
+from escalations.services.clocks import incident_recompute_clocks, pauses_by_incident
 from escalations.services.common import event_values
 from escalations.services.escalation import Recipient, Roster, duty_managers, recipients_for, step_recipients
 from escalations.services.notifications import notification_values
 from escalations.sla import Pause
-from escalations.sla.sweep import climb_due_at, climb_to, sweep_decide
+from escalations.sla.causes import BreachFacts, cause_suggest
+from escalations.sla.sweep import Fired, climb_due_at, climb_to, sweep_decide
 from escalations.text import duration_text
 
 WARNING_CHANNELS = (NotificationChannel.IN_APP, NotificationChannel.EMAIL)
@@ -100,9 +103,11 @@ def plan_handoff_breach(plan: Plan, packet: HandoffPacket, *, now: datetime, act
     plan.handoffs.append(packet)
     if (ClockKind.HANDOFF, packet.pk) in known.breaches:
         return None
+    facts = BreachFacts(kind=ClockKind.HANDOFF, due_at=packet.accept_due_at, detected_at=now)
     breach = {
         "incident_id": plan.incident.pk, "kind": ClockKind.HANDOFF, "cycle": packet.pk, "handoff_id": packet.pk,
         "severity": plan.incident.severity, "due_at": packet.accept_due_at, "detected_at": now,
+        "cause_suggested_id": _suggest(facts),
     }  # fmt: skip
     plan.breaches.append(breach)
     receiver = packet.to_user or packet.to_team
@@ -112,6 +117,31 @@ def plan_handoff_breach(plan: Plan, packet: HandoffPacket, *, now: datetime, act
         detail=f"Handoff to {receiver} not accepted by {packet.accept_due_at:%H:%M} UTC",
     )  # fmt: skip
     return Breached(breach, f"Handoff to {receiver} not accepted in time")
+
+
+def _suggest(facts: BreachFacts) -> str | None:
+    return cause_suggest(facts, severity_window=settings.BREACH_CAUSE_SEVERITY_WINDOW)
+
+
+def _clock_breach_facts(
+    incident: Incident, fired: Fired, *, now: datetime, pauses: Sequence[Pause], roster: Roster
+) -> BreachFacts:
+    """The facts of a clock breach for ``cause_suggest``, from what the sweep holds."""
+    has_owner = incident.stage_dri_id is not None
+    on_shift = True
+    if fired.kind == ClockKind.ACK and not has_owner:  # only that rule reads the roster
+        on_shift = bool(roster.on_shift(ShiftRole.DUTY_MANAGER, incident.team_id))
+    return BreachFacts(
+        kind=fired.kind,
+        due_at=fired.due_at,
+        detected_at=now,
+        stage=incident.stage,
+        severity_raised_at=incident.severity_raised_at,
+        cycle_started_at=incident.cycle_started_at,
+        pauses=pauses,
+        has_owner=has_owner,
+        duty_manager_on_shift=on_shift,
+    )
 
 
 def plan_climb(plan: Plan, *, roster: Roster, actor, now: datetime, known: Known, breaches: list[Breached]) -> None:
@@ -226,6 +256,9 @@ def plan_incident(
     plan = Plan(incident=incident)
     decision = sweep_decide(incident, now)
     breached_kinds = {b.kind for b in decision.breaches}
+    if pauses is None and decision.breaches:
+        # The cause suggestion reads them; the clock recompute below then reuses them.
+        pauses = pauses_by_incident([incident.pk])[incident.pk]
     for fired in decision.warnings:
         setattr(incident, f"{fired.kind}_warned_at", now)
         if (fired.kind, fired.cycle) in known.warnings:
@@ -253,9 +286,10 @@ def plan_incident(
         setattr(incident, f"{fired.kind}_breached_at", now)
         if (fired.kind, fired.cycle) in known.breaches:
             continue  # recorded (and escalated) by an earlier sweep
+        facts = _clock_breach_facts(incident, fired, now=now, pauses=pauses or (), roster=roster)
         breach = {
             "incident_id": incident.pk, "kind": fired.kind, "cycle": fired.cycle, "severity": incident.severity,
-            "due_at": fired.due_at, "detected_at": now,
+            "due_at": fired.due_at, "detected_at": now, "cause_suggested_id": _suggest(facts),
         }  # fmt: skip
         plan.breaches.append(breach)
         late = int((now - fired.due_at).total_seconds())

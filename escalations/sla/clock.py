@@ -12,7 +12,7 @@ is unknown (None) until it resumes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum, StrEnum
 
@@ -23,10 +23,13 @@ FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Pause:
-    """A pause from ``start`` to ``end`` (None while still running)."""
+    """A pause from ``start`` to ``end`` (None while still running). ``reason`` (a
+    PauseReason value, when the caller loaded it) plays no part in the clock maths, so it
+    is left out of equality: the breach-cause suggestion reads it."""
 
     start: datetime
     end: datetime | None = None
+    reason: str = field(default="", compare=False)
 
 
 class ClockStatus(StrEnum):

@@ -17,6 +17,7 @@ from escalations.services import (
     incident_acknowledge,
     incident_reopen,
     incident_resolve,
+    system_user,
 )
 from tests.conftest import T0
 from tests.integration.api_support import _api_test_env, assert_error, client_for, clock, row_counts
@@ -26,10 +27,12 @@ __all__ = ["_api_test_env", "clock"]
 pytestmark = pytest.mark.django_db
 
 
-def breach(incident, kind: str, *, at, cause: str = BreachCause.UNKNOWN, cycle: int = 1) -> Breach:
-    # The sweep (another door) records breaches; here the row is what matters.
+def breach(incident, kind: str, *, at, cause: str | None = None, cycle: int = 1) -> Breach:
+    # The sweep (another door) records breaches; here the row is what matters. A cause
+    # given is a confirmed one (by the system user, at detection).
+    confirmed = {"cause_id": cause, "cause_confirmed_at": at, "cause_confirmed_by": system_user()} if cause else {}
     return Breach.objects.create(
-        incident=incident, kind=kind, cycle=cycle, severity=incident.severity, due_at=at, detected_at=at, cause=cause
+        incident=incident, kind=kind, cycle=cycle, severity=incident.severity, due_at=at, detected_at=at, **confirmed
     )
 
 
@@ -44,6 +47,8 @@ def test_breaches_list_and_filters(agent, make_incident, clock):
     client = client_for(agent)
     body = client.get("/api/v1/breaches/").json()
     assert body["count"] == 3 and body["results"][0]["incident"] == two.pk  # newest first
+    # Not reviewed yet: "unknown", as the weekly metrics key it.
+    assert body["results"][0]["cause"] == "unknown" and body["results"][0]["cause_confirmed_by"] is None
     assert {b["kind"] for b in client.get("/api/v1/breaches/", {"incident": one.pk}).json()["results"]} == {
         "ack",
         "resolve",
@@ -167,7 +172,8 @@ def test_weekly_metrics(manager, duty_manager, agent, other_agent, make_incident
     assert m["updates"] == {"posted": 2, "late": 1} and m["sla_adherence"]["update_pct"] == 50.0
     assert m["reopens"] == 1
     assert m["breaches"]["total"] == 1 and m["breaches"]["by_kind"]["ack"] == 1
-    assert m["breaches"]["by_cause"]["capacity"] == 1
+    assert m["breaches"]["by_cause"]["capacity"] == 1 and m["breaches"]["by_cause"]["unknown"] == 0
+    assert set(m["breaches"]["by_cause"]) == set(BreachCause.values)  # the shipped list and "unknown"
     assert m["handoffs"] == {"offered": 1, "accepted": 0, "rejected": 1, "ping_pong": 0}
     assert m["arr_at_risk_total"] == "120000.00"
     assert m["executive_escalations"] == 1

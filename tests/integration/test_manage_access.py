@@ -40,6 +40,7 @@ MANAGER_PAGES = [
     ("escalations:manage-case-audit", lambda fixture: (fixture("a_handoff").incident_id,)),
     ("escalations:manage-rcas", ()),
     ("escalations:manage-approvals", ()),
+    ("escalations:manage-breaches", ()),
 ]
 
 SEES = {"duty_manager", "manager"}

@@ -25,6 +25,7 @@ from escalations.models import (
     SeverityPolicy,
 )
 from escalations.services import incident_reopen, incident_resolve, incident_update
+from escalations.services.breach_causes import breach_cause_confirm
 from escalations.services.common import audited_create, audited_save, system_user
 from escalations.services.rca_deadlines import rca_deadlines_check
 from tests.checklists_support import complete_checklist
@@ -258,7 +259,7 @@ def test_bad_input_names_the_field_and_changes_nothing(client, manager, s2_resol
 
 
 def test_the_page_shows_the_case_timeline_and_its_breach_causes(client, manager, s2_resolved, now):
-    audited_create(
+    breach = audited_create(
         Breach,
         history_user=system_user(),
         incident=s2_resolved,
@@ -267,8 +268,8 @@ def test_the_page_shows_the_case_timeline_and_its_breach_causes(client, manager,
         severity="S2",
         due_at=now,
         detected_at=now,
-        cause=BreachCause.THIRD_PARTY,
     )
+    breach_cause_confirm(breach=breach, cause=BreachCause.THIRD_PARTY, note="", actor=manager, now=now)
     client.force_login(manager)
     body = client.get(rca_url(s2_resolved)).content.decode()
     assert "Third-party delay" in body and "Customer update" in body

@@ -59,7 +59,8 @@ def test_a_row_with_an_unknown_or_missing_column_is_refused(db, now):
     table = writes._copy_table(Breach)
     row = {"id": 7, "incident_id": 1, "kind": "ack", "cycle": 1, "severity": "S2", "due_at": now, "detected_at": now}
     values = dict(zip(("id", *(a for a, _ in table.defaults)), table.values(dict(row)), strict=True))
-    assert values["cause"] == "unknown" and values["cause_note"] == "" and values["handoff_id"] is None  # defaults
+    assert values["cause_id"] is None and values["cause_note"] == "" and values["handoff_id"] is None  # defaults
+    assert values["cause_suggested_id"] is None and values["cause_confirmed_at"] is None
     with pytest.raises(ValueError, match="unknown \\['typo'\\]"):
         table.values({**row, "typo": 1})
     with pytest.raises(ValueError, match="missing \\['detected_at'\\]"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from escalations.choices import ClockKind, Sentiment, SeverityKey, Stage
 from escalations.metrics import week_parse
@@ -18,7 +19,11 @@ from escalations.review import (
     last_complete_week,
     review_figures,
 )
+from escalations.selectors_rca import overdue_action_items, overdue_postmortems
 from escalations.views.common import login_required, require_manager_pages
+
+# Overdue RCAs and action items listed on the page; /manage/rcas/ has them all.
+OVERDUE_ROWS = 50
 
 
 class ReviewWeekForm(forms.Form):
@@ -119,6 +124,7 @@ def weekly_review(request: HttpRequest) -> HttpResponse:
         week = form.cleaned_data["week"] or week
         severity = form.cleaned_data["severity"] or ALL
     figures = review_figures(week)
+    now = timezone.now()
     return render(
         request,
         "escalations/manage/review.html",
@@ -142,5 +148,12 @@ def weekly_review(request: HttpRequest) -> HttpResponse:
             "sentiment_rows": [(label, figures.sentiment_at_end[key]) for key, label in Sentiment.choices],
             "definitions": DEFINITIONS,
             "previous_week": figures.weeks[-2].label if len(figures.weeks) > 1 else None,
+            # Deadlines as they stand now, whatever week is shown: what the review must chase.
+            "overdue_rcas": list(
+                overdue_postmortems(now=now)
+                .select_related("incident", "author")
+                .order_by("due_at", "pk")[:OVERDUE_ROWS]
+            ),
+            "overdue_items": overdue_action_items(now=now, limit=OVERDUE_ROWS),
         },
     )

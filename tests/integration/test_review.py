@@ -24,7 +24,7 @@ The fixture (tests/review_support.py), in ISO week 2026-W47 (Mon 16 Nov – Mon 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -199,10 +199,10 @@ def _page_queries(client) -> int:
 
 # Session, user, profile (time zone), permissions; the review's transaction (here a
 # savepoint and its release) with JIT off; the kept weeks; the chosen week's Pareto, open
-# cases and four escape-valve lists. Computing the weeks not kept yet adds the families'
+# cases and four escape-valve lists; the RCAs and action items overdue now. Computing the weeks not kept yet adds the families'
 # queries (events, cycles, updates, breaches, handoffs, times to accept, handoffs per
 # case, stage ownership, executive escalations) and the delete and insert that keep them.
-REVIEW_PAGE_QUERIES = 14
+REVIEW_PAGE_QUERIES = 16
 REVIEW_PAGE_QUERIES_COLD = REVIEW_PAGE_QUERIES + 9 + 2
 
 
@@ -293,3 +293,24 @@ def test_the_escape_valves_asked_for_with_who_why_and_the_answer(week_of_cases, 
     body = client.get(reverse("escalations:manage-review"), {"week": WEEK}).content.decode()
     assert "Customer&#x27;s CEO called" in body and "Waiting for a Manager" in body
     assert "Per the contract" in body and "400.00 / 300.00" in body
+
+
+def test_overdue_rcas_and_action_items_are_on_the_review_page(client, manager, make_incident, agent):
+    from datetime import date
+
+    from django.utils import timezone
+
+    from escalations.models import Postmortem, PostmortemActionItem
+
+    case = make_incident(title="Payments <down>")
+    late = Postmortem.objects.create(
+        incident=case, author=agent, summary="Gateway", due_at=timezone.now() - timedelta(days=2)
+    )
+    PostmortemActionItem.objects.create(
+        postmortem=late, description="Alert on EU routes", owner=agent, due_date=date(2020, 1, 6)
+    )
+    client.force_login(manager)
+    body = client.get(reverse("escalations:manage-review")).content.decode()
+    overdue = body.split('id="overdue"', 1)[1].split('id="definitions"', 1)[0]
+    assert case.reference in overdue and "Payments &lt;down&gt;" in overdue
+    assert "Alert on EU routes" in overdue

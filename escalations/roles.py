@@ -91,6 +91,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_executiveescalationrequest",
         "view_servicecreditrequest",
         "auth.view_user",
+        # The weekly digest's schedule: the Managers who receive it set when it comes.
+        "view_digestschedule",
+        "add_digestschedule",
+        "change_digestschedule",
     ],
     POLICY_ADMINS: [
         *_READ_REFERENCE,

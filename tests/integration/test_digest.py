@@ -167,8 +167,11 @@ def test_duty_managers_get_it_only_when_the_schedule_says_so(managers, duty_mana
 
 
 @pytest.mark.django_db
-def test_the_schedule_is_edited_in_the_admin_with_its_history(client, managers, django_user_model):
-    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "pw-for-tests-only-123")
+def test_the_schedule_is_edited_in_the_admin_with_its_history(client, managers, manager, policy_admin):
+    """Managers (who receive the digest) set its schedule; nobody else on staff does."""
+    client.force_login(policy_admin)
+    assert client.get("/admin/escalations/digestschedule/add/").status_code == 403
+    admin_user = manager
     client.force_login(admin_user)
     assert client.get("/admin/escalations/digestschedule/add/").status_code == 200
     data = {"enabled": "on", "weekday": "4", "hour": "9", "minute": "30"}

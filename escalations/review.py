@@ -44,6 +44,7 @@ from django.db.models import (
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, TruncWeek
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from escalations.choices import (
     BreachCause,
@@ -70,6 +71,7 @@ from escalations.models import (
     ServiceCreditRequest,
 )
 from escalations.selectors_audit import DEFAULT_PING_PONG_WINDOW, ping_pong_exists
+from escalations.services.common import system_user
 
 REVIEW_WEEKS = 13
 # The shape of ReviewWeek.figures: kept weeks of another version are computed again.
@@ -437,12 +439,14 @@ def _kept_series(span: list[Week], now: datetime) -> dict:
             # A complete week's figures no longer move (its events are in the past): kept,
             # so the next view reads them instead of aggregating them again.
             ReviewWeek.objects.filter(week_start__in=complete).delete()
-            ReviewWeek.objects.bulk_create(
+            bulk_create_with_history(
                 [
                     ReviewWeek(week_start=start, version=ROLLUP_VERSION, figures=fresh[start], computed_at=now)
                     for start in complete
                 ],
+                ReviewWeek,
                 ignore_conflicts=True,
+                default_user=system_user(),
             )
         stored.update(fresh)
     return _stack([stored[w.starts_at] for w in span])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from escalations.admin.base import LargeTableAdmin, ReadOnlyAdminMixin
-from escalations.models import FormSubmission, SweepHeartbeat
+from escalations.models import FormSubmission, ReviewWeek, SweepHeartbeat
 
 
 @admin.register(SweepHeartbeat)
@@ -32,3 +32,15 @@ class FormSubmissionAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
     list_display = ("created_at", "user", "result_url")
     search_fields = ("user__username", "result_url")
     ordering = ("-created_at",)
+
+
+@admin.register(ReviewWeek)
+class ReviewWeekAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
+    """The weekly review's kept weeks. Deleting one makes the next view of the review
+    compute that week again (after a correction to a past week's cases)."""
+
+    list_display = ("week_start", "version", "computed_at")
+    ordering = ("-week_start",)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("escalations.delete_reviewweek")

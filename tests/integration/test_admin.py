@@ -184,6 +184,9 @@ def every_row(make_incident, agent, other_agent, team, now):
     audited_create(Holiday, history_user=system, calendar=calendar, date=now.date(), name="Demo day")
     token_create(user=agent, actor=agent, name="Demo token")  # an ApiToken and an AccessEvent
     _valve_rows(make_incident, incident, breach, agent=agent, team=team, now=now)
+    from escalations.review import review_weeks_keep
+
+    review_weeks_keep(now=now)  # the weekly review keeps the weeks before ``now``
     return incident
 
 

@@ -1,7 +1,9 @@
 """The handoff audit's CSV export at 100,000 rows: it streams, in constant memory.
 
 Reuses the pages benchmark's database (esc_bench_pages, 100,000 open cases) and adds one
-handoff packet per case with SQL (bench data: no history rows). Streams
+handoff packet per case with SQL (bench data: no history rows) between two people of its
+own. Delete them (``DELETE FROM escalations_handoffpacket``) before measuring the pages
+again: they put 100,000 more rows in every case's access test. Streams
 ``/manage/handoffs.csv`` through Django's test Client as a Manager, reading the response
 chunk by chunk like a browser download, and reports rows, bytes, wall time, and the
 Python heap's peak (tracemalloc) for 10,000 rows and for all of them: a streamed export
@@ -25,7 +27,7 @@ from bench.pages_bench import DEFAULT_DB, _configure_env, _ensure_database, _loa
 RESULTS = Path(__file__).resolve().parent / "RESULTS-audit-csv.md"
 
 
-def _ensure_handoffs(n: int, agent) -> int:
+def _ensure_handoffs(n: int, sender, receiver) -> int:
     from django.db import connection
 
     from escalations.models import HandoffPacket
@@ -53,7 +55,7 @@ def _ensure_handoffs(n: int, agent) -> int:
             ORDER BY i.id
             LIMIT %s
             """,
-            [agent.pk, agent.pk, agent.pk, n - existing],
+            [sender.pk, receiver.pk, receiver.pk, n - existing],
         )
         cursor.execute("ANALYZE escalations_handoffpacket")
     return HandoffPacket.objects.count()
@@ -101,9 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     from escalations import roles
 
     call_command("migrate", verbosity=0)
-    agent, _ = _load(args.handoffs, reload=False)
-    total = _ensure_handoffs(args.handoffs, agent)
-    manager, _ = get_user_model().objects.get_or_create(username="bench_manager", defaults={"first_name": "Bench"})
+    _load(args.handoffs, reload=False)
+    # Their own two people: the pages benchmark's agent must not be on 100,000 handoffs
+    # (that would put every case in its access and change what its queue pages measure).
+    User = get_user_model()
+    sender, _ = User.objects.get_or_create(username="bench_sender", defaults={"first_name": "Sender"})
+    receiver, _ = User.objects.get_or_create(username="bench_receiver", defaults={"first_name": "Receiver"})
+    total = _ensure_handoffs(args.handoffs, sender, receiver)
+    manager, _ = User.objects.get_or_create(username="bench_manager", defaults={"first_name": "Bench"})
     manager.groups.add(Group.objects.get(name=roles.MANAGERS))
     client = Client()
     client.force_login(manager)

@@ -61,6 +61,7 @@ urlpatterns = [
     path("manage/review/", review.weekly_review, name="manage-review"),
     path("manage/handoffs.csv", audit.handoff_csv, name="manage-handoffs-csv"),
     path("manage/handoffs/quality/", audit.handoff_quality, name="manage-handoff-quality"),
+    path("manage/handoffs/quality.csv", audit.handoff_quality_csv, name="manage-handoff-quality-csv"),
     path("manage/handoffs/<int:pk>/", audit.handoff_detail, name="manage-handoff"),
     path("manage/cases/<int:pk>/handoffs/", audit.case_handoff_chain, name="manage-case-handoffs"),
     path("manage/cases/<int:pk>/audit/", audit.case_audit, name="manage-case-audit"),

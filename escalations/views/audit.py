@@ -207,14 +207,22 @@ class QualityForm(forms.Form):
     period = forms.ChoiceField(choices=QUALITY_PERIODS, required=False, initial="28")
 
 
+def _quality_period(request: HttpRequest) -> tuple[QualityForm, str]:
+    form = QualityForm(request.GET or None)
+    period = form.cleaned_data.get("period") if form.is_valid() else ""
+    return form, period or "28"
+
+
+def _quality(request: HttpRequest, period: str):
+    since = None if period == "all" else timezone.now() - timedelta(days=int(period))
+    return packet_quality(user=request.user, since=since)
+
+
 @login_required
 def handoff_quality(request: HttpRequest) -> HttpResponse:
     require_manager_pages(request)
-    form = QualityForm(request.GET or None)
-    period = form.cleaned_data.get("period") if form.is_valid() else ""
-    period = period or "28"
-    since = None if period == "all" else timezone.now() - timedelta(days=int(period))
-    quality = packet_quality(user=request.user, since=since)
+    form, period = _quality_period(request)
+    quality = _quality(request, period)
     return render(
         request,
         "escalations/manage/handoff_quality.html",
@@ -228,3 +236,34 @@ def handoff_quality(request: HttpRequest) -> HttpResponse:
             "period_label": dict(QUALITY_PERIODS)[period],
         },
     )
+
+
+QUALITY_CSV_HEADER = (
+    "By",
+    "Team or person",
+    "Packets offered",
+    "Complete",
+    "Complete (%)",
+    "Rejected",
+    "Breached the acceptance time box",
+)
+
+
+def _quality_csv_rows(quality) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(QUALITY_CSV_HEADER)
+    for by, rows in (("Team", quality.teams), ("Person", quality.people), ("All", [quality.overall])):
+        for r in rows:
+            pct = r.complete_pct if r.complete_pct is not None else ""
+            yield writer.writerow((by, r.name, r.offered, r.complete, pct, r.rejected, r.breached))
+
+
+@login_required
+def handoff_quality_csv(request: HttpRequest) -> StreamingHttpResponse:
+    require_manager_pages(request)
+    _, period = _quality_period(request)
+    response = StreamingHttpResponse(
+        _quality_csv_rows(_quality(request, period)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="packet-quality-{period}-{timezone.now():%Y%m%d}.csv"'
+    return response

@@ -378,6 +378,10 @@ def test_packet_quality_by_team_and_person(client, manager, audit, make_incident
     assert q.reasons == [("i am off shift in ten minutes", 2)]
     body = response.content.decode()
     assert "33.3" in body
+    rows = _csv(client.get(reverse("escalations:manage-handoff-quality-csv"), {"period": "all"}))
+    assert rows[0][:3] == ["By", "Team or person", "Packets offered"]
+    assert ["Team", "Support EMEA", "6", "2", "33.3", "2", "1"] in rows
+    assert ["All", "All", "8", "2", "25.0", "2", "1"] in rows
     assert "i am off shift in ten minutes" in body
 
 

@@ -35,6 +35,7 @@ MANAGER_PAGES = [
     ("escalations:manage-review", ()),
     ("escalations:manage-handoffs-csv", ()),
     ("escalations:manage-handoff-quality", ()),
+    ("escalations:manage-handoff-quality-csv", ()),
     ("escalations:manage-handoff", lambda fixture: (fixture("a_handoff").pk,)),
     ("escalations:manage-case-handoffs", lambda fixture: (fixture("a_handoff").incident_id,)),
     ("escalations:manage-case-audit", lambda fixture: (fixture("a_handoff").incident_id,)),

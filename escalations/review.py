@@ -406,7 +406,7 @@ def review_figures(week: Week | str, weeks: int = REVIEW_WEEKS, *, now: datetime
 
 def review_weeks_keep(*, now: datetime, weeks: int = REVIEW_WEEKS) -> int:
     """Compute and keep the last complete week and any of the ``weeks - 1`` before it not
-    kept yet, so that no view pays for it (the beat runs this hourly: one query when
+    kept yet, so that no view pays for it (the beat runs this every 5 minutes: one query when
     every week is kept). Returns how many weeks it computed."""
     span = review_weeks(last_complete_week(now), weeks)
     with transaction.atomic():

@@ -27,6 +27,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from bench.pages_bench import _configure_env, _ensure_database
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/esc_bench_review"
 RESULTS = Path(__file__).resolve().parent / "RESULTS-review.md"
 TITLE = "Review bench case"
@@ -52,29 +54,6 @@ NOTES = """
   columns they need; the severities set by hand come from the partial `event_manual_severity_idx`.
 - The machine has 2 CPUs shared with other workers; p95/max move with its load.
 """
-
-
-def _configure_env(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production")
-    os.environ.setdefault("TESTING", "1")
-    os.environ["DEBUG"] = "0"
-    os.environ["SECURE_SSL_REDIRECT"] = "0"
-    os.environ["SECURE_COOKIES"] = "0"
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-
-def _ensure_database(database_url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = database_url.rsplit("/", 1)[1]
-    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def _incident_insert_sql(template, snapshot: dict, lo: int, hi: int, year_start, seconds: int) -> tuple[str, list]:

@@ -7,12 +7,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Case, CharField, DurationField, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.contrib.auth import get_user_model
+from django.db.models import Case, CharField, Count, DurationField, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Lower, Trim
 from django.http import Http404
 
 from escalations.access import incident_access_q, sees_every_case
 from escalations.choices import HandoffStatus, Stage
-from escalations.models import PACKET_FIELDS, HandoffPacket, Incident
+from escalations.display import field_label, person_name, value_text
+from escalations.models import (
+    PACKET_FIELDS,
+    Breach,
+    ClockPause,
+    CustomerUpdate,
+    Escalation,
+    HandoffPacket,
+    Incident,
+    Team,
+)
 from escalations.services.handoffs import PING_PONG_WINDOW, packets_left_from
 
 DEFAULT_PING_PONG_WINDOW = PING_PONG_WINDOW
@@ -247,9 +259,6 @@ def case_audit_trail(incident: Incident) -> list[AuditEntry]:
     """The case's whole record, oldest first: every field change from the case's history
     (who, why, old → new, labelled) merged with its pauses, customer updates, breaches,
     escalations and handoffs. Constant queries whatever the case's length."""
-    from escalations.display import field_label, person_name, value_text
-    from escalations.models import Breach, ClockPause, CustomerUpdate, Escalation
-
     rows = list(incident.history.select_related("history_user").order_by("history_date", "history_id"))
     names = _names_by_model(Incident, rows)
 
@@ -384,13 +393,6 @@ def packet_quality(*, user, since: datetime | None = None) -> PacketQuality:
     """Packets offered since ``since``, by sending team and by sending person: how many
     had every playbook field filled, were rejected, or breached their acceptance time
     box; and the rejections by reason. Four aggregate queries whatever the volume."""
-    from django.contrib.auth import get_user_model
-    from django.db.models import Count
-    from django.db.models.functions import Lower, Trim
-
-    from escalations.display import person_name
-    from escalations.models import Team
-
     qs = _visible(user, HandoffPacket.objects.all())
     if since is not None:
         qs = qs.filter(offered_at__gte=since)
@@ -412,7 +414,7 @@ def packet_quality(*, user, since: datetime | None = None) -> PacketQuality:
         ]
         return sorted(out, key=lambda r: (r.complete_pct if r.complete_pct is not None else 101, r.name))
 
-    team_names = dict(Team.objects.values_list("pk", "name"))
+    team_names = dict(Team.objects.filter(pk__in=qs.values("from_team_id")).values_list("pk", "name"))
     users = get_user_model().objects.filter(pk__in=qs.values("from_user_id"))
     people_names = {u.pk: person_name(u) for u in users}
     total = qs.aggregate(**figures)

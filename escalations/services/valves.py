@@ -34,6 +34,7 @@ from django.db.models.functions import TruncWeek
 
 from escalations.access import APPROVE_ESCALATION, incident_may_access
 from escalations.choices import OPEN_STATUSES, ChainTarget, ClockKind, EventKind, NotificationChannel, ValveStatus
+from escalations.display import person_name
 from escalations.models import (
     Breach,
     CustomerUpdate,
@@ -106,8 +107,11 @@ def _managers() -> list:
     return list(get_user_model().objects.filter(groups__name=MANAGERS, is_active=True).order_by("pk"))
 
 
-def _who(user) -> str:
-    return user.get_full_name() or user.get_username()
+def _approvers(actor) -> list:
+    """The Managers who answer a request: the others, or the requester too when no other
+    Manager is there."""
+    managers = _managers()
+    return [m for m in managers if m.pk != actor.pk] or managers
 
 
 # --- Executive escalation ------------------------------------------------------------------
@@ -228,7 +232,7 @@ def executive_escalation_request(*, incident: Incident | int, reason: str, actor
         )
         if waiting is not None:
             raise RuleViolation(
-                f"{_who(waiting.requested_by)} already asked for an executive escalation of this case; "
+                f"{person_name(waiting.requested_by)} already asked for an executive escalation of this case; "
                 "it is waiting for a Manager.",
                 field="reason",
                 code="already_pending",
@@ -259,10 +263,10 @@ def executive_escalation_request(*, incident: Incident | int, reason: str, actor
         )
         if trigger is None:
             _notify(
-                incident, [m for m in _managers() if m.pk != actor.pk] or _managers(),
+                incident, _approvers(actor),
                 kind="approval", key=f"exec-request:{request.pk}",
                 subject=f"Approval needed: executive escalation of {incident.reference}",
-                text=f"{_who(actor)} asks to escalate [{incident.severity}] {incident.reference} {incident.title} "
+                text=f"{person_name(actor)} asks to escalate [{incident.severity}] {incident.reference} {incident.title} "
                 f"to an executive: {reason}",
                 actor=actor, now=now,
             )  # fmt: skip
@@ -292,7 +296,7 @@ def executive_escalation_decide(
         if approve:
             step = _executive_check(incident)
             request.escalation = _escalate_to_executive(
-                incident, step, why=f"Executive escalation approved by {_who(actor)}: {request.reason}",
+                incident, step, why=f"Executive escalation approved by {person_name(actor)}: {request.reason}",
                 actor=actor, now=now,
             )  # fmt: skip
         request.status = ValveStatus.APPROVED if approve else ValveStatus.DENIED
@@ -313,7 +317,7 @@ def executive_escalation_decide(
         _notify(
             incident, [request.requested_by], kind="decision", key=f"exec-decision:{request.pk}",
             subject=f"Executive escalation of {incident.reference} {verb}",
-            text=f"{_who(actor)} {verb} your executive escalation of {incident.reference}: {reason}",
+            text=f"{person_name(actor)} {verb} your executive escalation of {incident.reference}: {reason}",
             actor=actor, now=now,
         )  # fmt: skip
         return request
@@ -451,10 +455,10 @@ def service_credit_request(
             f"({duration_text(figure.breached)} breached; at most {figure.amount} USD): {justification}",
         )
         _notify(
-            incident, [m for m in _managers() if m.pk != actor.pk] or _managers(),
+            incident, _approvers(actor),
             kind="approval", key=f"credit-request:{request.pk}",
             subject=f"Approval needed: service credit of {amount} USD on {incident.reference}",
-            text=f"{_who(actor)} asks for a service credit of {amount} USD for {incident.customer.name} "
+            text=f"{person_name(actor)} asks for a service credit of {amount} USD for {incident.customer.name} "
             f"({incident.reference}): {justification}",
             actor=actor, now=now,
         )  # fmt: skip
@@ -495,7 +499,7 @@ def service_credit_decide(
         _notify(
             incident, [request.requested_by], kind="decision", key=f"credit-decision:{request.pk}",
             subject=f"Service credit on {incident.reference} {verb}",
-            text=f"{_who(actor)} {verb} the service credit of {request.amount} USD on {incident.reference}: {reason}",
+            text=f"{person_name(actor)} {verb} the service credit of {request.amount} USD on {incident.reference}: {reason}",
             actor=actor, now=now,
         )  # fmt: skip
         return request

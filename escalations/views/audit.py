@@ -125,6 +125,13 @@ class _Echo:
         return value
 
 
+def _csv_download(lines: Iterator[str], filename: str) -> StreamingHttpResponse:
+    """A CSV streamed as it is written, saved by the browser under ``filename``."""
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 CSV_HEADER = (
     "Handoff",
     "Case",
@@ -174,9 +181,7 @@ def handoff_csv(request: HttpRequest) -> StreamingHttpResponse:
     require_manager_pages(request)
     form = _form(request)
     rows = handoff_audit_list(user=request.user, filters=form.filters())
-    response = StreamingHttpResponse(_csv_rows(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="handoffs-{timezone.now():%Y%m%d-%H%M}.csv"'
-    return response
+    return _csv_download(_csv_rows(rows), f"handoffs-{timezone.now():%Y%m%d-%H%M}.csv")
 
 
 @login_required
@@ -262,8 +267,6 @@ def _quality_csv_rows(quality) -> Iterator[str]:
 def handoff_quality_csv(request: HttpRequest) -> StreamingHttpResponse:
     require_manager_pages(request)
     _, period = _quality_period(request)
-    response = StreamingHttpResponse(
-        _quality_csv_rows(_quality(request, period)), content_type="text/csv; charset=utf-8"
+    return _csv_download(
+        _quality_csv_rows(_quality(request, period)), f"packet-quality-{period}-{timezone.now():%Y%m%d}.csv"
     )
-    response["Content-Disposition"] = f'attachment; filename="packet-quality-{period}-{timezone.now():%Y%m%d}.csv"'
-    return response

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from escalations.access import may_edit_postmortem
-from escalations.choices import BreachCause, ClockKind
+from escalations.choices import ClockKind
 from escalations.forms import put_service_error, workers
 from escalations.forms_rca import ActionItemFormSet, PostmortemForm, share_owner_choices
 from escalations.models import Incident, Postmortem, PostmortemStatus
@@ -70,7 +70,6 @@ def _render(
         "timeline": rca_timeline(incident=incident),
         "breaches": breach_causes(incident=incident),
         "clock_labels": dict(ClockKind.choices),
-        "cause_labels": dict(BreachCause.choices),
         "may_edit": may_edit,
         "now": now,
     }

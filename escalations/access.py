@@ -48,6 +48,38 @@ def may_see_manager_pages(user) -> bool:
     return user_is_staff_member(user) and user.has_perm(VIEW_REVIEW)
 
 
+def may_own_case(user) -> bool:
+    """Who may own a case (stage DRI, commander), be offered one or own an RCA action
+    item: active people whose role works cases. Integrations, Policy Admins and
+    inactive accounts may not."""
+    return bool(user is not None and user.is_active and user.has_perm(CHANGE_CASES))
+
+
+def case_workers():
+    """``may_own_case`` as a query: the people forms and the API offer as owners."""
+    from django.contrib.auth import get_user_model
+
+    app_label, codename = CHANGE_CASES.split(".")
+    perm = {"codename": codename, "content_type__app_label": app_label}
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(
+            Q(is_superuser=True)
+            | Q(**{f"groups__permissions__{k}": v for k, v in perm.items()})
+            | Q(**{f"user_permissions__{k}": v for k, v in perm.items()})
+        )
+        .distinct()
+        .order_by("first_name", "username")
+    )
+
+
+def not_a_case_worker(pk) -> str:
+    """The refusal for an owner who may not own a case, worded exactly as for an id
+    that names nobody: the answer must not tell which accounts exist."""
+    return f"Nobody who works cases has the id {pk}."
+
+
 def sees_every_case(user) -> bool:
     return user.has_perm(VIEW_ALL)
 

@@ -10,10 +10,11 @@ from functools import lru_cache
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.forms.utils import flatatt
 from django.utils.safestring import SafeString, mark_safe
 
+from escalations.access import case_workers
 from escalations.choices import PauseReason, Sentiment, SeverityKey, Stage, stage_move_allowed
 from escalations.models import PACKET_FIELDS, Channel, Customer, Incident, Team
 from escalations.services.errors import ServiceError
@@ -24,17 +25,7 @@ User = get_user_model()
 
 def workers() -> QuerySet:
     """Active people who may work cases (the only ones who may own or receive one)."""
-    perm = {"codename": "change_incident", "content_type__app_label": "escalations"}
-    return (
-        User.objects.filter(is_active=True)
-        .filter(
-            Q(is_superuser=True)
-            | Q(**{f"groups__permissions__{k}": v for k, v in perm.items()})
-            | Q(**{f"user_permissions__{k}": v for k, v in perm.items()})
-        )
-        .distinct()
-        .order_by("first_name", "username")
-    )
+    return case_workers()
 
 
 class FastSelect(forms.Select):

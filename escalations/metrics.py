@@ -30,8 +30,7 @@ Definitions:
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -48,27 +47,7 @@ from escalations.models import (
     Incident,
     ResolveCycle,
 )
-
-
-@dataclass(frozen=True)
-class Week:
-    label: str
-    starts_at: datetime
-    ends_at: datetime
-
-
-def week_parse(label: str) -> Week:
-    """'2026-W47' → the UTC bounds of that ISO week. Raises ValueError on a bad label."""
-    year_text, _, week_text = label.partition("-W")
-    if not (year_text.isdigit() and week_text.isdigit() and len(year_text) == 4 and len(week_text) == 2):
-        raise ValueError("Use an ISO week such as 2026-W47.")
-    try:
-        start = datetime.fromisocalendar(int(year_text), int(week_text), 1).replace(tzinfo=UTC)
-        return Week(label=label, starts_at=start, ends_at=start + timedelta(days=7))
-    except ValueError:
-        raise ValueError(f"{label} is not a week of {year_text}.") from None
-    except OverflowError:
-        raise ValueError(f"{label} is beyond the last week the calendar holds.") from None
+from escalations.sla.weeks import Week
 
 
 def distribution(values: list[int]) -> dict[str, Any]:

@@ -8,11 +8,13 @@ import zoneinfo
 
 from django.conf import settings
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from escalations.services.submissions import parse_token, submission_claim, submission_done, submission_release
+from escalations.services.submissions import FormAlreadySent, parse_token, submission_claim, submission_done
 
 
 class ViewerTimezoneMiddleware:
@@ -74,35 +76,63 @@ class SessionIdleTimeoutMiddleware:
         return self.get_response(request)
 
 
+class _Refused(Exception):
+    def __init__(self, response):
+        self.response = response
+
+
 class OnceFormMiddleware:
     """A workspace form's POST does its work once. Forms carry a one-time ``form_token``
     ({% form_token %}); a repeated POST of the same form (Back and resubmit, a double
     click, a replayed request) is sent to the first POST's result instead of opening a
-    second case or posting a second update. A refused POST (form errors) frees its token
-    so the corrected form can be sent."""
+    second case or posting a second update.
+
+    The token's claim and the POST's work share one transaction: a POST that does not
+    end in a redirect (form errors, a refusal, a 404) rolls back with its claim, so the
+    corrected form can be sent and a refused request leaves the database as it was. A
+    POST to the workspace without a token is refused: every workspace form renders one,
+    so its absence means a request no page of ours made, which would otherwise run every
+    time it is sent."""
+
+    WORKSPACE = "escalations"
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method != "POST" or request.path.startswith("/api/") or not request.user.is_authenticated:
+        if request.method != "POST" or not request.user.is_authenticated or not self._workspace(request):
             return self.get_response(request)
         token = parse_token(request.POST.get("form_token"))
         if token is None:
-            return self.get_response(request)
-        submission, new = submission_claim(token=token, user=request.user, now=timezone.now())
-        if not new:
-            if submission.result_url:
+            return HttpResponse(
+                "This form was sent without its one-time token, so it was not run. "
+                "Reload the page and send the form again.",
+                status=400,
+                content_type="text/plain; charset=utf-8",
+            )
+        try:
+            with transaction.atomic():
+                submission = submission_claim(token=token, user=request.user, now=timezone.now())
+                response = self.get_response(request)
+                if response.status_code not in (301, 302, 303):
+                    raise _Refused(response)
+                submission_done(submission=submission, result_url=response["Location"], user=request.user)
+        except _Refused as refused:
+            return refused.response
+        except FormAlreadySent as sent:
+            if sent.result_url:
                 messages.info(request, "That form was already sent: this is what it did.")
-                return redirect(submission.result_url)
+                return redirect(sent.result_url)
             return HttpResponse(
                 "This form is already being sent. Wait a moment, then reload the page.",
                 status=409,
                 content_type="text/plain; charset=utf-8",
             )
-        response = self.get_response(request)
-        if response.status_code in (301, 302, 303):
-            submission_done(submission=submission, result_url=response["Location"], user=request.user)
-        else:
-            submission_release(submission=submission, user=request.user)
         return response
+
+    def _workspace(self, request) -> bool:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return False
+        return match.app_name == self.WORKSPACE

@@ -57,7 +57,6 @@ from escalations.choices import (
     Stage,
     ValveStatus,
 )
-from escalations.metrics import Week, week_parse
 from escalations.models import (
     Breach,
     CaseEvent,
@@ -72,6 +71,8 @@ from escalations.models import (
 )
 from escalations.selectors_audit import DEFAULT_PING_PONG_WINDOW, ping_pong_exists
 from escalations.services.common import system_user
+from escalations.sla import weeks as iso_weeks
+from escalations.sla.weeks import Week, week_label, week_parse
 
 REVIEW_WEEKS = 13
 # The shape of ReviewWeek.figures: kept weeks of another version are computed again.
@@ -140,20 +141,14 @@ class Seconds(Func):
     output_field = FloatField()
 
 
-def week_label(start: datetime) -> str:
-    year, week, _ = start.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 def last_complete_week(now: datetime | None = None) -> Week:
     """The ISO week before the one ``now`` (UTC) falls in."""
-    now = (now or timezone.now()).astimezone(UTC)
-    return week_parse(week_label(now - timedelta(days=7)))
+    return iso_weeks.last_complete_week(now or timezone.now())
 
 
 def review_weeks(week: Week, weeks: int = REVIEW_WEEKS) -> list[Week]:
     """``week`` and the ``weeks - 1`` before it, oldest first."""
-    return [week_parse(week_label(week.starts_at - timedelta(days=7 * back))) for back in range(weeks - 1, -1, -1)]
+    return iso_weeks.weeks_ending(week, weeks)
 
 
 def _in(field_name: str, start: datetime, end: datetime) -> Q:

@@ -14,8 +14,10 @@ from datetime import timedelta
 # LRE, RLE, PDF, LRO, RLO; LRI, RLI, FSI, PDI; LRM, RLM, ALM.
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
-# The longest description, update, packet field or note a case keeps.
+# The longest description, update, packet field, play or RCA section a case keeps.
 MAX_LONG_TEXT = 20_000
+# The longest reason, note or justification (a few sentences, shown in lists and e-mails).
+MAX_REASON = 2_000
 
 
 def one_line(value: str | None) -> str:

@@ -4,10 +4,13 @@ layer so tests exercise the real path."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
+from django.test.client import MULTIPART_CONTENT
 
 from escalations import roles
 from escalations.models import Channel
@@ -24,6 +27,26 @@ T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 def _fast_password_hasher(settings):
     # The default PBKDF2 hasher costs ~0.6 s per test user; tests do not need its strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _forms_carry_their_token(monkeypatch):
+    """Every workspace form renders a one-time token ({% form_token %}) and a browser
+    sends it back; the test client does the same for a form POST that names none. A test
+    about the token passes ``form_token`` itself ("" for none)."""
+    original = Client.post
+
+    def post(self, path, data=None, content_type=MULTIPART_CONTENT, *args, **kwargs):
+        if (
+            content_type == MULTIPART_CONTENT
+            and not str(path).startswith("/api/")
+            and (data is None or isinstance(data, dict))
+            and "form_token" not in (data or {})
+        ):
+            data = {**(data or {}), "form_token": str(uuid.uuid4())}
+        return original(self, path, data, content_type, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "post", post)
 
 
 @pytest.fixture(autouse=True)

@@ -470,6 +470,8 @@ class BreachForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if "cause" not in self.fields:  # a view-only reader: every field is shown read-only
+            return
         field = self.fields["cause"]
         field.required = True
         field.to_field_name = "code"
@@ -545,10 +547,11 @@ class EscalationAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, LargeTableAdmin)
 
 @admin.register(Notification)
 class NotificationAdmin(CaseScopedAdminMixin, ReadOnlyAdminMixin, LargeTableAdmin):
-    unscoped_permission = "escalations.change_notification"
-    """The outbox. Failed rows are found with the status filter; "Retry now" puts the
-    selected failed ones back in the outbox (notifications_retry_failed) for whoever may
-    change notifications (Policy Admins)."""
+    """The outbox, scoped by case like every case-bound row: subjects and payloads name
+    the case. Failed rows are found with the status filter; "Retry now" puts the selected
+    failed ones back in the outbox (notifications_retry_failed) for whoever may change
+    notifications: Duty Managers and Managers (who see every case), and Policy Admins for
+    the cases they may see."""
 
     actions = ["retry_now"]
     list_display = ("created_at", "channel", "recipient", "address", "subject", "status", "attempts", "next_attempt_at")

@@ -13,13 +13,12 @@ import copy
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from escalations.access import case_workers, not_a_case_worker
 from escalations.choices import PauseReason, SeverityKey, Stage
-from escalations.metrics import week_parse
 from escalations.models import (
     PACKET_FIELDS,
     Breach,
@@ -35,8 +34,7 @@ from escalations.models import (
     Team,
 )
 from escalations.services.clocks import clock_seconds
-
-User = get_user_model()
+from escalations.sla.weeks import week_parse
 
 # How far back a case may be reported. Not a playbook rule but a sanity bound: clocks are
 # computed over the whole span, and a typo'd year (0026) would make every read of the
@@ -83,8 +81,24 @@ def text(*, required: bool = False, max_length: int = MAX_TEXT, allow_blank: boo
     )
 
 
+class CaseWorkerField(serializers.PrimaryKeyRelatedField):
+    """A person who may own or be offered a case (``access.case_workers``). Anyone else —
+    an unknown id, an integration, a Policy Admin, an inactive account — gets one and the
+    same answer, so the field does not reveal which accounts exist."""
+
+    def get_queryset(self):
+        return case_workers()
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            raise serializers.ValidationError(not_a_case_worker(data), code="does_not_exist") from None
+
+
 def user_field(**kwargs: Any) -> serializers.PrimaryKeyRelatedField:
-    return serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), **kwargs)
+    """An owner or a handoff's receiver."""
+    return CaseWorkerField(**kwargs)
 
 
 # --- Cases -----------------------------------------------------------------------------
@@ -224,7 +238,8 @@ class IncidentCreateIn(IncidentFactsInput):
 
 class IntakeIn(IncidentCreateIn):
     """An integration's signal: a case, plus the integration's own id for it. The same
-    ``external_id`` on the same channel twice returns the existing case."""
+    ``external_id`` on the same channel twice from the same integration returns the case
+    it opened; the id means nothing to any other integration."""
 
     external_id = serializers.CharField(max_length=200, help_text="The id of the case in the integration.")
 

@@ -11,6 +11,7 @@ from escalations.models.cases import Incident
 from escalations.models.handoffs import HandoffPacket
 from escalations.models.history import AuditHistory
 from escalations.models.policies import EscalationStep
+from escalations.text import MAX_REASON
 
 
 class BreachCauseOption(models.Model):
@@ -22,7 +23,9 @@ class BreachCauseOption(models.Model):
         max_length=40, unique=True, help_text="Stable key of the cause in reports and the API; never change it."
     )
     label = models.CharField(max_length=80)
-    description = models.TextField(blank=True, help_text="When to pick this cause, for the reviewer.")
+    description = models.TextField(
+        blank=True, help_text="When to pick this cause, for the reviewer.", max_length=MAX_REASON
+    )
     is_active = models.BooleanField(
         "active", default=True, help_text="Only active causes can be chosen; breaches that have one keep it."
     )
@@ -72,7 +75,7 @@ class Breach(models.Model):
         related_name="breaches",
         help_text="The confirmed cause; empty until reviewed.",
     )
-    cause_note = models.TextField(blank=True)
+    cause_note = models.TextField(blank=True, max_length=MAX_REASON)
     cause_suggested = models.ForeignKey(
         BreachCauseOption,
         to_field="code",

@@ -19,6 +19,7 @@ from escalations.choices import (
 from escalations.models.history import AuditHistory
 from escalations.models.org import Channel, Customer, Team
 from escalations.models.policies import SeverityPolicy
+from escalations.text import MAX_LONG_TEXT, MAX_REASON
 
 REFERENCE_PREFIX = "ESC-"
 
@@ -53,7 +54,7 @@ class Incident(models.Model):
     """
 
     title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=MAX_LONG_TEXT)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="incidents")
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="incidents")
     team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="incidents")
@@ -76,7 +77,7 @@ class Incident(models.Model):
     severity = models.CharField(max_length=2, choices=SeverityKey.choices)
     policy = models.ForeignKey(SeverityPolicy, on_delete=models.PROTECT, related_name="incidents")
     severity_source = models.CharField(max_length=10, choices=SeveritySource.choices, default=SeveritySource.TRIGGER)
-    severity_reason = models.TextField(blank=True)
+    severity_reason = models.TextField(blank=True, max_length=MAX_REASON)
     trigger_severity = models.CharField(
         max_length=2, choices=SeverityKey.choices, blank=True, help_text="The floor the trigger rules give."
     )
@@ -103,7 +104,7 @@ class Incident(models.Model):
     is_drill = models.BooleanField(
         default=False, help_text="Practice case: never notifies anyone real, never in metrics."
     )
-    resolution = models.TextField(blank=True)
+    resolution = models.TextField(blank=True, max_length=MAX_LONG_TEXT)
 
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     # The acknowledge clock's counted time when it stopped: a later severity change (new
@@ -196,9 +197,12 @@ class Incident(models.Model):
                 condition=Q(resolved_at__isnull=True) | Q(status__in=[Status.RESOLVED, Status.CLOSED]),
                 name="incident_resolved_at_only_when_resolved",
             ),
-            # Intake idempotency: one case per external id and channel.
+            # Intake idempotency: one case per integration, channel and external id. The key
+            # is the integration's own: another integration's id never finds this case.
             models.UniqueConstraint(
-                fields=["channel", "external_id"], condition=~Q(external_id=""), name="incident_external_id_unique"
+                fields=["created_by", "channel", "external_id"],
+                condition=~Q(external_id=""),
+                name="incident_external_id_unique",
             ),
         ]
         indexes = [

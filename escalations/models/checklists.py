@@ -9,6 +9,7 @@ from django.db.models import Q
 from escalations.choices import ChecklistFact, SeverityKey, Stage
 from escalations.models.cases import Incident
 from escalations.models.history import AuditHistory
+from escalations.text import MAX_LONG_TEXT
 
 
 class SOPTemplate(models.Model):
@@ -19,7 +20,9 @@ class SOPTemplate(models.Model):
     severity = models.CharField(max_length=2, choices=SeverityKey.choices, blank=True)
     stage = models.CharField(max_length=10, choices=Stage.choices)
     category = models.CharField(max_length=50, blank=True)
-    play = models.TextField("one-page play", help_text="Plain text shown beside the checklist.")
+    play = models.TextField(
+        "one-page play", help_text="Plain text shown beside the checklist.", max_length=MAX_LONG_TEXT
+    )
     active = models.BooleanField(default=True)
     history = AuditHistory()
 
@@ -60,7 +63,9 @@ class Checklist(models.Model):
     template = models.ForeignKey(SOPTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     stage = models.CharField(max_length=10, choices=Stage.choices)
     title = models.CharField(max_length=150)
-    play = models.TextField(blank=True, help_text="The play text as it was when the checklist was made.")
+    play = models.TextField(
+        blank=True, help_text="The play text as it was when the checklist was made.", max_length=MAX_LONG_TEXT
+    )
     applies = models.BooleanField(
         default=True,
         help_text="Off once the case's severity no longer matches the template: its done items stay on record, "

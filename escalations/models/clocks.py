@@ -9,12 +9,13 @@ from django.db.models import Q
 from escalations.choices import PauseReason
 from escalations.models.cases import Incident
 from escalations.models.history import AuditHistory
+from escalations.text import MAX_REASON
 
 
 class ClockPause(models.Model):
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="pauses")
     reason = models.CharField(max_length=20, choices=PauseReason.choices)
-    note = models.TextField()
+    note = models.TextField(max_length=MAX_REASON)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

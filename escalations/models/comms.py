@@ -9,11 +9,12 @@ from django.db.models import Q
 from escalations.models.cases import Incident
 from escalations.models.history import AuditHistory
 from escalations.models.org import Channel
+from escalations.text import MAX_LONG_TEXT
 
 
 class CustomerUpdate(models.Model):
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="customer_updates")
-    body = models.TextField()
+    body = models.TextField(max_length=MAX_LONG_TEXT)
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
     posted_at = models.DateTimeField()
     posted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -10,6 +10,7 @@ from escalations.choices import HandoffStatus, Stage
 from escalations.models.cases import Incident, reference_for
 from escalations.models.history import AuditHistory
 from escalations.models.org import Team
+from escalations.text import MAX_LONG_TEXT, MAX_REASON
 
 PACKET_FIELDS = (
     "summary",
@@ -34,14 +35,14 @@ class HandoffPacket(models.Model):
     to_team = models.ForeignKey(Team, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     to_stage = models.CharField(max_length=10, choices=Stage.choices)
 
-    summary = models.TextField()
-    customer_impact = models.TextField()
-    actions_taken = models.TextField(blank=True)
-    hypothesis = models.TextField("current hypothesis", blank=True)
-    next_steps = models.TextField()
-    open_questions = models.TextField(blank=True)
-    links = models.TextField(blank=True)
-    acceptance_criteria = models.TextField(blank=True)
+    summary = models.TextField(max_length=MAX_LONG_TEXT)
+    customer_impact = models.TextField(max_length=MAX_LONG_TEXT)
+    actions_taken = models.TextField(blank=True, max_length=MAX_LONG_TEXT)
+    hypothesis = models.TextField("current hypothesis", blank=True, max_length=MAX_LONG_TEXT)
+    next_steps = models.TextField(max_length=MAX_LONG_TEXT)
+    open_questions = models.TextField(blank=True, max_length=MAX_LONG_TEXT)
+    links = models.TextField(blank=True, max_length=MAX_LONG_TEXT)
+    acceptance_criteria = models.TextField(blank=True, max_length=MAX_LONG_TEXT)
     checklist_state = models.JSONField(default=list, help_text="Checklist items and whether done, at offer time.")
 
     status = models.CharField(max_length=10, choices=HandoffStatus.choices, default=HandoffStatus.OFFERED)
@@ -51,9 +52,9 @@ class HandoffPacket(models.Model):
     responded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    rejection_reason = models.TextField(blank=True)
+    rejection_reason = models.TextField(blank=True, max_length=MAX_REASON)
     is_ping_pong = models.BooleanField(default=False, help_text="Bounces back to a person or team it just left.")
-    ping_pong_reason = models.TextField(blank=True)
+    ping_pong_reason = models.TextField(blank=True, max_length=MAX_REASON)
     accept_breached_at = models.DateTimeField(null=True, blank=True)
     history = AuditHistory()
 

@@ -11,6 +11,7 @@ from escalations.choices import NotificationChannel, NotificationStatus
 from escalations.models.breaches import Escalation
 from escalations.models.cases import Incident
 from escalations.models.history import AuditHistory
+from escalations.text import MAX_REASON
 
 
 class Notification(models.Model):
@@ -32,7 +33,7 @@ class Notification(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=6)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
+    last_error = models.TextField(blank=True, max_length=MAX_REASON)
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True, help_text="In-app: when the recipient saw it.")

@@ -12,6 +12,7 @@ from django.db.models import Q
 
 from escalations.choices import FIRST_WORK_QUEUE, Tier
 from escalations.models.history import AuditHistory
+from escalations.text import MAX_LONG_TEXT
 
 
 class Customer(models.Model):
@@ -25,7 +26,9 @@ class Customer(models.Model):
         default=0,
         help_text="What the customer pays a month; service credits are a share of it.",
     )
-    contacts = models.TextField(blank=True, help_text="One contact per line: name, email, phone.")
+    contacts = models.TextField(
+        blank=True, help_text="One contact per line: name, email, phone.", max_length=MAX_LONG_TEXT
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = AuditHistory()
 

@@ -12,13 +12,14 @@ from django.db.models import Q
 from escalations.choices import ChainTarget, NotificationChannel, SeverityKey, TriggerKind
 from escalations.models.history import AuditHistory
 from escalations.models.org import BusinessCalendar, Team
+from escalations.text import MAX_LONG_TEXT
 
 
 class SeverityPolicy(models.Model):
     key = models.CharField(max_length=2, choices=SeverityKey.choices, unique=True)
     rank = models.PositiveSmallIntegerField(unique=True, help_text="1 is the most severe.")
     name = models.CharField(max_length=100)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=MAX_LONG_TEXT)
     ack_target = models.DurationField("time to acknowledge (TTA)")
     resolve_target = models.DurationField("time to resolve (TTR)")
     update_cadence = models.DurationField("customer update every")

@@ -8,6 +8,7 @@ from django.db.models import Q
 
 from escalations.models.cases import Incident
 from escalations.models.history import AuditHistory
+from escalations.text import MAX_LONG_TEXT
 
 
 class PostmortemStatus(models.TextChoices):
@@ -20,11 +21,11 @@ class Postmortem(models.Model):
     incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="postmortem")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, choices=PostmortemStatus.choices, default=PostmortemStatus.DRAFT)
-    summary = models.TextField()
-    root_cause = models.TextField(blank=True)
-    what_went_well = models.TextField(blank=True)
-    what_went_wrong = models.TextField(blank=True)
-    contributing_factors = models.TextField(blank=True)
+    summary = models.TextField(max_length=MAX_LONG_TEXT)
+    root_cause = models.TextField(blank=True, max_length=MAX_LONG_TEXT)
+    what_went_well = models.TextField(blank=True, max_length=MAX_LONG_TEXT)
+    what_went_wrong = models.TextField(blank=True, max_length=MAX_LONG_TEXT)
+    contributing_factors = models.TextField(blank=True, max_length=MAX_LONG_TEXT)
     due_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     history = AuditHistory()

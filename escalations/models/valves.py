@@ -17,6 +17,7 @@ from escalations.choices import Tier, ValveStatus
 from escalations.models.breaches import Breach, Escalation
 from escalations.models.cases import Incident
 from escalations.models.history import AuditHistory
+from escalations.text import MAX_REASON
 
 _UNDECIDED = Q(decided_at__isnull=True, decided_by__isnull=True, decision_reason="")
 _DECIDED = Q(decided_at__isnull=False, decided_by__isnull=False) & ~Q(decision_reason="")
@@ -29,7 +30,7 @@ class ExecutiveEscalationRequest(models.Model):
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="executive_requests")
     status = models.CharField(max_length=10, choices=ValveStatus.choices, default=ValveStatus.PENDING)
-    reason = models.TextField()
+    reason = models.TextField(max_length=MAX_REASON)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField()
     trigger = models.CharField(
@@ -39,7 +40,7 @@ class ExecutiveEscalationRequest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    decision_reason = models.TextField(blank=True)
+    decision_reason = models.TextField(blank=True, max_length=MAX_REASON)
     # RESTRICT: the escalation goes only with its case (which takes this row with it).
     escalation = models.ForeignKey(
         Escalation, on_delete=models.RESTRICT, null=True, blank=True, related_name="executive_requests"
@@ -112,14 +113,14 @@ class ServiceCreditRequest(models.Model):
     breached_seconds = models.PositiveIntegerField(help_text="Breached time of its breaches when it was asked.")
     eligible_amount = models.DecimalField(max_digits=12, decimal_places=2)
     amount = models.DecimalField("amount (USD)", max_digits=12, decimal_places=2)
-    justification = models.TextField()
+    justification = models.TextField(max_length=MAX_REASON)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField()
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    decision_reason = models.TextField(blank=True)
+    decision_reason = models.TextField(blank=True, max_length=MAX_REASON)
     history = AuditHistory()
 
     class Meta:

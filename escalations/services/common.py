@@ -14,7 +14,7 @@ from django.db import models
 
 from escalations import fastpath
 from escalations.models import CaseEvent, Incident
-from escalations.services.errors import VersionConflict
+from escalations.services.errors import RuleViolation, VersionConflict, raise_all
 
 M = TypeVar("M", bound=models.Model)
 
@@ -48,11 +48,40 @@ def history_note(instance: models.Model, *, actor=None, reason: str = "") -> Non
         instance._change_reason = reason
 
 
+def text_limits_check(instance: models.Model, fields: Iterable[str] | None = None) -> None:
+    """Refuse text longer than its field allows (every text and char field of the models
+    has a ``max_length``): one message per field at fault, naming it, before anything is
+    written. Every service write passes here (``audited_save``, ``audited_insert``), so
+    the limit holds whatever the door; the database enforces the char fields' limits too.
+    ``fields``: only these (an update's fields); None: all."""
+    wanted = None if fields is None else set(fields)
+    errors = []
+    for field in instance._meta.concrete_fields:
+        if not isinstance(field, models.CharField | models.TextField) or field.max_length is None:
+            continue
+        if wanted is not None and field.name not in wanted and field.attname not in wanted:
+            continue
+        value = getattr(instance, field.attname)
+        if isinstance(value, str) and len(value) > field.max_length:
+            errors.append(
+                RuleViolation(
+                    f"Keep the {field.verbose_name} under {field.max_length:,} characters (it has {len(value):,}).",
+                    field=field.name,
+                    code="max_length",
+                )
+            )
+    raise_all(errors)
+
+
 def audited_save(
     instance: models.Model, *, actor, update_fields: Iterable[str] | None = None, reason: str = ""
 ) -> None:
     """Save recording ``actor`` as the history user (whatever the door: form, API, task)
-    and ``reason`` as the history row's change reason."""
+    and ``reason`` as the history row's change reason. Text over its field's limit is
+    refused first (``text_limits_check``)."""
+    if update_fields is not None:
+        update_fields = list(update_fields)
+    text_limits_check(instance, update_fields)
     history_note(instance, actor=actor, reason=reason)
     if update_fields is None:
         instance.save()
@@ -73,6 +102,8 @@ def audited_insert(objs: Sequence[M], *, actor) -> list[M]:
     """Insert new rows of one model, each with its creation history row recording
     ``actor`` — the rows ``audited_save`` writes for a new row. Fills in the primary
     keys. The path for writes that create rows in bulk (intake, events, paging)."""
+    for obj in objs:
+        text_limits_check(obj)
     return fastpath.insert_with_history(objs, actor=actor)
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
+from escalations.access import may_own_case, not_a_case_worker
 from escalations.choices import OPEN_STATUSES, EventKind, HandoffStatus, Stage, stage_is_forward, stage_move_allowed
 from escalations.models import PACKET_FIELDS, ChecklistItem, HandoffPacket, Incident, Team
 from escalations.services.checklists import require_stage_exit
@@ -22,7 +23,7 @@ from escalations.services.common import (
     incident_lock,
 )
 from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
-from escalations.text import long_text_error
+from escalations.text import MAX_REASON, long_text_error
 
 REQUIRED_PACKET_FIELDS = ("summary", "customer_impact", "next_steps")
 
@@ -107,8 +108,8 @@ def handoff_offer(
         raise RuleViolation(f"Unknown stage {to_stage!r}.", field="to_stage")
     if to_user is not None and to_user.pk == actor.pk:
         raise RuleViolation("You cannot hand a case to yourself.", field="to_user")
-    if to_user is not None and not (to_user.is_active and to_user.has_perm("escalations.change_incident")):
-        raise RuleViolation(f"{to_user} cannot work cases.", field="to_user")
+    if to_user is not None and not may_own_case(to_user):
+        raise RuleViolation(not_a_case_worker(to_user.pk), field="to_user", code="does_not_exist")
     if to_user is not None and to_team is not None and not to_team.members.filter(pk=to_user.pk).exists():
         raise RuleViolation(f"{to_user} is not a member of {to_team}.", field="to_user")
     with transaction.atomic():
@@ -310,6 +311,8 @@ def handoff_reject(
     reason = (reason or "").strip()
     if not reason:
         raise RuleViolation("Say why you reject the handoff.", field="reason")
+    if message := long_text_error(reason, max_length=MAX_REASON):
+        raise RuleViolation(message, field="reason", code="max_length")
     with transaction.atomic():
         handoff, incident = _lock_offer(handoff, expected_version)
         if not may_answer(handoff, actor):

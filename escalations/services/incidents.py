@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
-from escalations.access import may_reassign
+from escalations.access import may_own_case, may_reassign, not_a_case_worker
 from escalations.choices import (
     OPEN_STATUSES,
     PAUSE_STATUS,
@@ -373,8 +373,8 @@ def incident_update(
     would lower it need a Manager and a ``reason``, recorded on the timeline; the
     severity itself never drops here (that is a Manager's explicit change). Owners
     change through a handoff, or here by the current stage DRI, the commander or a
-    Manager (anyone who may change the case may fill an empty one). Moving a case onto an agreed channel
-    starts its clocks."""
+    Manager (anyone who may change the case may fill an empty one); the same rule moves a
+    case to another team. Moving a case onto an agreed channel starts its clocks."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise RuleViolation(
@@ -401,8 +401,8 @@ def incident_update(
             if field not in changes:
                 continue
             user = changes[field]
-            if user is not None and not user.has_perm("escalations.change_incident"):
-                raise RuleViolation(f"{user} cannot work cases, so cannot own one.", field=field)
+            if user is not None and not may_own_case(user):
+                raise RuleViolation(not_a_case_worker(user.pk), field=field, code="does_not_exist")
             # Naming an owner where there is none is not taking the case from anyone.
             current = getattr(incident, f"{field}_id")
             changed = current != (user.pk if user is not None else None)
@@ -411,6 +411,18 @@ def incident_update(
                     f"Only the stage DRI, the commander or a Manager may change the {field.replace('_', ' ')}: "
                     "offer a handoff instead.",
                     field=field,
+                    code="offer_handoff",
+                )
+        if "team" in changes:
+            team = changes["team"]
+            moved = incident.team_id is not None and incident.team_id != (team.pk if team is not None else None)
+            # A team is an owner too: moving a case out of its team is the owners' call,
+            # like changing its DRI; putting a case without a team into one is not.
+            if moved and not may_reassign(actor, incident):
+                raise NotAllowed(
+                    "Only the stage DRI, the commander or a Manager may move the case to another team: "
+                    "offer a handoff to that team instead.",
+                    field="team",
                     code="offer_handoff",
                 )
         old: dict = {}

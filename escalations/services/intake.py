@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 
-from escalations.access import is_integration, may_start_drill
+from escalations.access import is_integration, may_own_case, may_start_drill, not_a_case_worker
 from escalations.choices import EventKind, SeveritySource, Status
 from escalations.models import Channel, Customer, Incident, Team
 from escalations.services.checklists import checklists_instantiate
@@ -68,6 +68,12 @@ def check_severity_choice(*, chosen: str | None, floor: str | None, reason: str,
             raise RuleViolation("Raising the severity needs a reason.", field="severity_reason")
         raise RuleViolation(f"Say why the severity is lower than the default {default}.", field="severity_reason")
     return chosen, SeveritySource.MANUAL
+
+
+def incident_for_signal(*, actor, channel: Channel, external_id: str) -> Incident | None:
+    """The case an integration already opened for its ``external_id`` on ``channel``:
+    the dedup key belongs to the integration that sent it."""
+    return Incident.objects.filter(created_by=actor, channel=channel, external_id=external_id).first()
 
 
 def incident_create(
@@ -156,8 +162,8 @@ def incident_create(
         chosen=severity, floor=result.severity, reason=severity_reason or "", actor=actor
     )
     for field, user in (("commander", commander), ("stage_dri", stage_dri)):
-        if user is not None and not (user.is_active and user.has_perm("escalations.change_incident")):
-            raise RuleViolation(f"{user} cannot work cases, so cannot own one.", field=field)
+        if user is not None and not may_own_case(user):
+            raise RuleViolation(not_a_case_worker(user.pk), field=field, code="does_not_exist")
     policy = policy_for(chosen, tables=tables)
     # A case raised elsewhere starts its clocks when it is logged on an agreed channel:
     # reported_at if it came in on one, otherwise not yet.
@@ -235,7 +241,7 @@ def incident_create(
         # racing on) the same external id on the same channel. Checked after the rollback
         # (no savepoint around the insert: the transaction is already gone, or it was
         # the caller's savepoint and is rolled back to it).
-        if external_id and Incident.objects.filter(channel=channel, external_id=external_id).exists():
+        if external_id and incident_for_signal(actor=actor, channel=channel, external_id=external_id) is not None:
             raise RuleViolation(
                 f"A case with external id {external_id!r} already exists on {channel.name}.",
                 field="external_id",

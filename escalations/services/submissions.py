@@ -22,26 +22,32 @@ def parse_token(value: str | None) -> uuid.UUID | None:
         return None
 
 
-def submission_claim(*, token: uuid.UUID, user, now: datetime) -> tuple[FormSubmission, bool]:
-    """Claim ``token`` for this POST: (its row, True) when it is new (go ahead), else
-    (the earlier submission, False); the earlier one's ``result_url`` is blank while its
-    POST still runs."""
+class FormAlreadySent(Exception):
+    """The token was claimed by an earlier POST; ``result_url`` is where that one led
+    (blank while it still runs)."""
+
+    def __init__(self, result_url: str):
+        super().__init__(result_url)
+        self.result_url = result_url
+
+
+def submission_claim(*, token: uuid.UUID, user, now: datetime) -> FormSubmission:
+    """Claim ``token`` for this POST, inside the caller's transaction, which also holds
+    the POST's work: a second POST with the same token waits on the unique index until
+    the first commits (then it is refused with ``FormAlreadySent``) or rolls back (then
+    it goes ahead). A refused first POST rolls its claim back with its work, so nothing
+    of it stays."""
     try:
         with transaction.atomic():
-            return audited_create(FormSubmission, history_user=user, token=token, user=user, created_at=now), True
+            return audited_create(FormSubmission, history_user=user, token=token, user=user, created_at=now)
     except IntegrityError:
-        earlier = FormSubmission.objects.filter(token=token, user=user).first()
-        return earlier or FormSubmission(token=token), False
+        earlier = FormSubmission.objects.filter(token=token, user=user).values_list("result_url", flat=True).first()
+        raise FormAlreadySent(earlier or "") from None
 
 
 def submission_done(*, submission: FormSubmission, result_url: str, user) -> None:
     submission.result_url = result_url[:500]
     audited_save(submission, actor=user, update_fields=["result_url"])
-
-
-def submission_release(*, submission: FormSubmission, user) -> None:
-    """The POST was refused (a form error): the same form may be corrected and sent again."""
-    audited_delete(submission, actor=user)
 
 
 def submissions_purge(*, now: datetime) -> int:

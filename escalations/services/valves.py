@@ -50,12 +50,19 @@ from escalations.models import (
 from escalations.roles import MANAGERS
 from escalations.services.clocks import incident_pauses, incident_recompute_clocks, snapshot_calendar
 from escalations.services.common import audited_insert, audited_save, event_record, incident_lock
-from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
+from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation, ServiceError
 from escalations.services.escalation import Roster, recipients_for, roster_load, step_recipients
 from escalations.services.notifications import notification_build, notifications_enqueue_on_commit
 from escalations.services.policies import active_rules
 from escalations.sla import ImpactFacts
-from escalations.sla.credits import BreachSpan, CreditFigure, CreditRuleTerms, credit_figure
+from escalations.sla.credits import (
+    BreachSpan,
+    CreditFigure,
+    CreditRuleTerms,
+    billing_month,
+    credit_figure,
+    month_cap_applied,
+)
 from escalations.sla.sweep import climb_due_at
 from escalations.sla.triggers import Rule, executive_trigger
 from escalations.text import duration_text
@@ -81,10 +88,25 @@ def _may_work(actor, incident: Incident) -> None:
         raise NotAllowed("Only someone who may work this case can ask for that.", field=None)
 
 
-def _may_approve(actor) -> None:
-    """``approve_escalation`` (Managers): the one check of it, for every door."""
+def decision_refusal(actor, requested_by_id: int | None) -> ServiceError | None:
+    """Why ``actor`` may not decide a request made by ``requested_by_id`` (None: they
+    may). Managers decide (``approve_escalation``), and never their own request: four
+    eyes, whoever asks, superusers included. The one check of it, for every door and
+    for the approvals page's buttons."""
     if not (actor.is_active and actor.has_perm(APPROVE_ESCALATION)):
-        raise NotAllowed("Only a Manager may approve or deny this request.", field=None, code="not_a_manager")
+        return NotAllowed(
+            "Only a Manager may approve or deny this request.", field="decision_reason", code="not_a_manager"
+        )
+    if requested_by_id is not None and actor.pk == requested_by_id:
+        return NotAllowed(
+            "You asked for this yourself: another Manager decides it.", field="decision_reason", code="own_request"
+        )
+    return None
+
+
+def _may_decide(actor, request) -> None:
+    if refusal := decision_refusal(actor, request.requested_by_id):
+        raise refusal
 
 
 def _notify(
@@ -103,15 +125,20 @@ def _notify(
     notifications_enqueue_on_commit(audited_insert(rows, actor=actor) if rows else [])
 
 
-def _managers() -> list:
-    return list(get_user_model().objects.filter(groups__name=MANAGERS, is_active=True).order_by("pk"))
+def approvers_for(requester) -> list:
+    """Who may decide ``requester``'s request and is told of it: the other active
+    Managers; when the requester is the only one, the active superusers (never the
+    requester). Empty: nobody can decide it yet, and the request says so."""
+    User = get_user_model()
+    others = User.objects.filter(is_active=True).exclude(pk=requester.pk).order_by("pk")
+    managers = list(others.filter(groups__name=MANAGERS).distinct())
+    return managers or list(others.filter(is_superuser=True))
 
 
-def _approvers(actor) -> list:
-    """The Managers who answer a request: the others, or the requester too when no other
-    Manager is there."""
-    managers = _managers()
-    return [m for m in managers if m.pk != actor.pk] or managers
+def _waiting_note(approvers: list) -> str:
+    if approvers:
+        return "Waiting for a Manager's approval."
+    return "Waiting: no other Manager can approve it yet (the requester never decides their own request)."
 
 
 # --- Executive escalation ------------------------------------------------------------------
@@ -248,10 +275,11 @@ def executive_escalation_request(*, incident: Incident | int, reason: str, actor
             )  # fmt: skip
             request.status, request.trigger, request.decided_at = ValveStatus.TRIGGERED, trigger.name, now
         audited_save(request, actor=actor)
+        approvers = approvers_for(actor) if trigger is None else []
         detail = (
             f"Immediate: the objective trigger “{trigger.name}” holds. Reason: {reason}"
             if trigger is not None
-            else f"Waiting for a Manager's approval. Reason: {reason}"
+            else f"{_waiting_note(approvers)} Reason: {reason}"
         )
         event_record(
             incident=incident,
@@ -263,7 +291,7 @@ def executive_escalation_request(*, incident: Incident | int, reason: str, actor
         )
         if trigger is None:
             _notify(
-                incident, _approvers(actor),
+                incident, approvers,
                 kind="approval", key=f"exec-request:{request.pk}",
                 subject=f"Approval needed: executive escalation of {incident.reference}",
                 text=f"{person_name(actor)} asks to escalate [{incident.severity}] {incident.reference} {incident.title} "
@@ -279,7 +307,6 @@ def executive_escalation_decide(
     """A Manager's answer to a pending request, with a reason: approving escalates the
     case to its executive rung and pages it; denying leaves the chain where it is.
     Either way the requester is told."""
-    _may_approve(actor)
     reason = _reason(reason, field="decision_reason", what=f"you {'approve' if approve else 'deny'} it")
     pk = request.pk if isinstance(request, ExecutiveEscalationRequest) else request
     with transaction.atomic():
@@ -287,6 +314,7 @@ def executive_escalation_decide(
         # Lock order: the case, then the request — as the request service takes them.
         incident = incident_lock(incident_id)
         request = ExecutiveEscalationRequest.objects.select_for_update().select_related("requested_by").get(pk=pk)
+        _may_decide(actor, request)
         if request.status != ValveStatus.PENDING:
             raise InvalidTransition(
                 f"This request was already decided ({request.get_status_display().lower()}).",
@@ -358,16 +386,31 @@ def breach_spans(incident: Incident, breaches: Sequence[Breach]) -> dict[int, Br
 
 
 def service_credit_eligibility(*, incident: Incident, breaches: Sequence[Breach], now: datetime) -> CreditFigure:
-    """What ``breaches`` of the case earn its customer under their tier's rule now."""
+    """What ``breaches`` of the case earn its customer under their tier's rule now,
+    within what the cap leaves of this billing month after the case's live requests."""
     spans = breach_spans(incident, breaches)
-    return credit_figure(
+    terms = credit_terms(incident.customer.tier)
+    figure = credit_figure(
         spans.values(),
-        terms=credit_terms(incident.customer.tier),
+        terms=terms,
         monthly_fee=incident.customer.monthly_fee,
         now=now,
         pauses=incident_pauses(incident),
         calendar=snapshot_calendar(incident.calendar_snapshot),
     )
+    return month_cap_applied(
+        figure, terms=terms, monthly_fee=incident.customer.monthly_fee, already=credits_claimed_in_month(incident, now)
+    )
+
+
+def credits_claimed_in_month(incident: Incident, at: datetime) -> Decimal:
+    """The amounts of the case's live (pending or approved) requests made in the billing
+    month of ``at``."""
+    starts, ends = billing_month(at)
+    total = ServiceCreditRequest.objects.filter(
+        incident=incident, status__in=LIVE, requested_at__gte=starts, requested_at__lt=ends
+    ).aggregate(total=Sum("amount"))["total"]
+    return total or Decimal("0.00")
 
 
 def credit_breaches_open(incident: Incident) -> list[Breach]:
@@ -419,6 +462,13 @@ def service_credit_request(
                 "A breach you chose already has a service-credit request.", field="breaches", code="already_claimed"
             )
         figure = service_credit_eligibility(incident=incident, breaches=chosen, now=now)
+        if figure.amount <= 0 and figure.capped:
+            raise RuleViolation(
+                "This case's service credits already reach the tier's monthly cap: "
+                "no more credit is due for it this month.",
+                field="breaches",
+                code="month_cap_reached",
+            )
         if figure.amount <= 0:
             raise RuleViolation(
                 f"These breaches earn no credit: no rule for the {incident.customer.get_tier_display()} tier, "
@@ -427,9 +477,10 @@ def service_credit_request(
                 code="not_eligible",
             )
         if amount > figure.amount:
+            cap_note = " (the tier's cap, less this month's earlier requests for the case)" if figure.capped else ""
             raise RuleViolation(
                 f"At most {figure.amount} USD: {duration_text(figure.breached)} breached gives "
-                f"{figure.percent.quantize(Decimal('0.01'))} % of the monthly fee.",
+                f"{figure.percent.quantize(Decimal('0.01'))} % of the monthly fee{cap_note}.",
                 field="amount",
                 code="over_eligible",
             )
@@ -445,6 +496,7 @@ def service_credit_request(
         )
         audited_save(request, actor=actor)
         audited_insert([ServiceCreditBreach(request=request, breach=b) for b in chosen], actor=actor)
+        approvers = approvers_for(actor)
         event_record(
             incident=incident,
             kind=EventKind.CREDIT_REQUESTED,
@@ -452,10 +504,11 @@ def service_credit_request(
             at=now,
             new={"request": request.pk, "amount": str(amount), "breaches": ids, "eligible": str(figure.amount)},
             detail=f"Service credit of {amount} USD requested for {len(chosen)} breach(es) "
-            f"({duration_text(figure.breached)} breached; at most {figure.amount} USD): {justification}",
+            f"({duration_text(figure.breached)} breached; at most {figure.amount} USD). "
+            f"{_waiting_note(approvers)} Justification: {justification}",
         )
         _notify(
-            incident, _approvers(actor),
+            incident, approvers,
             kind="approval", key=f"credit-request:{request.pk}",
             subject=f"Approval needed: service credit of {amount} USD on {incident.reference}",
             text=f"{person_name(actor)} asks for a service credit of {amount} USD for {incident.customer.name} "
@@ -470,13 +523,13 @@ def service_credit_decide(
 ) -> ServiceCreditRequest:
     """A Manager approves or denies a pending service-credit request, with a reason; the
     requester is told."""
-    _may_approve(actor)
     reason = _reason(reason, field="decision_reason", what=f"you {'approve' if approve else 'deny'} it")
     pk = request.pk if isinstance(request, ServiceCreditRequest) else request
     with transaction.atomic():
         incident_id = ServiceCreditRequest.objects.values_list("incident_id", flat=True).get(pk=pk)
         incident = incident_lock(incident_id)
         request = ServiceCreditRequest.objects.select_for_update().select_related("requested_by").get(pk=pk)
+        _may_decide(actor, request)
         if request.status != ValveStatus.PENDING:
             raise InvalidTransition(
                 f"This request was already decided ({request.get_status_display().lower()}).",
@@ -560,8 +613,11 @@ def service_credits_totals(starts_at: datetime, ends_at: datetime) -> list[Credi
 
 __all__ = [
     "CreditWeek",
+    "approvers_for",
     "breach_spans",
     "credit_breaches_open",
+    "credits_claimed_in_month",
+    "decision_refusal",
     "executive_escalation_decide",
     "executive_escalation_request",
     "executive_rung",

@@ -6,13 +6,14 @@ acknowledged, the cycle resolved, the update posted, the handoff answered) or un
 ``now`` while it is still unkept, counted as the case's clocks count time: off-hours of a
 business-hours calendar and pauses (waiting on the customer or a third party) do not
 count. The credit is ``percent_per_hour`` of the monthly fee per breached hour, all the
-request's breaches added up, capped at ``cap_percent`` of the fee."""
+request's breaches added up, capped at ``cap_percent`` of the fee per case and billing
+month: what the case's live requests of the month already claim is taken off the cap."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from escalations.sla.calendar import TWENTY_FOUR_SEVEN, Calendar
@@ -75,3 +76,26 @@ def credit_figure(
     percent = min(percent, terms.cap_percent)
     amount = (Decimal(monthly_fee) * percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
     return CreditFigure(breached, percent, amount, capped)
+
+
+def billing_month(at: datetime) -> tuple[datetime, datetime]:
+    """The billing month holding ``at``: [first day 00:00 UTC, next month's first day)."""
+    start = at.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+def month_cap_applied(
+    figure: CreditFigure, *, terms: CreditRuleTerms | None, monthly_fee: Decimal, already: Decimal
+) -> CreditFigure:
+    """``figure`` limited to what the tier's cap leaves this billing month once
+    ``already`` (the case's live requests of the month) is counted: one case never earns
+    more than the cap in a month, however its breaches are split into requests."""
+    if terms is None:
+        return figure
+    cap = (Decimal(monthly_fee) * terms.cap_percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    left = max(cap - already, Decimal("0.00"))
+    if figure.amount <= left:
+        return figure
+    percent = left * 100 / Decimal(monthly_fee) if monthly_fee else Decimal(0)
+    return CreditFigure(figure.breached, percent, left, capped=True)

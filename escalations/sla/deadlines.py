@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from escalations.sla.weeks import week_label
+
 # A calendar whose working days never come is a configuration error, not a wait.
 _MAX_SCAN_DAYS = 3 * 366
 
@@ -76,11 +78,6 @@ def date_due_at(due: date, tz: str) -> datetime:
     return datetime.combine(due + timedelta(days=1), time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
-def iso_week_label(day: date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 def weekly_slot_week(now: datetime, *, tz: str, weekday: int, hour: int, minute: int) -> str | None:
     """The ISO week (of the local calendar in ``tz``) whose weekly slot — ``weekday``
     (0=Monday) at ``hour``:``minute`` local time — has come by ``now``; None while this
@@ -94,11 +91,11 @@ def weekly_slot_week(now: datetime, *, tz: str, weekday: int, hour: int, minute:
     local_today = now.astimezone(zone).date()
     monday = local_today - timedelta(days=local_today.weekday())
     slot = datetime.combine(monday + timedelta(days=weekday), time(hour, minute), tzinfo=zone).astimezone(UTC)
-    return iso_week_label(local_today) if now >= slot else None
+    return week_label(local_today) if now >= slot else None
 
 
 def last_complete_iso_week(now: datetime) -> str:
     """The label of the last ISO week (UTC, Monday to Monday) that has ended by ``now``."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("naive datetime: deadline maths needs aware datetimes")
-    return iso_week_label(now.astimezone(UTC).date() - timedelta(days=7))
+    return week_label(now.astimezone(UTC).date() - timedelta(days=7))

@@ -4,7 +4,6 @@ starts with ``require_manager_pages`` (a 404 for everyone but Duty Managers and 
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from django.utils import timezone
 from escalations.choices import Stage
 from escalations.display import person_name
 from escalations.forms import PersonChoiceField
+from escalations.lib.spreadsheet import CsvRows
 from escalations.models import Team
 from escalations.models.cases import reference_for
 from escalations.selectors_audit import (
@@ -118,13 +118,6 @@ def handoff_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-class _Echo:
-    """csv.writer writes into this; each row comes back as the string to stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def _csv_download(lines: Iterator[str], filename: str) -> StreamingHttpResponse:
     """A CSV streamed as it is written, saved by the browser under ``filename``."""
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
@@ -152,10 +145,10 @@ CSV_HEADER = (
 
 
 def _csv_rows(rows) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
+    writer = CsvRows()
+    yield writer.line(CSV_HEADER)
     for h in rows.iterator(chunk_size=CSV_CHUNK):
-        yield writer.writerow(
+        yield writer.line(
             (
                 h.pk,
                 reference_for(h.incident_id),
@@ -255,12 +248,12 @@ QUALITY_CSV_HEADER = (
 
 
 def _quality_csv_rows(quality) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(QUALITY_CSV_HEADER)
+    writer = CsvRows()
+    yield writer.line(QUALITY_CSV_HEADER)
     for by, rows in (("Team", quality.teams), ("Person", quality.people), ("All", [quality.overall])):
         for r in rows:
             pct = r.complete_pct if r.complete_pct is not None else ""
-            yield writer.writerow((by, r.name, r.offered, r.complete, pct, r.rejected, r.breached))
+            yield writer.line((by, r.name, r.offered, r.complete, pct, r.rejected, r.breached))
 
 
 @login_required

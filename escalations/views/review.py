@@ -10,7 +10,6 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from escalations.choices import ClockKind, Sentiment, SeverityKey, Stage
-from escalations.metrics import week_parse
 from escalations.review import (
     ALL,
     DEFINITIONS,
@@ -20,6 +19,7 @@ from escalations.review import (
     review_figures,
 )
 from escalations.selectors_rca import overdue_action_items, overdue_postmortems
+from escalations.sla.weeks import week_parse
 from escalations.views.common import login_required, require_manager_pages
 
 # Overdue RCAs and action items listed on the page; /manage/rcas/ has them all.

@@ -20,6 +20,7 @@ from escalations.selectors_valves import credit_requests_pending, executive_requ
 from escalations.services import ServiceError
 from escalations.services.valves import (
     credit_breaches_open,
+    decision_refusal,
     executive_escalation_decide,
     executive_escalation_request,
     service_credit_decide,
@@ -89,8 +90,10 @@ def approvals_page(request: HttpRequest, *, bound: dict | None = None, status: i
     credits = credit_requests_pending()
     for row in executive:
         row.form = bound.get(("executive", row.pk)) or DecisionForm(prefix=f"x{row.pk}")
+        row.refusal = decision_refusal(request.user, row.requested_by_id)
     for row in credits:
         row.form = bound.get(("credit", row.pk)) or DecisionForm(prefix=f"c{row.pk}")
+        row.refusal = decision_refusal(request.user, row.requested_by_id)
     context = {
         "executive": executive,
         "credits": credits,

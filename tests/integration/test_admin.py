@@ -12,6 +12,7 @@ from django import forms
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -170,7 +171,8 @@ def every_row(make_incident, agent, other_agent, team, now):
     audited_create(SweepHeartbeat, history_user=system, started_at=now, finished_at=now, examined=3, breaches=1)
     from escalations.services.submissions import submission_claim
 
-    submission_claim(token=uuid.uuid4(), user=agent, now=now)
+    with transaction.atomic():
+        submission_claim(token=uuid.uuid4(), user=agent, now=now)
     postmortem = audited_create(Postmortem, history_user=agent, incident=incident, author=agent, summary="Gateway bug")
     audited_create(PostmortemActionItem, history_user=agent, postmortem=postmortem, description="Add an alert")
     audited_create(RcaReminder, history_user=system, postmortem=postmortem, stage="owner", due_at=now, sent_at=now)

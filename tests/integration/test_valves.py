@@ -584,3 +584,133 @@ def test_a_manager_approves_a_credit_from_the_approvals_page(client, manager, br
     body = client.get(reverse("escalations:manage-approvals")).content.decode()
     assert "Two hours down" not in body  # no longer waiting
     assert client.post(reverse("escalations:manage-approve-credit", args=[made.pk + 1000]), {}).status_code == 404
+
+
+# --- Four eyes: nobody decides their own request ----------------------------------------------
+
+
+def test_a_manager_never_decides_their_own_executive_request(s1_by_hand, manager, executive, now):
+    second = UserFactory(username="max_manager", roles=["Managers"])
+    pending = executive_escalation_request(incident=s1_by_hand, reason="Board-level customer", actor=manager, now=now)
+    assert pending.status == ValveStatus.PENDING
+    # The other Manager is asked, not the requester.
+    asked = set(
+        Notification.objects.filter(subject__startswith="Approval needed").values_list("recipient__username", flat=True)
+    )
+    assert asked == {"max_manager"}
+    before = _state()
+    with pytest.raises(NotAllowed) as refused:
+        executive_escalation_decide(request=pending, approve=True, reason="Mine", actor=manager, now=now + M)
+    assert refused.value.code == "own_request" and refused.value.field == "decision_reason"
+    assert _state() == before
+    s1_by_hand.refresh_from_db()
+    assert s1_by_hand.escalation_level < 5
+    decided = executive_escalation_decide(request=pending, approve=True, reason="Seen", actor=second, now=now + M)
+    assert decided.status == ValveStatus.APPROVED and decided.decided_by == second
+
+
+def test_a_manager_never_decides_their_own_credit_request(breached_case, manager, now):
+    second = UserFactory(username="max_manager", roles=["Managers"])
+    pending = service_credit_request(
+        incident=breached_case, breaches=_breach_ids(breached_case), amount="100.00",
+        justification="Late acknowledgement", actor=manager, now=now + 3 * H,
+    )  # fmt: skip
+    before = _state()
+    with pytest.raises(NotAllowed) as refused:
+        service_credit_decide(request=pending, approve=True, reason="Mine", actor=manager, now=now + 3 * H)
+    assert refused.value.code == "own_request"
+    assert _state() == before
+    assert service_credit_decide(request=pending, approve=False, reason="No", actor=second, now=now + 3 * H).status == (
+        ValveStatus.DENIED
+    )
+
+
+def test_the_only_manager_waits_for_a_superuser_and_the_request_says_so(s1_by_hand, manager, now):
+    root = UserFactory(username="root_admin", is_superuser=True, is_staff=True)
+    pending = executive_escalation_request(incident=s1_by_hand, reason="Board-level customer", actor=manager, now=now)
+    asked = set(
+        Notification.objects.filter(subject__startswith="Approval needed").values_list("recipient__username", flat=True)
+    )
+    assert asked == {"root_admin"}
+    with pytest.raises(NotAllowed):
+        executive_escalation_decide(request=pending, approve=True, reason="Mine", actor=manager, now=now + M)
+    assert executive_escalation_decide(request=pending, approve=True, reason="Ok", actor=root, now=now + M).status == (
+        ValveStatus.APPROVED
+    )
+
+
+def test_with_nobody_else_to_decide_the_timeline_says_it_waits(s1_by_hand, manager, now):
+    executive_escalation_request(incident=s1_by_hand, reason="Board-level customer", actor=manager, now=now)
+    event = CaseEvent.objects.get(incident=s1_by_hand, kind=EventKind.EXECUTIVE_REQUESTED)
+    assert "no other Manager can approve it yet" in event.detail
+    assert not Notification.objects.filter(subject__startswith="Approval needed").exists()
+
+
+def test_the_approvals_page_offers_no_buttons_on_your_own_request(client, s1_by_hand, manager, agent, now):
+    UserFactory(username="max_manager", roles=["Managers"])
+    mine = executive_escalation_request(incident=s1_by_hand, reason="Board-level customer", actor=manager, now=now)
+    client.force_login(manager)
+    page = client.get(reverse("escalations:manage-approvals")).content.decode()
+    row = page[page.index(f'id="executive-{mine.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "another Manager decides it" in row and "<form" not in row
+    refused = client.post(
+        reverse("escalations:manage-approve-executive", args=[mine.pk]),
+        {f"x{mine.pk}-decision": "approve", f"x{mine.pk}-decision_reason": "Mine"},
+    )
+    assert refused.status_code == 403 and "another Manager decides it" in refused.content.decode()
+    assert ExecutiveEscalationRequest.objects.get(pk=mine.pk).status == ValveStatus.PENDING
+
+
+# --- The credit cap holds per case and billing month, across requests --------------------------
+
+
+def test_the_cap_is_per_case_and_month_across_requests(breached_case, agent, now):
+    """Two breaches asked for one at a time: together at most the tier's cap (3 % here)."""
+    ServiceCreditRule.objects.filter(tier="enterprise").update(cap_percent=Decimal(3))
+    ack, update = _breach_ids(breached_case)
+    at = now + 3 * H
+    first = service_credit_request(
+        incident=breached_case, breaches=[ack], amount="200.00", justification="Ack late", actor=agent, now=at
+    )
+    assert first.eligible_amount == Decimal("200.00")
+    figure = service_credit_eligibility(incident=breached_case, breaches=list(Breach.objects.filter(pk=update)), now=at)
+    assert (figure.amount, figure.capped) == (Decimal("100.00"), True)  # 300 cap − 200 asked
+    before = _state()
+    with pytest.raises(RuleViolation) as over:
+        service_credit_request(
+            incident=breached_case, breaches=[update], amount="200.00", justification="Update late", actor=agent, now=at
+        )
+    assert over.value.code == "over_eligible" and "100.00" in over.value.message
+    assert _state() == before
+    second = service_credit_request(
+        incident=breached_case, breaches=[update], amount="100.00", justification="Update late", actor=agent, now=at
+    )
+    total = sum(r.amount for r in ServiceCreditRequest.objects.filter(incident=breached_case))
+    assert second.amount == Decimal("100.00") and total == Decimal("300.00")
+
+
+def test_a_denied_request_frees_the_month_and_a_new_month_has_its_own_cap(breached_case, agent, manager, now):
+    ServiceCreditRule.objects.filter(tier="enterprise").update(cap_percent=Decimal(2))  # 200.00 a month
+    ack, update = _breach_ids(breached_case)
+    at = now + 3 * H
+    first = service_credit_request(
+        incident=breached_case, breaches=[ack], amount="200.00", justification="All of it", actor=agent, now=at
+    )
+    before = _state()
+    with pytest.raises(RuleViolation) as full:
+        service_credit_request(
+            incident=breached_case, breaches=[update], amount="1.00", justification="More", actor=agent, now=at
+        )
+    assert full.value.code == "month_cap_reached" and _state() == before
+    service_credit_decide(request=first, approve=False, reason="Too much", actor=manager, now=at)
+    again = service_credit_request(
+        incident=breached_case, breaches=[update], amount="100.00", justification="Update late", actor=agent, now=at
+    )
+    assert again.status == ValveStatus.PENDING
+    # T0 is 20 November: December is a new billing month with its own cap.
+    december = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    ack_only = list(Breach.objects.filter(pk=ack))
+    assert service_credit_eligibility(incident=breached_case, breaches=ack_only, now=december).amount == Decimal(
+        "200.00"
+    )

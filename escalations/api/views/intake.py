@@ -20,11 +20,9 @@ from escalations.api.throttles import ScopedThrottle
 from escalations.api.views.base import (
     ApiView,
 )
-from escalations.models import (
-    Incident,
-)
 from escalations.models.cases import reference_for
 from escalations.services.errors import ServiceError
+from escalations.services.intake import incident_for_signal
 from escalations.services.notifications import case_url as case_link
 from escalations.services.security import token_issue_for_password
 
@@ -34,8 +32,9 @@ from escalations.services.security import token_issue_for_password
 class IntakeView(ApiView):
     """Signals from monitoring and CRM integrations. An integration is a user (see
     `manage.py integration_create`) whose token authenticates it; the case is opened as
-    that user. Idempotent on (channel, external_id): a repeat returns the existing case
-    with 200 instead of opening a second one."""
+    that user. Idempotent on (integration, channel, external_id): a repeat returns the
+    case that integration opened, with 200, instead of opening a second one; another
+    integration's same id is its own case."""
 
     required_perms = {"POST": ("escalations.submit_intake",)}
     throttle_classes = [ScopedThrottle]
@@ -63,19 +62,11 @@ class IntakeView(ApiView):
             # first: repeats are rare, and the constraint is the one reliable check.)
             if isinstance(exc, ServiceError) and exc.code != "duplicate":
                 raise
-            existing = self._existing(data)
+            existing = incident_for_signal(actor=request.user, channel=data["channel"], external_id=data["external_id"])
             if existing is None:
                 raise
-            return self._answer(*existing, status_code=status.HTTP_200_OK)
+            return self._answer(existing.pk, existing.status, status_code=status.HTTP_200_OK)
         return self._answer(incident.pk, incident.status, status_code=status.HTTP_201_CREATED)
-
-    @staticmethod
-    def _existing(data: dict) -> tuple[int, str] | None:
-        return (
-            Incident.objects.filter(channel=data["channel"], external_id=data["external_id"])
-            .values_list("pk", "status")
-            .first()
-        )
 
     @staticmethod
     def _answer(pk: int, case_status: str, *, status_code: int) -> Response:

@@ -15,7 +15,7 @@ from escalations.api.schema import READ, READ_ONE, errors
 from escalations.api.views.base import (
     ApiView,
 )
-from escalations.metrics import week_parse, weekly_metrics
+from escalations.metrics import weekly_metrics
 from escalations.models import (
     Breach,
     SeverityPolicy,
@@ -25,6 +25,7 @@ from escalations.selectors import (
 )
 from escalations.services.errors import ServiceError
 from escalations.services.policies import severity_policy_update
+from escalations.sla.weeks import week_parse
 
 # --- Breaches, policies, metrics --------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Small helpers below the domain: text cleaning, display, exports."""

@@ -81,6 +81,11 @@ def stage_is_forward(current: str, target: str) -> bool:
     return order.index(target) > order.index(current)
 
 
+def stage_name(stage: str) -> str:
+    """A stage's name without its owner, for sentences: "Fix", "Verify and close"."""
+    return str(Stage(stage).label).split(" (", 1)[0]
+
+
 class PauseReason(models.TextChoices):
     CUSTOMER = "customer", "Waiting on customer"
     THIRD_PARTY = "third_party", "Waiting on third party"

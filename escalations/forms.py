@@ -18,6 +18,7 @@ from escalations.access import case_workers
 from escalations.choices import PauseReason, Sentiment, SeverityKey, Stage, stage_move_allowed
 from escalations.models import PACKET_FIELDS, Channel, Customer, Incident, Team
 from escalations.services.errors import ServiceError
+from escalations.services.incidents import STAGE_REASON_MAX
 from escalations.text import MAX_LONG_TEXT
 
 User = get_user_model()
@@ -142,6 +143,13 @@ class SeverityForm(VersionedForm):
 
 class StageForm(VersionedForm):
     stage = forms.ChoiceField(choices=Stage.choices)
+    reason = forms.CharField(
+        required=False,
+        max_length=STAGE_REASON_MAX,
+        label="Reason for moving back",
+        help_text="Only when moving back to an earlier stage: say why (it goes on the timeline).",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
 
 
 class CustomerUpdateForm(VersionedForm):

@@ -34,6 +34,7 @@ from escalations.models import (
     Team,
 )
 from escalations.services.clocks import clock_seconds
+from escalations.services.incidents import STAGE_REASON_MAX
 from escalations.sla.weeks import week_parse
 
 # How far back a case may be reported. Not a playbook rule but a sanity bound: clocks are
@@ -262,9 +263,17 @@ class IntakeOut(serializers.Serializer):
 class IncidentPatchIn(IncidentFactsInput):
     """Edit a case. Details, impact facts and owners go through incident_update;
     ``severity`` (with ``severity_reason``) through incident_change_severity; ``stage``
-    through incident_set_stage. All or nothing: one transaction."""
+    (with ``stage_reason``, needed to move back) through incident_set_stage. All or
+    nothing: one transaction."""
 
     stage = serializers.ChoiceField(choices=Stage.choices, required=False)
+    stage_reason = serializers.CharField(
+        required=False,
+        max_length=STAGE_REASON_MAX,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Why the case moves back to an earlier stage (needed then; on the timeline).",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("partial", True)

@@ -22,6 +22,7 @@ from escalations.choices import (
     can_transition,
     stage_is_forward,
     stage_move_allowed,
+    stage_name,
 )
 from escalations.models import (
     ClockPause,
@@ -54,6 +55,10 @@ from escalations.services.severity import (
 )
 from escalations.sla import severity_rank, stopped_in_time
 from escalations.text import duration_text, long_text_error, one_line
+
+# A backward move's reason goes into its timeline event's detail (500 characters) after
+# "Moved back from Verify and close to Command: ".
+STAGE_REASON_MAX = 400
 
 
 def _move(incident: Incident, new_status: str, *, action: str) -> str:
@@ -518,13 +523,24 @@ def incident_update(
 
 
 def incident_set_stage(
-    *, incident: Incident | int, stage: str, actor, now: datetime, expected_version: int | None = None
+    *,
+    incident: Incident | int,
+    stage: str,
+    actor,
+    now: datetime,
+    reason: str = "",
+    expected_version: int | None = None,
 ) -> Incident:
-    """Move the case to another stage; moving forward needs its exit criteria met. Each stage has
-    one DRI: the stage's owner (or the Incident Commander, or a Manager) moves it, and the
-    mover owns the new stage. To give the next stage to someone else, offer a handoff."""
+    """Move the case to another stage; moving forward needs its exit criteria met, moving
+    back needs a ``reason`` (on the timeline with the move: redoing a stage skips its
+    later exit criteria, so the record says why). Each stage has one DRI: the stage's
+    owner (or the Incident Commander, or a Manager) moves it, and the mover owns the new
+    stage. To give the next stage to someone else, offer a handoff."""
     if stage not in Stage.values:
         raise RuleViolation(f"Unknown stage {stage!r}.", field="stage")
+    reason = (reason or "").strip()
+    if message := long_text_error(reason, max_length=STAGE_REASON_MAX):
+        raise RuleViolation(message, field="reason", code="max_length")
     with transaction.atomic():
         incident = incident_lock(
             incident, expected_version=expected_version, depends_on=(*STATE_FIELDS, "stage", "stage_dri")
@@ -547,8 +563,15 @@ def incident_set_stage(
                 field="stage",
                 code="not_owner",
             )
-        if stage_is_forward(incident.stage, stage):
+        forward = stage_is_forward(incident.stage, stage)
+        if forward:
             require_stage_exit(incident, action="leave this stage")
+        elif not reason:
+            raise RuleViolation(
+                f"Say why the case moves back from {stage_name(incident.stage)} to {stage_name(stage)}.",
+                field="reason",
+                code="reason_required",
+            )
         old = incident.stage
         old_dri = incident.stage_dri
         incident.stage = stage
@@ -562,6 +585,7 @@ def incident_set_stage(
             at=now,
             old={"stage": old},
             new={"stage": stage},
+            detail="" if forward else f"Moved back from {stage_name(old)} to {stage_name(stage)}: {reason}",
         )
         if old_dri != actor:
             event_record(
@@ -578,6 +602,7 @@ def incident_set_stage(
 
 __all__ = [
     "EDITABLE_FIELDS",
+    "STAGE_REASON_MAX",
     "NotAllowed",
     "incident_acknowledge",
     "incident_close",

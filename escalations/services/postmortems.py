@@ -1,5 +1,10 @@
 """Root cause analyses: opening one when a case that needs it is resolved, saving one
-(the admin's and the RCA page's door), and what its schedule makes true on the case."""
+(the admin's and the RCA page's door), and what its schedule makes true on the case.
+
+An RCA is due a number of business days after it is started or after the case is
+resolved, whichever comes first: an RCA started during the incident is scheduled at
+once (so the Verify stage's "RCA scheduled" item is met before resolve), and resolving
+keeps the due date it already has."""
 
 from __future__ import annotations
 
@@ -21,20 +26,42 @@ POSTMORTEM_FIELDS = ("summary", "root_cause", "contributing_factors", "what_went
 
 
 def postmortem_save(*, postmortem: Postmortem, actor, now: datetime) -> Postmortem:
-    """Save the RCA as ``actor``. Once it has a due date it is scheduled: the case's
-    "RCA scheduled" items tick themselves (every door that saves an RCA comes here).
-    Publishing stamps ``published_at``; going back to a draft clears it."""
+    """Save the RCA as ``actor`` (every door that saves an RCA comes here). An RCA without
+    a due date gets one: the policy's business days after it was started or after the
+    case was resolved, whichever came first. A dated RCA is scheduled, so the case's
+    "RCA scheduled" items tick themselves. Publishing stamps ``published_at``; going back
+    to a draft clears it. A second RCA for one case is refused, naming ``incident``."""
     with transaction.atomic():
+        # Locks the case row: an RCA's first save and the case's resolve take turns, so
+        # exactly one of them opens the RCA and its due date counts from the earlier.
+        incident = (
+            Incident.objects.select_for_update(of=("self",))
+            .select_related("policy__calendar")
+            .get(pk=postmortem.incident_id)
+        )
+        if postmortem.pk is None and Postmortem.objects.filter(incident=incident).exists():
+            raise RuleViolation(f"{incident.reference} already has an RCA; edit that one.", field="incident")
+        if postmortem.due_at is None:
+            postmortem.due_at = rca_due_at(incident, start=rca_start(postmortem, incident=incident, now=now))
         if postmortem.status == PostmortemStatus.PUBLISHED and postmortem.published_at is None:
             postmortem.published_at = now
         elif postmortem.status != PostmortemStatus.PUBLISHED:
             postmortem.published_at = None
         audited_save(postmortem, actor=actor)
-        if postmortem.due_at is not None:
-            checklist_facts_tick(
-                incident=postmortem.incident, facts={ChecklistFact.RCA_SCHEDULED}, actor=actor, now=now
-            )
+        checklist_facts_tick(incident=incident, facts={ChecklistFact.RCA_SCHEDULED}, actor=actor, now=now)
     return postmortem
+
+
+def rca_start(postmortem: Postmortem, *, incident: Incident, now: datetime) -> datetime:
+    """When the RCA's due date counts from: the case's resolve or the RCA's start,
+    whichever came first. A new RCA starts ``now``; a saved one when it was first saved."""
+    started = now
+    if postmortem.pk is not None:
+        first = postmortem.history.order_by("history_date", "history_id").values_list("history_date", flat=True)
+        started = first.first() or now
+    if incident.resolved_at is not None and incident.resolved_at < started:
+        return incident.resolved_at
+    return started
 
 
 def rca_working_days(incident: Incident) -> WorkingDays:
@@ -50,9 +77,10 @@ def rca_working_days(incident: Incident) -> WorkingDays:
     )
 
 
-def rca_due_at(incident: Incident, *, resolved_at: datetime) -> datetime:
-    """When the case's RCA is due: the policy's number of business days after resolve."""
-    return business_days_after(resolved_at, incident.policy.rca_due_business_days, rca_working_days(incident))
+def rca_due_at(incident: Incident, *, start: datetime) -> datetime:
+    """When the case's RCA is due: the policy's number of business days after ``start``
+    (the RCA's start or the case's resolve, whichever came first: ``rca_start``)."""
+    return business_days_after(start, incident.policy.rca_due_business_days, rca_working_days(incident))
 
 
 def rca_owner(incident: Incident, *, actor):
@@ -62,9 +90,10 @@ def rca_owner(incident: Incident, *, actor):
 
 def postmortem_open_on_resolve(*, incident: Incident, actor, now: datetime) -> Postmortem | None:
     """Called by ``incident_resolve`` inside its transaction: a case whose policy requires
-    an RCA gets one, due within the policy's business days. A case resolved again after a
-    reopen keeps the RCA it has (one RCA per case, the OneToOne says so). Drills get
-    none: they practise the response, not the review."""
+    an RCA gets one, due within the policy's business days of the resolve. An RCA started
+    before (or kept from an earlier resolve, after a reopen) is kept with its due date:
+    one RCA per case, the OneToOne says so. Drills get none: they practise the response,
+    not the review."""
     if incident.is_drill or not incident.policy.requires_rca:
         return None
     existing = Postmortem.objects.filter(incident=incident).first()
@@ -73,12 +102,7 @@ def postmortem_open_on_resolve(*, incident: Incident, actor, now: datetime) -> P
     summary = incident.title
     if incident.resolution:
         summary += f"\n\nResolution: {incident.resolution}"
-    postmortem = Postmortem(
-        incident=incident,
-        author=rca_owner(incident, actor=actor),
-        summary=summary,
-        due_at=rca_due_at(incident, resolved_at=now),
-    )
+    postmortem = Postmortem(incident=incident, author=rca_owner(incident, actor=actor), summary=summary)
     return postmortem_save(postmortem=postmortem, actor=actor, now=now)
 
 
@@ -99,8 +123,8 @@ def postmortem_write(
 ) -> Postmortem:
     """The RCA page's save: the RCA's fields and its action items in one transaction, each
     changed row saved with ``actor`` in its history. Creates the RCA when the case has
-    none yet (due as its policy says). Raises RuleViolation naming the field at fault;
-    the database is then unchanged."""
+    none yet, due as ``postmortem_save`` says (resolved or not). Raises RuleViolation
+    naming the field at fault; the database is then unchanged."""
     errors: list[RuleViolation] = []
     values = {k: v for k, v in values.items() if k in POSTMORTEM_FIELDS}
     if "summary" in values:
@@ -127,10 +151,9 @@ def postmortem_write(
         Incident.objects.select_for_update(of=("self",)).filter(pk=incident.pk).first()
         postmortem = Postmortem.objects.select_for_update().filter(incident=incident).first()
         if postmortem is None:
-            postmortem = Postmortem(incident=incident, author=rca_owner(incident, actor=actor), summary="", due_at=None)
-            if incident.resolved_at is not None and incident.policy.requires_rca:
-                postmortem.due_at = rca_due_at(incident, resolved_at=incident.resolved_at)
-        changed = postmortem.pk is None
+            postmortem = Postmortem(incident=incident, author=rca_owner(incident, actor=actor), summary="")
+        # An RCA left undated by an older release is dated by any save.
+        changed = postmortem.pk is None or postmortem.due_at is None
         for name, value in values.items():
             if getattr(postmortem, name) != value:
                 setattr(postmortem, name, value)
@@ -178,5 +201,6 @@ __all__ = [
     "postmortem_save",
     "postmortem_write",
     "rca_due_at",
+    "rca_start",
     "rca_working_days",
 ]

@@ -218,7 +218,12 @@ def case_stage(request: HttpRequest, pk: int) -> HttpResponse:
         form=f.StageForm(request.POST),
         rebind=f.StageForm,
         call=lambda inc, d, now: incident_set_stage(
-            incident=inc, stage=d["stage"], actor=request.user, now=now, expected_version=_version(d)
+            incident=inc,
+            stage=d["stage"],
+            reason=d["reason"],
+            actor=request.user,
+            now=now,
+            expected_version=_version(d),
         ),
         done=lambda inc: f"Stage is now {inc.get_stage_display()}.",
     )

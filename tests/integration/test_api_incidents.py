@@ -9,7 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from escalations.models import Incident
-from escalations.services import incident_acknowledge, incident_pause
+from escalations.services import incident_acknowledge, incident_pause, incident_set_stage
+from tests.checklists_support import complete_checklist
 from tests.conftest import T0
 from tests.integration.api_support import _api_test_env, assert_error, client_for, clock, iso, row_counts
 
@@ -351,6 +352,27 @@ def test_patch_stage_blocked_by_open_checklist_items(agent, make_incident, clock
         code="checklist_open",
     )
     assert row_counts() == before
+
+
+def test_patch_moving_a_stage_back_needs_a_stage_reason_and_puts_it_on_the_timeline(agent, make_incident, clock):
+    incident = make_incident(stage_dri=agent)
+    complete_checklist(incident, agent, T0, stage="triage")
+    incident_set_stage(incident=incident.pk, stage="command", actor=agent, now=T0)
+    client = client_for(agent)
+    before = row_counts()
+    for payload in ({"stage": "triage"}, {"stage": "triage", "stage_reason": "  "}):
+        error = assert_error(client.patch(detail(incident.pk), payload, format="json"), 400, field="stage_reason")
+        assert error["fields"]["stage_reason"] == ["Say why the case moves back from Command to Triage."]
+    assert_error(client.patch(detail(incident.pk), {"stage_reason": "why"}, format="json"), 400, field="stage_reason")
+    assert row_counts() == before
+
+    body = client.patch(
+        detail(incident.pk), {"stage": "triage", "stage_reason": "Impact grew to a second region"}, format="json"
+    ).json()
+    assert body["stage"] == "triage"
+    timeline = client.get(f"{detail(incident.pk)}timeline/").json()
+    details = [event["detail"] for event in timeline if event["kind"] == "stage_changed"]
+    assert "Moved back from Command to Triage: Impact grew to a second region" in details
 
 
 @pytest.mark.parametrize(

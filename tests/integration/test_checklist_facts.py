@@ -93,7 +93,9 @@ def test_after_a_severity_change_the_old_severitys_checklists_no_longer_apply(ma
     assert not [i for i in open_required_items(incident, incident.stage) if i.checklist_id in s1]
 
 
-def test_an_rca_scheduled_in_the_admin_ticks_its_item(client, make_incident, manager, now, time_machine):
+def test_an_rca_started_in_the_admin_is_scheduled_and_ticks_its_item(client, make_incident, manager, now, time_machine):
+    from datetime import UTC, datetime
+
     time_machine.move_to(now, tick=False)
     incident = make_incident(data_risk=True)  # S1: its verify checklist asks for an RCA
     rca_item = ChecklistItem.objects.get(checklist__incident=incident, fact=ChecklistFact.RCA_SCHEDULED)
@@ -108,14 +110,18 @@ def test_an_rca_scheduled_in_the_admin_ticks_its_item(client, make_incident, man
     }
     undated = client.post(reverse("admin:escalations_postmortem_add"), form)
     assert undated.status_code == 302, undated.content.decode()[:2000]
-    rca_item.refresh_from_db()
-    assert rca_item.done_at is None  # not scheduled until it has a due date
     rca = incident.postmortem
+    # Started without a date: due five business days after its start, scheduled at once.
+    assert rca.due_at == datetime(2026, 11, 28, tzinfo=UTC)
+    rca_item.refresh_from_db()
+    assert (rca_item.done_by, rca_item.done_at) == (manager, now)
+    assert rca.history.latest().history_user == manager
     dated = client.post(
         reverse("admin:escalations_postmortem_change", args=[rca.pk]),
         {**form, "due_at_0": "2026-12-01", "due_at_1": "10:00:00", "action_items-INITIAL_FORMS": "0"},
     )
     assert dated.status_code == 302, dated.content.decode()[:2000]
+    rca.refresh_from_db()
+    assert rca.due_at == datetime(2026, 12, 1, 10, tzinfo=UTC)  # a date the admin gives is kept
     rca_item.refresh_from_db()
     assert (rca_item.done_by, rca_item.done_at) == (manager, now)
-    assert rca.history.latest().history_user == manager

@@ -1,5 +1,7 @@
 """Root cause analyses: opened on resolve where the policy requires one (S1 and S2 by
-default), due in business days on the case's calendar, kept across a reopen; the RCA
+default), due in business days on the case's calendar from their start or the resolve,
+whichever came first, kept across a reopen; started before resolve, they meet the
+Verify stage's "RCA scheduled" item so an S1 resolves from Verify; the RCA
 page (access per role and per case, bad input, audit); overdue RCAs and action items
 telling the owner and then the Managers, once per stage; the managers' list."""
 
@@ -13,9 +15,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from escalations.choices import BreachCause, ClockKind, NotificationChannel
+from escalations.choices import BreachCause, ChecklistFact, ClockKind, NotificationChannel, Stage
 from escalations.models import (
     Breach,
+    ChecklistItem,
     Holiday,
     Incident,
     Notification,
@@ -25,7 +28,14 @@ from escalations.models import (
     RcaReminder,
     SeverityPolicy,
 )
-from escalations.services import incident_reopen, incident_resolve, incident_update
+from escalations.services import (
+    RuleViolation,
+    incident_close,
+    incident_reopen,
+    incident_resolve,
+    incident_set_stage,
+    incident_update,
+)
 from escalations.services.breach_causes import breach_cause_confirm
 from escalations.services.common import audited_create, audited_save, system_user
 from escalations.services.rca_deadlines import rca_deadlines_check
@@ -126,6 +136,96 @@ def test_reopen_and_resolve_again_keeps_the_one_rca(s2_resolved, agent, now):
     assert list(Postmortem.objects.filter(incident=s2_resolved).values_list("pk", "due_at")) == [
         (first.pk, first.due_at)
     ]
+
+
+# --- started before resolve --------------------------------------------------------------
+
+
+def s1_in_verify(make_incident, agent, now) -> Incident:
+    """An S1 walked to Verify by the agent (commander and bridge named, every item of the
+    earlier stages ticked); its Verify items are open."""
+    incident = make_incident(data_risk=True)
+    for stage in (Stage.COMMAND, Stage.FIX, Stage.VERIFY):
+        complete_checklist(incident, agent, now, stage=Incident.objects.get(pk=incident.pk).stage)
+        incident = incident_set_stage(incident=incident.pk, stage=stage, actor=agent, now=now)
+    complete_checklist(incident, agent, now, stage=Stage.VERIFY)  # all but "RCA scheduled"
+    return incident
+
+
+def rca_item(incident: Incident) -> ChecklistItem:
+    return ChecklistItem.objects.get(checklist__incident=incident, fact=ChecklistFact.RCA_SCHEDULED)
+
+
+def test_an_rca_started_before_resolve_is_due_from_its_start_and_ticks_its_item(
+    client, make_incident, agent, manager, now, time_machine
+):
+    incident = s1_in_verify(make_incident, agent, now)
+    with pytest.raises(RuleViolation) as refused:
+        incident_resolve(incident=incident.pk, resolution="Restored", actor=agent, now=now + H)
+    assert refused.value.code == "checklist_open" and "RCA scheduled" in refused.value.message
+
+    started = now + 2 * H  # Friday 20 November, 12:00 UTC
+    time_machine.move_to(started, tick=False)
+    client.force_login(manager)
+    assert client.post(rca_url(incident), form_data()).status_code == 302
+
+    rca = Postmortem.objects.get(incident=incident)
+    # Five business days of the S1 calendar (24×7, UTC) after Friday: the end of Friday 27th.
+    assert rca.due_at == datetime(2026, 11, 28, tzinfo=UTC)
+    assert rca.history.get().history_user == manager
+    item = rca_item(incident)
+    assert (item.done_by, item.done_at) == (manager, started)
+    assert incident.events.filter(kind="checklist_item_done", actor=manager, new__fact="rca_scheduled").exists()
+    page = client.get(rca_url(incident)).content.decode()
+    assert "28 Nov 2026 00:00" in page[page.index('id="rca-due"') :][:200]
+
+
+def test_an_s1_with_its_rca_started_resolves_from_verify_and_keeps_the_due_date(
+    client, make_incident, agent, manager, now, time_machine
+):
+    incident = s1_in_verify(make_incident, agent, now)
+    time_machine.move_to(now + 2 * H, tick=False)
+    client.force_login(manager)
+    client.post(rca_url(incident), form_data())
+    due = Postmortem.objects.get(incident=incident).due_at
+    history_rows = Postmortem.history.filter(incident_id=incident.pk).count()
+
+    # Resolved the Tuesday after: a due date from the resolve would be Tuesday 1 December.
+    resolved = incident_resolve(incident=incident.pk, resolution="Restored", actor=agent, now=now + 96 * H)
+    assert (resolved.status, resolved.stage) == ("resolved", Stage.VERIFY)
+    assert list(Postmortem.objects.filter(incident=incident).values_list("due_at", flat=True)) == [due]
+    assert Postmortem.history.filter(incident_id=incident.pk).count() == history_rows
+    assert incident_close(incident=incident.pk, actor=agent, now=now + 97 * H).status == "closed"
+
+
+def test_an_rca_started_after_resolve_is_due_from_the_resolve(client, make_incident, agent, manager, now, time_machine):
+    incident = resolve(make_incident(arr_at_risk=0), agent, now + H)  # S3: no RCA opened
+    assert not Postmortem.objects.filter(incident=incident).exists()
+    time_machine.move_to(now + 96 * H, tick=False)  # Tuesday 24 November
+    client.force_login(manager)
+    assert client.post(rca_url(incident), form_data()).status_code == 302
+    # S3 runs on London business hours: five business days after Friday 20th end with
+    # Friday 27th's working day, 17:00 London (UTC in November).
+    assert Postmortem.objects.get(incident=incident).due_at == datetime(2026, 11, 27, 17, tzinfo=UTC)
+
+
+def test_saving_an_rca_without_a_due_date_gives_it_one(make_incident, agent, manager, now, time_machine):
+    from escalations.services.postmortems import postmortem_save
+
+    time_machine.move_to(now, tick=False)  # history rows are dated by the wall clock
+    incident = make_incident(data_risk=True)
+    rca = Postmortem(incident=incident, author=manager, summary="Exports leaked data")
+    postmortem_save(postmortem=rca, actor=manager, now=now)
+    assert rca.due_at == datetime(2026, 11, 28, tzinfo=UTC)
+    # Cleared later (the admin may): counted again from when the RCA was started.
+    time_machine.move_to(now + 72 * H, tick=False)
+    rca.due_at = None
+    postmortem_save(postmortem=rca, actor=manager, now=now + 72 * H)
+    assert Postmortem.objects.get(pk=rca.pk).due_at == datetime(2026, 11, 28, tzinfo=UTC)
+    with pytest.raises(RuleViolation) as second:
+        postmortem_save(postmortem=Postmortem(incident=incident, author=agent, summary="Again"), actor=agent, now=now)
+    assert second.value.field == "incident"
+    assert Postmortem.objects.filter(incident=incident).count() == 1
 
 
 # --- the RCA page ------------------------------------------------------------------------

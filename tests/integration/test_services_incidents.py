@@ -536,7 +536,58 @@ def test_stages_move_forward_one_at_a_time_or_back(make_incident, agent, now):
         incident_set_stage(incident=incident, stage=Stage.VERIFY, actor=agent, now=now)
     assert (exc.value.field, exc.value.code) == ("stage", "stage_skipped")
     incident = incident_set_stage(incident=incident, stage=Stage.COMMAND, actor=agent, now=now)
-    assert incident_set_stage(incident=incident, stage=Stage.TRIAGE, actor=agent, now=now).stage == Stage.TRIAGE
+    back = incident_set_stage(incident=incident, stage=Stage.TRIAGE, reason="Impact grew", actor=agent, now=now)
+    assert back.stage == Stage.TRIAGE
+
+
+def s1_in_verify(make_incident, agent, now) -> Incident:
+    """An S1 walked through triage, command and fix by the agent (commander and bridge
+    named, every item ticked), now in Verify with its items open."""
+    incident = make_incident(data_risk=True)
+    for stage in (Stage.COMMAND, Stage.FIX, Stage.VERIFY):
+        tick_stage(fresh(incident), agent, now)
+        incident = incident_set_stage(incident=incident.pk, stage=stage, actor=agent, now=now + M)
+    return incident
+
+
+def test_moving_back_without_a_reason_is_refused_naming_it_and_writes_nothing(make_incident, agent, now):
+    incident = s1_in_verify(make_incident, agent, now)
+    before = (incident.version, incident.history.count(), incident.events.count())
+    for blank in ("", "   "):
+        with pytest.raises(RuleViolation) as refused:
+            incident_set_stage(incident=incident.pk, stage=Stage.FIX, reason=blank, actor=agent, now=now + H)
+        assert (refused.value.field, refused.value.code) == ("reason", "reason_required")
+        assert "Say why the case moves back from Verify and close to Fix" in refused.value.message
+    current = fresh(incident)
+    assert current.stage == Stage.VERIFY
+    assert (current.version, current.history.count(), current.events.count()) == before
+
+
+def test_moving_back_with_a_reason_is_on_the_timeline(make_incident, agent, manager, now):
+    incident = s1_in_verify(make_incident, agent, now)
+    moved = incident_set_stage(
+        incident=incident.pk, stage=Stage.FIX, reason="  The fix did not hold in the EU region ", actor=manager,
+        now=now + H,
+    )  # fmt: skip
+    assert (moved.stage, moved.stage_dri) == (Stage.FIX, manager)
+    event = moved.events.filter(kind=EventKind.STAGE_CHANGED).latest("at", "id")
+    assert (event.actor, event.at, event.old, event.new) == (manager, now + H, {"stage": "verify"}, {"stage": "fix"})
+    assert event.detail == "Moved back from Verify and close to Fix: The fix did not hold in the EU region"
+    # Forward moves stay as they were: no reason asked, none written.
+    forward = moved.events.filter(kind=EventKind.STAGE_CHANGED, new__stage="verify").get()
+    assert forward.detail == ""
+
+
+def test_a_stage_reason_too_long_for_the_timeline_is_refused(make_incident, agent, now):
+    from escalations.services.incidents import STAGE_REASON_MAX
+
+    incident = s1_in_verify(make_incident, agent, now)
+    with pytest.raises(RuleViolation) as refused:
+        incident_set_stage(
+            incident=incident.pk, stage=Stage.FIX, reason="x" * (STAGE_REASON_MAX + 1), actor=agent, now=now + H
+        )
+    assert (refused.value.field, refused.value.code) == ("reason", "max_length")
+    assert fresh(incident).stage == Stage.VERIFY
 
 
 def test_reopen_gives_the_update_clock_a_new_sequence(make_incident, agent, now):

@@ -865,6 +865,35 @@ def test_refusals_name_the_field_by_its_label_and_only_allowed_stages_are_offere
     assert "<strong>For the stage</strong>:" in body
 
 
+def test_moving_a_stage_back_asks_why_and_puts_it_on_the_timeline(client, agent, make_incident):
+    from escalations.services import incident_set_stage
+    from tests.integration.api_support import row_counts
+
+    incident = make_incident(stage_dri=agent)
+    tick_all(incident, agent, stage="triage")
+    incident = incident_set_stage(incident=incident.pk, stage="command", actor=agent, now=T0)
+    page = text(login(client, agent).get(case_url(incident)))
+    stage_form = page[page.index('id="action-stage"') :]
+    stage_form = stage_form[: stage_form.index("</details>")]
+    assert 'name="reason"' in stage_form and "Only when moving back to an earlier stage" in stage_form
+
+    before = row_counts()
+    refused = client.post(case_url(incident, "stage"), {"version": incident.version, "stage": "triage", "reason": ""})
+    assert refused.status_code == 400
+    assert "✖ Reason for moving back: Say why the case moves back from Command to Triage." in text(refused)
+    assert row_counts() == before
+
+    moved = client.post(
+        case_url(incident, "stage"),
+        {"version": incident.version, "stage": "triage", "reason": "The customer reports a second symptom"},
+    )
+    assert moved.status_code == 302
+    page = text(client.get(moved["Location"]))
+    assert "Stage is now Triage (Support Duty Manager)." in page
+    timeline = page[page.index('id="timeline"') :]
+    assert "Moved back from Command to Triage: The customer reports a second symptom" in timeline
+
+
 def test_timeline_renders_labels_durations_and_local_times(client, agent, make_incident):
     from escalations.services import incident_change_severity
 

@@ -40,6 +40,7 @@ from escalations.selectors import (
     incident_list,
 )
 from escalations.services.common import incident_lock
+from escalations.services.errors import ServiceError
 from escalations.services.incidents import EDITABLE_FIELDS, IMPACT_FIELDS
 
 # --- Cases ------------------------------------------------------------------------------
@@ -96,7 +97,8 @@ class IncidentDetailView(ApiView):
         responses={200: s.IncidentOut, **errors(*WRITE_ONE)},
         summary="Edit details, impact facts, owners, severity or stage",
         description="Details, impact facts and owners are edited together; `severity` (with `severity_reason`) "
-        "and `stage` move through their own rules. All or nothing. Read-only fields are refused (400).",
+        "and `stage` (with `stage_reason` when it moves back) move through their own rules. All or nothing. "
+        "Read-only fields are refused (400).",
     )
     def patch(self, request: Request, pk: int) -> Response:
         incident_get_for_user(user=request.user, pk=pk, for_change=True)
@@ -105,11 +107,14 @@ class IncidentDetailView(ApiView):
         severity = data.pop("severity", None)
         severity_reason = data.pop("severity_reason", None)
         stage = data.pop("stage", None)
+        stage_reason = data.pop("stage_reason", None)
         if severity_reason is not None and severity is None and not set(data) & set(IMPACT_FIELDS):
             raise exceptions.ValidationError(
                 {"severity_reason": ["Give it with severity, or with impact facts that lower the floor."]},
                 code="invalid",
             )
+        if stage_reason is not None and stage is None:
+            raise exceptions.ValidationError({"stage_reason": ["Give it with stage."]}, code="invalid")
         now = timezone.now()
         actor = request.user
         with transaction.atomic():
@@ -126,7 +131,16 @@ class IncidentDetailView(ApiView):
                     incident=pk, severity=severity, reason=severity_reason or "", actor=actor, now=now
                 )
             if stage is not None and stage != current.stage:
-                services.incident_set_stage(incident=pk, stage=stage, actor=actor, now=now)
+                try:
+                    services.incident_set_stage(
+                        incident=pk, stage=stage, reason=stage_reason or "", actor=actor, now=now
+                    )
+                except ServiceError as exc:
+                    # The service names its own argument; this payload calls it stage_reason.
+                    for error in exc.all_errors():
+                        if error.field == "reason":
+                            error.field = "stage_reason"
+                    raise
         return incident_response(pk, now=now)
 
 

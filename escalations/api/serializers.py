@@ -82,6 +82,7 @@ def text(*, required: bool = False, max_length: int = MAX_TEXT, allow_blank: boo
     )
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class CaseWorkerField(serializers.PrimaryKeyRelatedField):
     """A person who may own or be offered a case (``access.case_workers``). Anyone else —
     an unknown id, an integration, a Policy Admin, an inactive account — gets one and the

@@ -34,7 +34,7 @@ help:
 	@echo "make screenshots   the browser tests, which rewrite docs/screenshots/*.png"
 	@echo "make stop          stop the embedded PostgreSQL and Redis (make run's and make test's)"
 	@echo "                   narrow it with: make test PYTEST_ARGS='tests/unit -k clock'"
-	@echo "make lint          ruff check + ruff format --check"
+	@echo "make lint          ruff check + ruff format --check + lint-imports (the layers)"
 	@echo "make format        ruff format + ruff check --fix"
 	@echo "make check-deploy  manage.py check --deploy with production-like settings, warnings fail"
 	@echo "make bench         python -m bench (BENCH_ARGS=...)"
@@ -94,6 +94,7 @@ lint: install
 	rc=0; \
 	$(VENV)/bin/ruff check . || rc=1; \
 	$(VENV)/bin/ruff format --check . || rc=1; \
+	$(VENV)/bin/lint-imports || rc=1; \
 	exit "$$rc"
 
 format: install

@@ -4,7 +4,7 @@ def use_plain_paths() -> None:
     from escalations import fastpath
     from escalations.api import authentication, incident_json
     from escalations.fastpath import plain
-    from escalations.services import clocks
+    from escalations.selectors import clocks
 
     for name in ("insert_with_history", "insert_rows_with_history", "update_with_history", "fetch_rows"):
         setattr(fastpath, name, getattr(plain, name))

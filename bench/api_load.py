@@ -100,14 +100,14 @@ def _load(n_cases: int, reload: bool) -> dict[str, Any]:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from escalations import roles
     from escalations.choices import Status
     from escalations.models import Channel, ClockPause, Customer, Incident
+    from escalations.security import roles
+    from escalations.selectors.policies import policy_for
     from escalations.services import incident_create
     from escalations.services.clocks import policy_snapshot
     from escalations.services.playbook import playbook_load
-    from escalations.services.policies import policy_for
-    from escalations.services.security import token_create
+    from escalations.services.tokens import token_create
 
     User = get_user_model()
     if reload:

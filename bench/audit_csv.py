@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.test import Client
     from django.urls import reverse
 
-    from escalations import roles
+    from escalations.security import roles
 
     call_command("migrate", verbosity=0)
     _load(args.handoffs, reload=False)

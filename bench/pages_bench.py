@@ -73,12 +73,12 @@ def _load(n_cases: int, reload: bool) -> tuple:
     from django.db import transaction
     from django.utils import timezone
 
-    from escalations import roles
     from escalations.choices import EventKind
     from escalations.models import CaseEvent, Channel, Customer, Incident, SeverityPolicy, Team
+    from escalations.security import roles
+    from escalations.selectors.policies import policy_for
     from escalations.services import incident_create
     from escalations.services.playbook import playbook_load
-    from escalations.services.policies import policy_for
 
     User = get_user_model()
     if reload:

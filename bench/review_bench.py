@@ -219,12 +219,12 @@ def _load(n_cases: int, reload: bool, last_week) -> tuple:
     from django.contrib.auth.models import Group
     from django.db import connection, transaction
 
-    from escalations import roles
     from escalations.models import Channel, Customer, Incident
+    from escalations.security import roles
+    from escalations.selectors.policies import policy_for
     from escalations.services import incident_create
     from escalations.services.clocks import policy_snapshot
     from escalations.services.playbook import playbook_load
-    from escalations.services.policies import policy_for
 
     User = get_user_model()
     playbook_load()
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.urls import reverse
 
     from escalations.models import Breach, CaseEvent, HandoffPacket, ReviewWeek
-    from escalations.review import last_complete_week
+    from escalations.reporting.review import last_complete_week
 
     call_command("migrate", verbosity=0)
     week = last_complete_week()

@@ -62,7 +62,7 @@ def _prepare(now: datetime):
     from django.core.management import call_command
 
     from escalations.models import Channel, Customer, Shift, ShiftRole, Team
-    from escalations.roles import DUTY_MANAGERS
+    from escalations.security.roles import DUTY_MANAGERS
     from escalations.services.playbook import playbook_load
 
     call_command("migrate", verbosity=0)
@@ -95,8 +95,8 @@ def _load(target: int, *, now: datetime, team, customer, channel) -> None:
     from escalations.choices import Status
     from escalations.fastpath.writes import _pg_copy  # the sweep's own COPY helper
     from escalations.models import Incident
+    from escalations.selectors.policies import policy_for
     from escalations.services.clocks import incident_recompute_clocks, policy_snapshot
-    from escalations.services.policies import policy_for
 
     missing = target - _open_count()  # (a fresh database each run: see _ensure_database)
     if missing <= 0:
@@ -205,9 +205,9 @@ def _naive_sweep(now: datetime) -> int:
     from escalations.choices import OPEN_STATUSES
     from escalations.models import Incident
     from escalations.services.common import system_user
-    from escalations.services.escalation import roster_load
-    from escalations.services.sweep import _write
-    from escalations.services.sweep_plan import plan_incident
+    from escalations.services.engine.plan import plan_incident
+    from escalations.services.engine.roster import roster_load
+    from escalations.services.engine.sweep import _write
     from escalations.sla.sweep import sweep_decide
 
     actor = system_user()
@@ -229,7 +229,7 @@ def _bench_due(size: int, due: int, now: datetime, repeat: int) -> dict:
     from django.db import transaction
 
     from escalations.models import Incident
-    from escalations.services.sweep import sweep_run
+    from escalations.services.engine.sweep import sweep_run
 
     ids = random.sample(list(Incident.objects.filter(next_check_at__gt=now).values_list("pk", flat=True)[:size]), due)
     out = {}
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
         use_plain_paths()
     from django.utils import timezone
 
-    from escalations.services.sweep import sweep_run
+    from escalations.services.engine.sweep import sweep_run
 
     random.seed(42)
     now = timezone.now()

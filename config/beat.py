@@ -41,7 +41,7 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": RETRY_INTERVAL,
         "options": {"expires": RETRY_INTERVAL},
     },
-    # The weekly review's complete weeks, aggregated once and kept (escalations.review):
+    # The weekly review's complete weeks, aggregated once and kept (escalations.reporting.review):
     # the first run after Monday 00:00 UTC computes the week just ended (about a second at
     # a million cases), so a page view pays for it only in those first minutes; the other
     # runs are one query.
@@ -81,7 +81,7 @@ class Scheduler(PersistentScheduler):
     """Celery's file-backed scheduler, plus: a sweep that cannot be published (the broker
     is down) runs here instead (``escalations.tasks.sweep_breaches_here``). A publish that
     failed but in fact reached the broker only makes two sweeps, which is harmless (see
-    above). Publish failures are counted and logged once a minute (escalations.outages),
+    above). Publish failures are counted and logged once a minute (escalations.lib.outages),
     not once per entry."""
 
     @cached_property
@@ -93,7 +93,7 @@ class Scheduler(PersistentScheduler):
         return self.Producer(self.connection, auto_declare=False)
 
     def apply_async(self, entry: ScheduleEntry, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
-        from escalations.outages import BROKER
+        from escalations.lib.outages import BROKER
 
         try:
             result = super().apply_async(entry, producer=producer, advance=advance, **kwargs)

@@ -53,7 +53,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
-    "escalations.middleware.PermissionsPolicyMiddleware",
+    "escalations.accounts.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -64,11 +64,11 @@ MIDDLEWARE = [
     # Records request.user as the history_user of every simple-history row written
     # while serving a web/admin/API request.
     "simple_history.middleware.HistoryRequestMiddleware",
-    "escalations.middleware.ViewerTimezoneMiddleware",
-    "escalations.middleware.SessionIdleTimeoutMiddleware",
-    "escalations.middleware.OnceFormMiddleware",
+    "escalations.accounts.middleware.ViewerTimezoneMiddleware",
+    "escalations.accounts.middleware.SessionIdleTimeoutMiddleware",
+    "escalations.accounts.middleware.OnceFormMiddleware",
     # Last: turns a sign-in refused for a lockout into the lockout answer
-    # (escalations.lockout.lockout_response).
+    # (escalations.accounts.lockout.lockout_response).
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -77,7 +77,7 @@ AUTHENTICATION_BACKENDS = [
     # password is checked.
     "axes.backends.AxesStandaloneBackend",
     # ModelBackend with one query for a user's permissions instead of two.
-    "escalations.backends.RoleBackend",
+    "escalations.security.backends.RoleBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -93,7 +93,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "escalations.context_processors.navigation",
+                "escalations.views.context_processors.navigation",
             ],
         },
     },
@@ -144,7 +144,7 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-# The zone shown to a user who has not chosen one (escalations.middleware).
+# The zone shown to a user who has not chosen one (escalations.accounts.middleware).
 DEFAULT_VIEWER_TIMEZONE = env_str("DEFAULT_VIEWER_TIMEZONE", "UTC")
 
 STATIC_URL = "static/"
@@ -178,7 +178,7 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
 # --- Sign-in, sessions and API tokens (README "Security")
-# A session ends after this long without a request (escalations.middleware.
+# A session ends after this long without a request (escalations.accounts.middleware.
 # SessionIdleTimeoutMiddleware slides the expiry forward as the user works).
 SESSION_IDLE_TIMEOUT_HOURS = env_float("SESSION_IDLE_TIMEOUT_HOURS", 8.0)
 SESSION_COOKIE_AGE = int(SESSION_IDLE_TIMEOUT_HOURS * 3600)
@@ -197,11 +197,11 @@ AXES_RESET_ON_SUCCESS = True
 # Tries during a lockout are refused without being counted, so the lockout ends when the
 # message says it will; the rate of guesses stays bounded at the limit per period.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_LOCKOUT_CALLABLE = "escalations.lockout.lockout_response"
+AXES_LOCKOUT_CALLABLE = "escalations.accounts.lockout.lockout_response"
 # The same client address as the API throttles: REMOTE_ADDR, or behind BEHIND_TLS_PROXY
 # the X-Forwarded-For entry NUM_PROXIES hops from the right (never the header's start,
 # which the client writes).
-AXES_CLIENT_IP_CALLABLE = "escalations.lockout.client_ip"
+AXES_CLIENT_IP_CALLABLE = "escalations.accounts.lockout.client_ip"
 AXES_SENSITIVE_PARAMETERS = ["password"]
 
 # API tokens (django-rest-knox over escalations.models.ApiToken). People get tokens from
@@ -237,7 +237,7 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
-# Browser features the app never uses, refused to every page (escalations.middleware).
+# Browser features the app never uses, refused to every page (escalations.accounts.middleware).
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 # --- Celery (config/celery.py reads these through namespace="CELERY")
@@ -356,7 +356,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"health_probe": {"()": "escalations.logfilters.HealthProbeAtWarning"}},
+    "filters": {"health_probe": {"()": "escalations.lib.logfilters.HealthProbeAtWarning"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {

@@ -6,9 +6,7 @@ class EscalationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from escalations import (
-            auth_signals,
-            checks,  # noqa: F401  (registers the deployment checks)
-        )
+        from escalations.accounts import signals
+        from escalations.security import checks  # noqa: F401  (registers the deployment checks)
 
-        auth_signals.connect()
+        signals.connect()

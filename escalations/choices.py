@@ -236,7 +236,7 @@ class ChecklistFact(models.TextChoices):
     RCA_SCHEDULED = "rca_scheduled", "An RCA is scheduled"
 
 
-# The workspace's work queues (escalations.selectors.queue_list), and the one a person
+# The workspace's work queues (escalations.selectors.cases.queue_list), and the one a person
 # lands on before they have opened another.
 WORK_QUEUES = {
     "mine": "Mine",

@@ -20,8 +20,8 @@ from escalations.choices import (
     Stage,
     Status,
 )
+from escalations.lib.text import duration_text
 from escalations.models import Incident
-from escalations.text import duration_text
 
 LABELS = {
     "ack_target_seconds": "Acknowledge target",

@@ -9,7 +9,7 @@ from django.db.models import Q
 from escalations.choices import SeverityKey, Status
 from escalations.fastpath.filters import FilterSet
 from escalations.models import Customer, Incident, Team, pk_from_reference
-from escalations.selectors import breached_q
+from escalations.selectors.cases import breached_q
 
 
 class IncidentFilterSet(FilterSet):

@@ -19,15 +19,15 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from escalations.outages import BROKER, CACHE
-from escalations.review import review_weeks_keep
+from escalations.lib.outages import BROKER, CACHE
 from escalations.services.common import system_user
 from escalations.services.digest import digest_send_due
+from escalations.services.engine.sweep import sweep_run
+from escalations.services.engine.wakeup import sweep_wakeup_claim, sweep_wakeup_release
 from escalations.services.notifications import notification_deliver, notifications_publish, notifications_retry_due
 from escalations.services.rca_deadlines import rca_deadlines_check
+from escalations.services.review_weeks import review_weeks_keep
 from escalations.services.submissions import submissions_purge
-from escalations.services.sweep import sweep_run
-from escalations.services.sweep_wakeup import sweep_wakeup_claim, sweep_wakeup_release
 
 logger = logging.getLogger(__name__)
 

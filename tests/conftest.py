@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.test.client import MULTIPART_CONTENT
 
-from escalations import roles
 from escalations.models import Channel
+from escalations.security import roles
 from escalations.services import incident_create
 from escalations.services.common import reset_system_user_cache
 from escalations.services.playbook import playbook_load

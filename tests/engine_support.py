@@ -33,9 +33,9 @@ from config import embedded
 from config.embedded import free_port
 from escalations.choices import Status
 from escalations.models import Incident, Shift, ShiftRole, Team
+from escalations.selectors.policies import policy_for
 from escalations.services.clocks import incident_recompute_clocks, policy_snapshot
 from escalations.services.common import system_user
-from escalations.services.policies import policy_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,7 +1,7 @@
 """The Django admin for trusted administrators (Policy Admins, Managers, superusers).
 
 Split by kind: ``reference`` (configuration, plain audited saves), ``cases`` (cases go
-through the services; rows the services write are read-only) and ``ops`` (engine
+through the services), ``case_rows`` (the rows the services write, read-only; RCAs) and ``ops`` (engine
 bookkeeping). Every model is registered
 with simple-history's history view."""
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
-from escalations.admin import cases, digests, ops, reference, security, valves  # noqa: F401  (registers the ModelAdmins)
+from escalations.admin import case_rows, cases, digests, ops, reference, security, valves  # noqa: F401  (registers the ModelAdmins)
 from escalations.models import SweepHeartbeat
 
 admin.site.site_header = "Escalations administration"

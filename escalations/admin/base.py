@@ -16,10 +16,10 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject, ModelDelta
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from escalations.access import incident_access_q, incident_may_access, sees_every_case
 from escalations.display import labelled_changes, local_time, person_name
-from escalations.pagination import EstimatedCountPaginator
-from escalations.services.errors import ServiceError
+from escalations.errors import ServiceError
+from escalations.lib.pagination import EstimatedCountPaginator
+from escalations.security.access import incident_access_q, incident_may_access, sees_every_case
 
 
 class BaseAdmin(SimpleHistoryAdmin):
@@ -169,7 +169,7 @@ class ServiceFormAdminMixin:
 class CaseScopedAdminMixin:
     """Cases and the rows that belong to them: the admin lists, opens, autocompletes and
     shows the history of only what the workspace's access rule lets the user see (the
-    rule's one home, ``escalations.access``); anything else is not found. ``case_field``
+    rule's one home, ``escalations.security.access``); anything else is not found. ``case_field``
     is the path from the row to its case ("" for a case itself)."""
 
     case_field = "incident"

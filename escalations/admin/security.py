@@ -1,7 +1,7 @@
 """Access in the admin: users and groups with their history, integration tokens (issued,
 listed, revoked), the access log, and login lockouts (django-axes) that can be lifted.
 
-Issuing, revoking and unlocking go through escalations.services.security, which logs
+Issuing, revoking and unlocking go through escalations.services.tokens, which logs
 each with the acting administrator; nothing here deletes a token or an attempt itself."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from django.template.response import TemplateResponse
 
 from escalations.admin.base import BaseAdmin, ReadOnlyAdminMixin
 from escalations.models import AccessEvent, ApiToken
-from escalations.roles import INTEGRATIONS
-from escalations.services import security
+from escalations.security.roles import INTEGRATIONS
+from escalations.services import tokens
 
 User = get_user_model()
 
@@ -45,7 +45,7 @@ class UserAdmin(BaseAdmin, DjangoUserAdmin):
     @admin.action(description="Revoke all API tokens of the selected users", permissions=["change"])
     def revoke_api_tokens(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = sum(
-            security.token_revoke_all(user=user, actor=request.user, reason="revoked in the admin") for user in queryset
+            tokens.token_revoke_all(user=user, actor=request.user, reason="revoked in the admin") for user in queryset
         )
         self.message_user(request, f"Revoked {count} API token(s).", messages.SUCCESS)
 
@@ -126,7 +126,7 @@ class ApiTokenAdmin(BaseAdmin):
     def save_model(self, request: HttpRequest, obj: ApiToken, form: forms.Form, change: bool) -> None:
         days = form.cleaned_data.get("lifetime_days")
         ttl: Any = ... if days is None else (timedelta(days=days) if days > 0 else None)
-        token, key = security.token_create(user=obj.user, name=obj.name, ttl=ttl, actor=request.user)
+        token, key = tokens.token_create(user=obj.user, name=obj.name, ttl=ttl, actor=request.user)
         obj.pk = token.pk
         obj._key = key
 
@@ -153,10 +153,10 @@ class ApiTokenAdmin(BaseAdmin):
         return response
 
     def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
-        security.token_revoke(tokens=[obj], actor=request.user, reason="revoked in the admin")
+        tokens.token_revoke(tokens=[obj], actor=request.user, reason="revoked in the admin")
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        security.token_revoke(tokens=queryset, actor=request.user, reason="revoked in the admin")
+        tokens.token_revoke(tokens=queryset, actor=request.user, reason="revoked in the admin")
 
 
 @admin.register(AccessEvent)
@@ -180,11 +180,11 @@ class AccessAttemptAdmin(AxesAccessAttemptAdmin):
 
     @admin.action(description="Reset: unlock the selected usernames/addresses", permissions=["delete"])
     def reset_lockouts(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = security.lockout_reset(attempts=queryset, actor=request.user)
+        count = tokens.lockout_reset(attempts=queryset, actor=request.user)
         self.message_user(request, f"Reset {count} lockout record(s).", messages.SUCCESS)
 
     def delete_model(self, request: HttpRequest, obj: AccessAttempt) -> None:
-        security.lockout_reset(attempts=AccessAttempt.objects.filter(pk=obj.pk), actor=request.user)
+        tokens.lockout_reset(attempts=AccessAttempt.objects.filter(pk=obj.pk), actor=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        security.lockout_reset(attempts=queryset, actor=request.user)
+        tokens.lockout_reset(attempts=queryset, actor=request.user)

@@ -25,9 +25,9 @@ from django.utils.translation import gettext_lazy as _
 from knox.crypto import hash_token
 from rest_framework import authentication, exceptions
 
-from escalations.backends import permissions_remember, permissions_sql
 from escalations.fastpath import fetch_rows
 from escalations.models import ApiToken
+from escalations.security.backends import permissions_remember, permissions_sql
 
 
 @cache

@@ -4,7 +4,7 @@
 
 ``fields`` is always present (empty when the error is about the whole request). A
 version conflict adds ``current_version`` and ``changed`` so a client can show what moved.
-Service errors (escalations.services.errors), DRF errors and Django's ValidationError,
+Service errors (escalations.errors), DRF errors and Django's ValidationError,
 Http404 and PermissionDenied all end up here; anything else is a bug and stays a 500.
 """
 
@@ -22,7 +22,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from escalations.services.errors import ServiceError, VersionConflict
+from escalations.errors import ServiceError, VersionConflict
 
 # DRF's non-field key, renamed to something a client can read.
 NON_FIELD = "non_field_errors"

@@ -37,7 +37,7 @@ from escalations.api.serializers import IncidentOut
 from escalations.fastpath import fetch_rows
 from escalations.models import ClockPause, Incident
 from escalations.models.cases import reference_for
-from escalations.services.clocks import (
+from escalations.selectors.clocks import (
     clock_seconds_of,
     incident_pauses,
     pauses_by_incident,

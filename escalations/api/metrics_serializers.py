@@ -1,4 +1,4 @@
-"""The weekly review's output shape (escalations.metrics defines each figure)."""
+"""The weekly review's output shape (escalations.reporting.metrics defines each figure)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class HandoffCountsOut(serializers.Serializer):
 
 
 class WeeklyMetricsOut(serializers.Serializer):
-    """See escalations.metrics for each definition."""
+    """See escalations.reporting.metrics for each definition."""
 
     week = serializers.CharField()
     starts_at = serializers.DateTimeField()

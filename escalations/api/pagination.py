@@ -10,7 +10,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
 from escalations.api.incident_json import incident_rows_by_id
-from escalations.pagination import EstimatedCountPaginator, RowsPaginator
+from escalations.lib.pagination import EstimatedCountPaginator, RowsPaginator
 
 
 class Pagination(PageNumberPagination):

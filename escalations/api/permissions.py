@@ -4,7 +4,7 @@ Each view names the permissions each HTTP method needs in ``required_perms``. Pe
 access (may this user see / change *this* case) is then checked by the selectors'
 vetted accessors, so the rule is written once for web and API.
 
-The matrix (roles from escalations.roles):
+The matrix (roles from escalations.security.roles):
 
     endpoint                         needs                              roles
     GET cases, timeline, checklist   escalations.view_incident          all five

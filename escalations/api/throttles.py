@@ -28,7 +28,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
-from escalations.outages import CACHE
+from escalations.lib.outages import CACHE
 
 # Counters kept by this process while the shared cache is down (the auth scope only).
 _LOCAL = LocMemCache("escalations-throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 10_000}})

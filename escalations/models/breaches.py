@@ -7,11 +7,11 @@ from django.db import models
 from django.db.models import Q
 
 from escalations.choices import BreachCause, ClockKind, SeverityKey
+from escalations.lib.text import MAX_REASON
 from escalations.models.cases import Incident
 from escalations.models.handoffs import HandoffPacket
 from escalations.models.history import AuditHistory
 from escalations.models.policies import EscalationStep
-from escalations.text import MAX_REASON
 
 
 class BreachCauseOption(models.Model):

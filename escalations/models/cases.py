@@ -16,10 +16,10 @@ from escalations.choices import (
     Stage,
     Status,
 )
+from escalations.lib.text import MAX_LONG_TEXT, MAX_REASON
 from escalations.models.history import AuditHistory
 from escalations.models.org import Channel, Customer, Team
 from escalations.models.policies import SeverityPolicy
-from escalations.text import MAX_LONG_TEXT, MAX_REASON
 
 REFERENCE_PREFIX = "ESC-"
 
@@ -210,7 +210,7 @@ class Incident(models.Model):
             # (a range scan over the few rows with something pending).
             models.Index(fields=["next_check_at"], condition=Q(next_check_at__isnull=False), name="incident_sweep_idx"),
             # Work queues: open cases ordered by nearest deadline, overall / mine / my team's.
-            # It carries the columns of the access rule (escalations.access), so a queue's
+            # It carries the columns of the access rule (escalations.security.access), so a queue's
             # page and its capped count are index-only scans for someone who sees a case
             # by its team or as one of its people.
             models.Index(

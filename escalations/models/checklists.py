@@ -7,9 +7,9 @@ from django.db import models
 from django.db.models import Q
 
 from escalations.choices import ChecklistFact, SeverityKey, Stage
+from escalations.lib.text import MAX_LONG_TEXT
 from escalations.models.cases import Incident
 from escalations.models.history import AuditHistory
-from escalations.text import MAX_LONG_TEXT
 
 
 class SOPTemplate(models.Model):

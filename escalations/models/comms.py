@@ -6,10 +6,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from escalations.lib.text import MAX_LONG_TEXT
 from escalations.models.cases import Incident
 from escalations.models.history import AuditHistory
 from escalations.models.org import Channel
-from escalations.text import MAX_LONG_TEXT
 
 
 class CustomerUpdate(models.Model):

@@ -7,10 +7,10 @@ from django.db import models
 from django.db.models import Q
 
 from escalations.choices import HandoffStatus, Stage
+from escalations.lib.text import MAX_LONG_TEXT, MAX_REASON
 from escalations.models.cases import Incident, reference_for
 from escalations.models.history import AuditHistory
 from escalations.models.org import Team
-from escalations.text import MAX_LONG_TEXT, MAX_REASON
 
 PACKET_FIELDS = (
     "summary",

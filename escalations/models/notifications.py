@@ -8,10 +8,10 @@ from django.db import models
 from django.db.models import Q
 
 from escalations.choices import NotificationChannel, NotificationStatus
+from escalations.lib.text import MAX_REASON
 from escalations.models.breaches import Escalation
 from escalations.models.cases import Incident
 from escalations.models.history import AuditHistory
-from escalations.text import MAX_REASON
 
 
 class Notification(models.Model):

@@ -11,8 +11,9 @@ from django.db import models
 from django.db.models import Q
 
 from escalations.choices import FIRST_WORK_QUEUE, Tier
+from escalations.lib.addresses import WebhookAddressRefused, webhook_address_check
+from escalations.lib.text import MAX_LONG_TEXT
 from escalations.models.history import AuditHistory
-from escalations.text import MAX_LONG_TEXT
 
 
 class Customer(models.Model):
@@ -77,8 +78,6 @@ class Team(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from escalations.services.webhooks import WebhookAddressRefused, webhook_address_check
-
         if self.webhook_url:
             try:
                 webhook_address_check(self.webhook_url)

@@ -10,9 +10,9 @@ from django.db import models
 from django.db.models import Q
 
 from escalations.choices import ChainTarget, NotificationChannel, SeverityKey, TriggerKind
+from escalations.lib.text import MAX_LONG_TEXT
 from escalations.models.history import AuditHistory
 from escalations.models.org import BusinessCalendar, Team
-from escalations.text import MAX_LONG_TEXT
 
 
 class SeverityPolicy(models.Model):

@@ -6,9 +6,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from escalations.lib.text import MAX_LONG_TEXT
 from escalations.models.cases import Incident
 from escalations.models.history import AuditHistory
-from escalations.text import MAX_LONG_TEXT
 
 
 class PostmortemStatus(models.TextChoices):

@@ -14,10 +14,10 @@ from django.db import models
 from django.db.models import Q
 
 from escalations.choices import Tier, ValveStatus
+from escalations.lib.text import MAX_REASON
 from escalations.models.breaches import Breach, Escalation
 from escalations.models.cases import Incident
 from escalations.models.history import AuditHistory
-from escalations.text import MAX_REASON
 
 _UNDECIDED = Q(decided_at__isnull=True, decided_by__isnull=True, decision_reason="")
 _DECIDED = Q(decided_at__isnull=False, decided_by__isnull=False) & ~Q(decision_reason="")

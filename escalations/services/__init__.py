@@ -1,10 +1,11 @@
 """The service layer: every write to the domain goes through a function here.
 Views, the API, the admin and Celery tasks are thin doors onto these."""
 
+from escalations.errors import InvalidTransition, NotAllowed, RuleViolation, ServiceError, VersionConflict
+from escalations.services.case_edits import incident_set_stage, incident_update
 from escalations.services.checklists import checklist_item_set_done, checklists_instantiate
 from escalations.services.common import event_record, system_user
 from escalations.services.customer_updates import customer_update_post
-from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation, ServiceError, VersionConflict
 from escalations.services.handoffs import handoff_accept, handoff_cancel, handoff_offer, handoff_reject
 from escalations.services.incidents import (
     incident_acknowledge,
@@ -13,8 +14,6 @@ from escalations.services.incidents import (
     incident_reopen,
     incident_resolve,
     incident_resume,
-    incident_set_stage,
-    incident_update,
 )
 from escalations.services.intake import incident_create
 from escalations.services.severity import incident_change_severity

@@ -12,12 +12,12 @@ from datetime import datetime
 
 from django.db import transaction
 
-from escalations.access import may_see_manager_pages
 from escalations.choices import BreachCause, ClockKind, EventKind
 from escalations.display import local_time, person_name
+from escalations.errors import NotAllowed, RuleViolation, ServiceError
 from escalations.models import Breach, BreachCauseOption
+from escalations.security.access import may_see_manager_pages
 from escalations.services.common import audited_create, audited_save, event_record
-from escalations.services.errors import NotAllowed, RuleViolation, ServiceError
 
 # The shipped list, in the order reviewers see it: (code, label, description).
 DEFAULT_CAUSES = [

@@ -8,7 +8,9 @@ from datetime import datetime
 from django.db import transaction
 
 from escalations.choices import STAGE_ORDER, ChecklistFact, EventKind
+from escalations.errors import RuleViolation
 from escalations.models import Checklist, ChecklistItem, Incident, Postmortem
+from escalations.selectors.policies import PolicyTables, TemplateSpec, policy_tables
 from escalations.services.common import (
     STATE_FIELDS,
     audited_insert,
@@ -17,8 +19,6 @@ from escalations.services.common import (
     event_record,
     incident_lock,
 )
-from escalations.services.errors import RuleViolation
-from escalations.services.policy_tables import PolicyTables, TemplateSpec, policy_tables
 
 
 def matching_templates(incident: Incident, *, tables: PolicyTables | None = None) -> list[TemplateSpec]:

@@ -13,8 +13,8 @@ from django.contrib.auth import get_user_model
 from django.db import models
 
 from escalations import fastpath
+from escalations.errors import RuleViolation, VersionConflict, raise_all
 from escalations.models import CaseEvent, Incident
-from escalations.services.errors import RuleViolation, VersionConflict, raise_all
 
 M = TypeVar("M", bound=models.Model)
 

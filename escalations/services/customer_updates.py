@@ -11,18 +11,16 @@ from escalations.choices import (
     ChecklistFact,
     EventKind,
 )
+from escalations.errors import InvalidTransition, RuleViolation
+from escalations.lib.text import long_text_error
 from escalations.models import (
     Channel,
     CustomerUpdate,
     Incident,
 )
 from escalations.services.checklists import checklist_facts_tick
-from escalations.services.clocks import (
-    incident_save_with_clocks,
-)
+from escalations.services.clocks import incident_save_with_clocks
 from escalations.services.common import STATE_FIELDS, audited_create, event_record, incident_lock
-from escalations.services.errors import InvalidTransition, RuleViolation
-from escalations.text import long_text_error
 
 
 def customer_update_post(

@@ -24,13 +24,13 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from escalations.choices import ClockKind
+from escalations.lib.text import duration_text
 from escalations.models import DigestDelivery, DigestSchedule
-from escalations.review import ALL, Distribution, ReviewFigures, review_figures
-from escalations.roles import DUTY_MANAGERS, MANAGERS
-from escalations.selectors_rca import overdue_action_items, overdue_postmortems
+from escalations.reporting.review import ALL, Distribution, ReviewFigures, review_figures
+from escalations.security.roles import DUTY_MANAGERS, MANAGERS
+from escalations.selectors.rca import overdue_action_items, overdue_postmortems
 from escalations.services.common import audited_create
 from escalations.sla.deadlines import last_complete_iso_week, weekly_slot_week
-from escalations.text import duration_text
 
 logger = logging.getLogger(__name__)
 

@@ -4,14 +4,16 @@ left within ``PING_PONG_WINDOW`` is ping-pong: it needs a reason and is counted.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
 
-from escalations.access import may_own_case, not_a_case_worker
 from escalations.choices import OPEN_STATUSES, EventKind, HandoffStatus, Stage, stage_is_forward, stage_move_allowed
+from escalations.errors import InvalidTransition, NotAllowed, RuleViolation
+from escalations.lib.text import MAX_REASON, long_text_error
 from escalations.models import PACKET_FIELDS, ChecklistItem, HandoffPacket, Incident, Team
+from escalations.security.access import may_own_case, not_a_case_worker
+from escalations.selectors.handoffs import is_ping_pong
 from escalations.services.checklists import require_stage_exit
 from escalations.services.clocks import incident_recompute_clocks
 from escalations.services.common import (
@@ -22,52 +24,8 @@ from escalations.services.common import (
     event_record,
     incident_lock,
 )
-from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
-from escalations.text import MAX_REASON, long_text_error
 
 REQUIRED_PACKET_FIELDS = ("summary", "customer_impact", "next_steps")
-
-
-def last_accepted_handoff(incident: Incident) -> HandoffPacket | None:
-    return (
-        HandoffPacket.objects.filter(incident=incident, status=HandoffStatus.ACCEPTED)
-        .order_by("-responded_at", "-id")
-        .first()
-    )
-
-
-# A case coming back to a person or team it left within this window is ping-pong.
-PING_PONG_WINDOW = timedelta(hours=24)
-
-
-def packets_left_from(*, incident_id, at, to_user_id, to_team_id, window: timedelta = PING_PONG_WINDOW) -> QuerySet:
-    """The accepted packets by which the case left ``to_user_id`` or ``to_team_id`` within
-    ``window`` before ``at``: if any exists, handing the case to them is ping-pong. Takes
-    plain values or ``OuterRef`` expressions, so the offer and the audit judge alike."""
-    left = Q()
-    if to_user_id is not None:
-        left |= Q(from_user_id=to_user_id)
-    if to_team_id is not None:
-        left |= Q(from_team_id=to_team_id)
-    if not left:
-        return HandoffPacket.objects.none()
-    return HandoffPacket.objects.filter(
-        left,
-        incident_id=incident_id,
-        status=HandoffStatus.ACCEPTED,
-        responded_at__lt=at,
-        responded_at__gte=at - window,
-    )
-
-
-def is_ping_pong(incident: Incident, *, at: datetime, to_user=None, to_team: Team | None = None) -> bool:
-    """True when the case would go back to a person or team it left within the window."""
-    return packets_left_from(
-        incident_id=incident.pk,
-        at=at,
-        to_user_id=to_user.pk if to_user is not None else None,
-        to_team_id=to_team.pk if to_team is not None else None,
-    ).exists()
 
 
 def checklist_state(incident: Incident) -> list[dict]:

@@ -8,57 +8,37 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
-from escalations.access import may_own_case, may_reassign, not_a_case_worker
 from escalations.choices import (
     OPEN_STATUSES,
     PAUSE_STATUS,
-    STAGE_ORDER,
     ChecklistFact,
     EventKind,
     PauseReason,
-    SeveritySource,
     Stage,
     Status,
     can_transition,
-    stage_is_forward,
-    stage_move_allowed,
-    stage_name,
 )
+from escalations.errors import InvalidTransition, NotAllowed, RuleViolation
+from escalations.lib.text import duration_text
 from escalations.models import (
     ClockPause,
     Incident,
     Postmortem,
     ResolveCycle,
 )
-from escalations.services.chain import incident_rung_acknowledge
-from escalations.services.checklists import checklist_facts_tick, checklists_instantiate, require_stage_exit
-from escalations.services.clocks import (
-    cycle_open,
-    incident_clocks,
-    incident_save_with_clocks,
-)
+from escalations.selectors.clocks import incident_clocks
+from escalations.services.case_edits import STAGE_REASON_MAX, incident_set_stage, incident_update
+from escalations.services.checklists import checklist_facts_tick, require_stage_exit
+from escalations.services.clocks import cycle_open, incident_save_with_clocks
 from escalations.services.common import STATE_FIELDS, audited_create, audited_save, event_record, incident_lock
-from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
-from escalations.services.handoffs import handoffs_cancel_pending, may_hand_off
-from escalations.services.intake import clean_impact
+from escalations.services.engine.chain import incident_rung_acknowledge
+from escalations.services.handoffs import handoffs_cancel_pending
 from escalations.services.notifications import notifications_mark_read
-from escalations.services.policies import policy_for, triggers_evaluate
 from escalations.services.postmortems import postmortem_open_on_resolve
 from escalations.services.severity import (
     EDITABLE_FIELDS,
-    IMPACT_FIELDS,
-    OWNER_FIELDS,
-    floor_lower,
-    severity_change_record,
-    severity_policy_apply,
-    severity_values,
 )
-from escalations.sla import severity_rank, stopped_in_time
-from escalations.text import duration_text, long_text_error, one_line
-
-# A backward move's reason goes into its timeline event's detail (500 characters) after
-# "Moved back from Verify and close to Command: ".
-STAGE_REASON_MAX = 400
+from escalations.sla import stopped_in_time
 
 
 def _move(incident: Incident, new_status: str, *, action: str) -> str:
@@ -360,243 +340,6 @@ def incident_close(*, incident: Incident | int, actor, now: datetime, expected_v
             old={"status": old},
             new={"status": incident.status},
         )
-        return incident
-
-
-def incident_update(
-    *,
-    incident: Incident | int,
-    actor,
-    now: datetime,
-    expected_version: int | None = None,
-    reason: str = "",
-    **changes,
-) -> Incident:
-    """Edit details, impact facts and owners. New impact facts re-run the triggers: a
-    higher floor raises the severity at once (source: trigger). The floor
-    (``trigger_severity``) is the highest the triggers gave in this cycle: facts that
-    would lower it need a Manager and a ``reason``, recorded on the timeline; the
-    severity itself never drops here (that is a Manager's explicit change). Owners
-    change through a handoff, or here by the current stage DRI, the commander or a
-    Manager (anyone who may change the case may fill an empty one); the same rule moves a
-    case to another team. Moving a case onto an agreed channel starts its clocks."""
-    unknown = set(changes) - set(EDITABLE_FIELDS)
-    if unknown:
-        raise RuleViolation(
-            f"These fields cannot be edited here: {', '.join(sorted(unknown))}.", field=sorted(unknown)[0]
-        )
-    for field in ("title", "category"):
-        if field in changes:
-            changes[field] = one_line(changes[field])
-    if "title" in changes and not changes["title"]:
-        raise RuleViolation("A case needs a title.", field="title")
-    if message := long_text_error(changes.get("description")):
-        raise RuleViolation(message, field="description", code="max_length")
-    if "channel" in changes and changes["channel"] is None:
-        raise RuleViolation("Choose a channel.", field="channel")
-    with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version, depends_on=(*changes, "status"))
-        if "arr_at_risk" in changes or "users_affected_pct" in changes:
-            arr, pct = clean_impact(
-                arr_at_risk=changes.get("arr_at_risk", incident.arr_at_risk),
-                users_affected_pct=changes.get("users_affected_pct", incident.users_affected_pct),
-            )
-            changes["arr_at_risk"], changes["users_affected_pct"] = arr, pct
-        for field in OWNER_FIELDS:
-            if field not in changes:
-                continue
-            user = changes[field]
-            if user is not None and not may_own_case(user):
-                raise RuleViolation(not_a_case_worker(user.pk), field=field, code="does_not_exist")
-            # Naming an owner where there is none is not taking the case from anyone.
-            current = getattr(incident, f"{field}_id")
-            changed = current != (user.pk if user is not None else None)
-            if changed and current is not None and not may_reassign(actor, incident):
-                raise NotAllowed(
-                    f"Only the stage DRI, the commander or a Manager may change the {field.replace('_', ' ')}: "
-                    "offer a handoff instead.",
-                    field=field,
-                    code="offer_handoff",
-                )
-        if "team" in changes:
-            team = changes["team"]
-            moved = incident.team_id is not None and incident.team_id != (team.pk if team is not None else None)
-            # A team is an owner too: moving a case out of its team is the owners' call,
-            # like changing its DRI; putting a case without a team into one is not.
-            if moved and not may_reassign(actor, incident):
-                raise NotAllowed(
-                    "Only the stage DRI, the commander or a Manager may move the case to another team: "
-                    "offer a handoff to that team instead.",
-                    field="team",
-                    code="offer_handoff",
-                )
-        old: dict = {}
-        new: dict = {}
-        for field, value in changes.items():
-            current = getattr(incident, field)
-            if isinstance(value, str):
-                value = value.strip() if field != "description" else value
-            if current != value:
-                old[field], new[field] = current, value
-                setattr(incident, field, value)
-        if not new:
-            return incident
-        fields = list(new)
-        if "channel" in new and incident.clock_started_at is None and incident.channel.agreed:
-            incident.clock_started_at = incident.cycle_started_at = now
-            fields += ["clock_started_at", "cycle_started_at"]
-            cycle_open(incident, actor=actor, started_at=now)
-        severity_old = None
-        if set(new) & set(IMPACT_FIELDS):
-            result = triggers_evaluate(**{f: getattr(incident, f) for f in IMPACT_FIELDS})
-            floor = incident.trigger_severity or None
-            lowered = floor is not None and (
-                result.severity is None or severity_rank(result.severity) > severity_rank(floor)
-            )
-            if lowered:
-                floor_lower(
-                    incident,
-                    new_floor=result.severity,
-                    changed=[f for f in IMPACT_FIELDS if f in new],
-                    reason=reason,
-                    actor=actor,
-                    now=now,
-                )
-            if lowered or floor is None or severity_rank(result.severity or floor) <= severity_rank(floor):
-                incident.trigger_severity = result.severity or ""
-                incident.trigger_explanation = result.explanation[:300]
-                fields += ["trigger_severity", "trigger_explanation"]
-            if result.severity and severity_rank(result.severity) < severity_rank(incident.severity):
-                if incident.status not in OPEN_STATUSES:
-                    raise RuleViolation("Reopen the case before raising its impact.", field="status")
-                severity_old = severity_values(incident)
-                fields += severity_policy_apply(incident, policy_for(result.severity), actor=actor, now=now)
-                incident.severity_source = SeveritySource.TRIGGER
-                incident.severity_reason = result.explanation
-                fields += ["severity_source", "severity_reason"]
-        incident.last_progress_at = now
-        incident_save_with_clocks(incident, actor=actor, now=now, fields=[*fields, "last_progress_at"])
-        owners = {f: new.pop(f) for f in OWNER_FIELDS if f in new}
-        owners_old = {f: old.pop(f) for f in OWNER_FIELDS if f in old}
-        if new:
-            event_record(
-                incident=incident,
-                kind=EventKind.EDITED,
-                actor=actor,
-                at=now,
-                old=old,
-                new=new,
-                detail="Changed " + ", ".join(sorted(new)),
-            )
-        if owners:
-            event_record(
-                incident=incident,
-                kind=EventKind.ASSIGNED,
-                actor=actor,
-                at=now,
-                old=owners_old,
-                new=owners,
-                detail="; ".join(f"{f.replace('_', ' ')}: {v or 'nobody'}" for f, v in owners.items()),
-            )
-        if "channel" in fields and "clock_started_at" in fields:
-            event_record(
-                incident=incident,
-                kind=EventKind.CLOCK_STARTED,
-                actor=actor,
-                at=now,
-                new={"started_at": now},
-                detail=f"Logged on agreed channel {incident.channel.name}",
-            )
-        if severity_old is not None:
-            checklists_instantiate(incident=incident, actor=actor)
-            severity_change_record(
-                incident, old=severity_old, actor=actor, now=now, detail=incident.trigger_explanation
-            )
-        made_true = {
-            fact
-            for fact, field in ((ChecklistFact.COMMANDER_SET, "commander"), (ChecklistFact.BRIDGE_LINKED, "bridge_url"))
-            if field in fields and getattr(incident, field)
-        }
-        if made_true:
-            checklist_facts_tick(incident=incident, facts=made_true, actor=actor, now=now)
-        return incident
-
-
-def incident_set_stage(
-    *,
-    incident: Incident | int,
-    stage: str,
-    actor,
-    now: datetime,
-    reason: str = "",
-    expected_version: int | None = None,
-) -> Incident:
-    """Move the case to another stage; moving forward needs its exit criteria met, moving
-    back needs a ``reason`` (on the timeline with the move: redoing a stage skips its
-    later exit criteria, so the record says why). Each stage has one DRI: the stage's
-    owner (or the Incident Commander, or a Manager) moves it, and the mover owns the new
-    stage. To give the next stage to someone else, offer a handoff."""
-    if stage not in Stage.values:
-        raise RuleViolation(f"Unknown stage {stage!r}.", field="stage")
-    reason = (reason or "").strip()
-    if message := long_text_error(reason, max_length=STAGE_REASON_MAX):
-        raise RuleViolation(message, field="reason", code="max_length")
-    with transaction.atomic():
-        incident = incident_lock(
-            incident, expected_version=expected_version, depends_on=(*STATE_FIELDS, "stage", "stage_dri")
-        )
-        if incident.status not in OPEN_STATUSES:
-            raise InvalidTransition("Only an open case moves between stages.", field="status")
-        if incident.stage == stage:
-            raise RuleViolation("The case is already in that stage.", field="stage", code="unchanged")
-        if not stage_move_allowed(incident.stage, stage):
-            raise RuleViolation(
-                f"A case moves forward one stage at a time; from {incident.get_stage_display()} the next is "
-                f"{Stage(STAGE_ORDER[STAGE_ORDER.index(incident.stage) + 1]).label}.",
-                field="stage",
-                code="stage_skipped",
-            )
-        if not may_hand_off(incident, actor):
-            raise NotAllowed(
-                f"Only the stage owner ({incident.stage_dri}), the Incident Commander or a Manager moves this case; "
-                "offer a handoff instead.",
-                field="stage",
-                code="not_owner",
-            )
-        forward = stage_is_forward(incident.stage, stage)
-        if forward:
-            require_stage_exit(incident, action="leave this stage")
-        elif not reason:
-            raise RuleViolation(
-                f"Say why the case moves back from {stage_name(incident.stage)} to {stage_name(stage)}.",
-                field="reason",
-                code="reason_required",
-            )
-        old = incident.stage
-        old_dri = incident.stage_dri
-        incident.stage = stage
-        incident.stage_dri = actor
-        incident.last_progress_at = now
-        incident_save_with_clocks(incident, actor=actor, now=now, fields=["stage", "stage_dri", "last_progress_at"])
-        event_record(
-            incident=incident,
-            kind=EventKind.STAGE_CHANGED,
-            actor=actor,
-            at=now,
-            old={"stage": old},
-            new={"stage": stage},
-            detail="" if forward else f"Moved back from {stage_name(old)} to {stage_name(stage)}: {reason}",
-        )
-        if old_dri != actor:
-            event_record(
-                incident=incident,
-                kind=EventKind.ASSIGNED,
-                actor=actor,
-                at=now,
-                old={"stage_dri": old_dri},
-                new={"stage_dri": actor},
-                detail=f"stage DRI of {incident.get_stage_display()}: {actor}",
-            )
         return incident
 
 

@@ -7,18 +7,17 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 
-from escalations.access import is_integration, may_own_case, may_start_drill, not_a_case_worker
 from escalations.choices import EventKind, SeveritySource, Status
-from escalations.models import Channel, Customer, Incident, Team
+from escalations.errors import NotAllowed, RuleViolation, ServiceError, raise_all
+from escalations.lib.text import long_text_error, one_line
+from escalations.models import CaseEvent, Channel, Customer, Incident, Team
+from escalations.security.access import is_integration, may_own_case, may_start_drill, not_a_case_worker
+from escalations.selectors.policies import DEFAULT_SEVERITY, policy_for, policy_tables, triggers_evaluate
 from escalations.services.checklists import checklists_instantiate
 from escalations.services.clocks import cycle_open, incident_recompute_clocks, policy_snapshot
 from escalations.services.common import audited_insert, event_build, events_save
-from escalations.services.errors import NotAllowed, RuleViolation, ServiceError, raise_all
-from escalations.services.paging import intake_page_build, pages_save
-from escalations.services.policies import DEFAULT_SEVERITY, policy_for, triggers_evaluate
-from escalations.services.policy_tables import policy_tables
+from escalations.services.engine.paging import intake_page_build, pages_save
 from escalations.sla import severity_rank
-from escalations.text import long_text_error, one_line
 
 # Clock skew tolerated between an integration's clock and ours.
 FUTURE_TOLERANCE = timedelta(minutes=1)
@@ -76,6 +75,92 @@ def incident_for_signal(*, actor, channel: Channel, external_id: str) -> Inciden
     return Incident.objects.filter(created_by=actor, channel=channel, external_id=external_id).first()
 
 
+def _intake_checks(
+    *,
+    actor,
+    title: str,
+    customer,
+    channel,
+    description: str,
+    severity_reason: str,
+    people_choices: dict,
+    is_drill: bool,
+) -> None:
+    """The refusals that need nothing computed: every missing field named at once, then
+    what an integration or a non-manager may not choose."""
+    missing: list[ServiceError] = []
+    if not title:
+        missing.append(RuleViolation("A case needs a title.", field="title"))
+    for field, value in (("description", description), ("severity_reason", severity_reason)):
+        if message := long_text_error(value):
+            missing.append(RuleViolation(message, field=field, code="max_length"))
+    if customer is None:
+        missing.append(RuleViolation("Choose the customer.", field="customer"))
+    if channel is None:
+        missing.append(RuleViolation("Choose the channel the case came in on.", field="channel"))
+    raise_all(missing)
+    if is_integration(actor):
+        # An integration reports facts; people decide severity, owners and team.
+        for field, value in people_choices.items():
+            if value:
+                raise RuleViolation(
+                    f"An integration may not set {field.replace('_', ' ')}: people decide it on the case.",
+                    field=field,
+                    code="not_for_integrations",
+                )
+    if is_drill and not may_start_drill(actor):
+        raise NotAllowed(
+            "Only a Duty Manager or a Manager may open a drill (a drill's pages are suppressed).",
+            field="is_drill",
+            code="drill_not_allowed",
+        )
+
+
+def _reported_at(reported_at: datetime | None, *, now: datetime) -> datetime:
+    reported_at = reported_at or now
+    if reported_at.tzinfo is None:
+        raise RuleViolation("Give the time with its time zone.", field="reported_at")
+    if reported_at > now + FUTURE_TOLERANCE:
+        raise RuleViolation("The reported time cannot be in the future.", field="reported_at")
+    return reported_at
+
+
+def _intake_events(
+    incident: Incident, *, result, source: str, severity_reason: str, clock_start, paged, actor, now: datetime
+) -> list[CaseEvent]:
+    """The new case's first timeline entries, in order: created, clock started, paged."""
+    trigger = source == SeveritySource.TRIGGER
+    events = [
+        event_build(
+            incident=incident,
+            kind=EventKind.CREATED,
+            actor=actor,
+            at=now,
+            new={"severity": incident.severity, "source": source, "triggers": result.explanation},
+            detail=f"{incident.severity} ({'trigger' if trigger else 'manual'}): "
+            f"{result.explanation if trigger else severity_reason}",
+        )
+    ]
+    if clock_start:
+        events.append(
+            event_build(
+                incident=incident,
+                kind=EventKind.CLOCK_STARTED,
+                actor=actor,
+                at=now,
+                new={
+                    "started_at": clock_start,
+                    "ack_due_at": incident.ack_due_at,
+                    "resolve_due_at": incident.resolve_due_at,
+                },
+                detail=f"Received on agreed channel {incident.channel.name}",
+            )
+        )
+    if paged is not None:
+        events.append(paged)
+    return events
+
+
 def incident_create(
     *,
     actor,
@@ -108,56 +193,19 @@ def incident_create(
     Cost: the policy tables come from the per-process cache (one query to check it is
     current), and each table written gets one INSERT carrying its history rows too — about
     ten statements for a paged case with checklists."""
-    title = one_line(title)
-    missing: list[ServiceError] = []
-    if not title:
-        missing.append(RuleViolation("A case needs a title.", field="title"))
-    category, external_id = one_line(category), one_line(external_id)
-    for field, value in (("description", description), ("severity_reason", severity_reason)):
-        if message := long_text_error(value):
-            missing.append(RuleViolation(message, field=field, code="max_length"))
-    if customer is None:
-        missing.append(RuleViolation("Choose the customer.", field="customer"))
-    if channel is None:
-        missing.append(RuleViolation("Choose the channel the case came in on.", field="channel"))
-    raise_all(missing)
-    if is_integration(actor):
-        # An integration reports facts; people decide severity, owners and team.
-        for field, value in (
-            ("severity", severity),
-            ("team", team),
-            ("commander", commander),
-            ("stage_dri", stage_dri),
-            ("is_drill", is_drill),
-        ):
-            if value:
-                raise RuleViolation(
-                    f"An integration may not set {field.replace('_', ' ')}: people decide it on the case.",
-                    field=field,
-                    code="not_for_integrations",
-                )
-    if is_drill and not may_start_drill(actor):
-        raise NotAllowed(
-            "Only a Duty Manager or a Manager may open a drill (a drill's pages are suppressed).",
-            field="is_drill",
-            code="drill_not_allowed",
-        )
+    title, category, external_id = one_line(title), one_line(category), one_line(external_id)
+    people_choices = {
+        "severity": severity, "team": team, "commander": commander, "stage_dri": stage_dri, "is_drill": is_drill,
+    }  # fmt: skip
+    _intake_checks(
+        actor=actor, title=title, customer=customer, channel=channel, description=description,
+        severity_reason=severity_reason, people_choices=people_choices, is_drill=is_drill,
+    )  # fmt: skip
     arr, pct = clean_impact(arr_at_risk=arr_at_risk, users_affected_pct=users_affected_pct)
-    reported_at = reported_at or now
-    if reported_at.tzinfo is None:
-        raise RuleViolation("Give the time with its time zone.", field="reported_at")
-    if reported_at > now + FUTURE_TOLERANCE:
-        raise RuleViolation("The reported time cannot be in the future.", field="reported_at")
-
+    reported_at = _reported_at(reported_at, now=now)
     tables = policy_tables()  # one query while the policy tables are unchanged
-    result = triggers_evaluate(
-        arr_at_risk=arr,
-        users_affected_pct=pct,
-        data_risk=data_risk,
-        legal_risk=legal_risk,
-        security_risk=security_risk,
-        rules=tables.rules,
-    )
+    facts = {"data_risk": data_risk, "legal_risk": legal_risk, "security_risk": security_risk}
+    result = triggers_evaluate(arr_at_risk=arr, users_affected_pct=pct, **facts, rules=tables.rules)
     chosen, source = check_severity_choice(
         chosen=severity, floor=result.severity, reason=severity_reason or "", actor=actor
     )
@@ -183,9 +231,7 @@ def incident_create(
                 created_by=actor,
                 arr_at_risk=arr,
                 users_affected_pct=pct,
-                data_risk=bool(data_risk),
-                legal_risk=bool(legal_risk),
-                security_risk=bool(security_risk),
+                **{name: bool(value) for name, value in facts.items()},
                 severity_source=source,
                 severity_reason=severity_reason or "",
                 trigger_severity=result.severity or "",
@@ -207,35 +253,11 @@ def incident_create(
             checklists_instantiate(incident=incident, actor=actor, new_case=True, tables=tables)
             pages, paged = intake_page_build(incident=incident, now=now, actor=actor)
             pages_save(pages, actor=actor)
-            events = [
-                event_build(
-                    incident=incident,
-                    kind=EventKind.CREATED,
-                    actor=actor,
-                    at=now,
-                    new={"severity": incident.severity, "source": source, "triggers": result.explanation},
-                    detail=f"{incident.severity} ({'trigger' if source == SeveritySource.TRIGGER else 'manual'}): "
-                    f"{result.explanation if source == SeveritySource.TRIGGER else severity_reason}",
-                )
-            ]
-            if clock_start:
-                events.append(
-                    event_build(
-                        incident=incident,
-                        kind=EventKind.CLOCK_STARTED,
-                        actor=actor,
-                        at=now,
-                        new={
-                            "started_at": clock_start,
-                            "ack_due_at": incident.ack_due_at,
-                            "resolve_due_at": incident.resolve_due_at,
-                        },
-                        detail=f"Received on agreed channel {channel.name}",
-                    )
-                )
-            if paged is not None:
-                events.append(paged)
-            events_save(events, actor=actor)  # created, clock started, paged: in that order
+            events = _intake_events(
+                incident, result=result, source=source, severity_reason=severity_reason,
+                clock_start=clock_start, paged=paged, actor=actor, now=now,
+            )  # fmt: skip
+            events_save(events, actor=actor)
     except IntegrityError:
         # The one unique key a valid case can collide on: an integration re-sending (or
         # racing on) the same external id on the same channel. Checked after the rollback

@@ -23,10 +23,10 @@ from simple_history.utils import bulk_update_with_history
 
 from escalations import fastpath
 from escalations.choices import NotificationChannel, NotificationStatus
+from escalations.lib.outages import BROKER
 from escalations.models import Escalation, Incident, Notification, Team
-from escalations.outages import BROKER
 from escalations.services.common import audited_save, system_user
-from escalations.services.escalation import Recipient
+from escalations.services.engine.roster import Recipient
 from escalations.services.webhooks import webhook_post, webhook_signature_headers
 
 logger = logging.getLogger(__name__)

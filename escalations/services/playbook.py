@@ -23,7 +23,7 @@ from escalations.models import (
     SOPTemplateItem,
     TriggerRule,
 )
-from escalations.roles import sync_roles
+from escalations.security.roles import sync_roles
 from escalations.services.breach_causes import breach_causes_load
 from escalations.services.common import audited_create, system_user
 

@@ -2,61 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from decimal import Decimal
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from escalations.errors import RuleViolation
 from escalations.models import SeverityPolicy
 from escalations.services.common import audited_save
-from escalations.services.errors import RuleViolation
-from escalations.services.policy_tables import PolicyTables, policy_tables
-from escalations.sla import ImpactFacts, Rule, TriggerResult, evaluate
-
-# Severity of a case that no trigger rule matches and nobody raised.
-DEFAULT_SEVERITY = "S3"
-
-
-def active_rules() -> list[Rule]:
-    return list(policy_tables().rules)
-
-
-def triggers_evaluate(
-    *,
-    arr_at_risk: Decimal | int | float = 0,
-    users_affected_pct: Decimal | int | float = 0,
-    data_risk: bool = False,
-    legal_risk: bool = False,
-    security_risk: bool = False,
-    last_progress_at: datetime | None = None,
-    now: datetime | None = None,
-    rules: Sequence[Rule] | None = None,
-) -> TriggerResult:
-    """The severity floor the active trigger rules give these impact facts."""
-    facts = ImpactFacts(
-        arr_at_risk=Decimal(str(arr_at_risk)),
-        users_affected_pct=Decimal(str(users_affected_pct)),
-        data_risk=bool(data_risk),
-        legal_risk=bool(legal_risk),
-        security_risk=bool(security_risk),
-        last_progress_at=last_progress_at,
-        now=now,
-    )
-    return evaluate(active_rules() if rules is None else rules, facts)
-
-
-def policy_for(severity: str, *, tables: PolicyTables | None = None) -> SeverityPolicy:
-    """The policy for ``severity`` (a private copy, calendar and holidays loaded), from
-    ``tables`` when the caller already holds them."""
-    policy = (tables or policy_tables()).policy(severity)
-    if policy is None:
-        raise RuleViolation(
-            f"There is no severity policy {severity!r}; a Policy Admin must create it.", field="severity"
-        )
-    return policy
-
 
 # Fields of a severity policy an editor may change (key and rank identify it).
 POLICY_EDITABLE_FIELDS = (

@@ -14,12 +14,12 @@ from datetime import date, datetime
 from django.db import transaction
 
 from escalations.choices import ChecklistFact
+from escalations.errors import RuleViolation, raise_all
+from escalations.lib.text import long_text_error
 from escalations.models import Incident, Postmortem, PostmortemActionItem, PostmortemStatus
 from escalations.services.checklists import checklist_facts_tick
 from escalations.services.common import audited_delete, audited_save
-from escalations.services.errors import RuleViolation, raise_all
 from escalations.sla.deadlines import WorkingDays, business_days_after
-from escalations.text import long_text_error
 
 # What the RCA page edits on the RCA itself.
 POSTMORTEM_FIELDS = ("summary", "root_cause", "contributing_factors", "what_went_well", "what_went_wrong", "status")

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.db import transaction
 
 from escalations.choices import WORK_QUEUES
+from escalations.errors import RuleViolation
 from escalations.models import StaffProfile
 from escalations.services.common import audited_save
-from escalations.services.errors import RuleViolation
 
 
 def staff_profile_set_timezone(*, user, timezone: str, actor) -> StaffProfile:

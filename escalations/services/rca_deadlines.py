@@ -15,10 +15,10 @@ from django.db import IntegrityError, transaction
 
 from escalations.choices import NotificationChannel
 from escalations.models import Incident, Postmortem, PostmortemActionItem, RcaReminder, ReminderStage
-from escalations.roles import MANAGERS
-from escalations.selectors_rca import overdue_action_items, overdue_postmortems
+from escalations.security.roles import MANAGERS
+from escalations.selectors.rca import overdue_action_items, overdue_postmortems
 from escalations.services.common import audited_create, audited_save
-from escalations.services.escalation import Recipient
+from escalations.services.engine.roster import Recipient
 from escalations.services.notifications import notification_build, notifications_enqueue_on_commit
 
 

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from django.db import transaction
 
-from escalations.access import user_may_change_cases
+from escalations.errors import NotAllowed, RuleViolation
 from escalations.models import Shift
+from escalations.security.access import user_may_change_cases
 from escalations.services.common import audited_save
-from escalations.services.errors import NotAllowed, RuleViolation
 
 
 def _require_rota_editor(actor) -> None:

@@ -12,6 +12,7 @@ from escalations.choices import (
     EventKind,
     SeveritySource,
 )
+from escalations.errors import InvalidTransition, NotAllowed, RuleViolation
 from escalations.models import (
     Escalation,
     EscalationStep,
@@ -20,16 +21,11 @@ from escalations.models import (
     SeverityPolicy,
     TriggerRule,
 )
+from escalations.selectors.policies import policy_for
 from escalations.services.checklists import checklists_instantiate
-from escalations.services.clocks import (
-    SNAPSHOT_FIELDS,
-    incident_save_with_clocks,
-    policy_snapshot,
-)
+from escalations.services.clocks import SNAPSHOT_FIELDS, incident_save_with_clocks, policy_snapshot
 from escalations.services.common import STATE_FIELDS, audited_save, event_record, incident_lock
-from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation
 from escalations.services.intake import check_severity_choice
-from escalations.services.policies import policy_for
 from escalations.sla import severity_rank
 from escalations.sla.sweep import climb_due_at
 

@@ -21,54 +21,47 @@ decision). Every check runs here, so every door (web, API, admin) gets the same 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncWeek
 
-from escalations.access import APPROVE_ESCALATION, incident_may_access
-from escalations.choices import OPEN_STATUSES, ChainTarget, ClockKind, EventKind, NotificationChannel, ValveStatus
+from escalations.choices import OPEN_STATUSES, EventKind, NotificationChannel, ValveStatus
 from escalations.display import person_name
+from escalations.errors import InvalidTransition, NotAllowed, RuleViolation
+from escalations.lib.text import duration_text
 from escalations.models import (
     Breach,
-    CustomerUpdate,
     Escalation,
     EscalationStep,
     ExecutiveEscalationRequest,
     Incident,
-    ResolveCycle,
     ServiceCreditBreach,
     ServiceCreditRequest,
-    ServiceCreditRule,
 )
-from escalations.roles import MANAGERS
-from escalations.services.clocks import incident_pauses, incident_recompute_clocks, snapshot_calendar
+from escalations.security.access import incident_may_access
+from escalations.selectors.valves import (
+    LIVE,
+    CreditWeek,
+    approvers_for,
+    breach_spans,
+    credit_breaches_open,
+    credits_claimed_in_month,
+    decision_refusal,
+    executive_rung,
+    incident_executive_trigger,
+    service_credit_eligibility,
+    service_credits_totals,
+)
+from escalations.services.clocks import incident_recompute_clocks
 from escalations.services.common import audited_insert, audited_save, event_record, incident_lock
-from escalations.services.errors import InvalidTransition, NotAllowed, RuleViolation, ServiceError
-from escalations.services.escalation import Roster, recipients_for, roster_load, step_recipients
+from escalations.services.engine.roster import Roster, recipients_for, roster_load, step_recipients
 from escalations.services.notifications import notification_build, notifications_enqueue_on_commit
-from escalations.services.policies import active_rules
-from escalations.sla import ImpactFacts
-from escalations.sla.credits import (
-    BreachSpan,
-    CreditFigure,
-    CreditRuleTerms,
-    billing_month,
-    credit_figure,
-    month_cap_applied,
-)
 from escalations.sla.sweep import climb_due_at
-from escalations.sla.triggers import Rule, executive_trigger
-from escalations.text import duration_text
 
 NOTICE_CHANNELS = (NotificationChannel.IN_APP, NotificationChannel.EMAIL)
-LIVE = (ValveStatus.PENDING, ValveStatus.APPROVED)
 
 
 def approvals_url() -> str:
@@ -86,22 +79,6 @@ def _reason(text: str | None, *, field: str, what: str) -> str:
 def _may_work(actor, incident: Incident) -> None:
     if not incident_may_access(actor, incident, for_change=True):
         raise NotAllowed("Only someone who may work this case can ask for that.", field=None)
-
-
-def decision_refusal(actor, requested_by_id: int | None) -> ServiceError | None:
-    """Why ``actor`` may not decide a request made by ``requested_by_id`` (None: they
-    may). Managers decide (``approve_escalation``), and never their own request: four
-    eyes, whoever asks, superusers included. The one check of it, for every door and
-    for the approvals page's buttons."""
-    if not (actor.is_active and actor.has_perm(APPROVE_ESCALATION)):
-        return NotAllowed(
-            "Only a Manager may approve or deny this request.", field="decision_reason", code="not_a_manager"
-        )
-    if requested_by_id is not None and actor.pk == requested_by_id:
-        return NotAllowed(
-            "You asked for this yourself: another Manager decides it.", field="decision_reason", code="own_request"
-        )
-    return None
 
 
 def _may_decide(actor, request) -> None:
@@ -125,16 +102,6 @@ def _notify(
     notifications_enqueue_on_commit(audited_insert(rows, actor=actor) if rows else [])
 
 
-def approvers_for(requester) -> list:
-    """Who may decide ``requester``'s request and is told of it: the other active
-    Managers; when the requester is the only one, the active superusers (never the
-    requester). Empty: nobody can decide it yet, and the request says so."""
-    User = get_user_model()
-    others = User.objects.filter(is_active=True).exclude(pk=requester.pk).order_by("pk")
-    managers = list(others.filter(groups__name=MANAGERS).distinct())
-    return managers or list(others.filter(is_superuser=True))
-
-
 def _waiting_note(approvers: list) -> str:
     if approvers:
         return "Waiting for a Manager's approval."
@@ -142,34 +109,6 @@ def _waiting_note(approvers: list) -> str:
 
 
 # --- Executive escalation ------------------------------------------------------------------
-
-
-def executive_rung(incident: Incident) -> EscalationStep | None:
-    """The executive rung of the case's chain, when its policy allows one."""
-    step = (
-        EscalationStep.objects.filter(policy_id=incident.policy_id, target=ChainTarget.EXECUTIVE)
-        .order_by("level")
-        .first()
-    )
-    if step is None or not incident.policy.chain_may_reach(step.target):
-        return None
-    return step
-
-
-def incident_executive_trigger(
-    incident: Incident, *, now: datetime, rules: Sequence[Rule] | None = None
-) -> Rule | None:
-    """The objective trigger of the case's policy that holds now, if any."""
-    facts = ImpactFacts(
-        arr_at_risk=Decimal(incident.arr_at_risk),
-        users_affected_pct=Decimal(incident.users_affected_pct),
-        data_risk=incident.data_risk,
-        legal_risk=incident.legal_risk,
-        security_risk=incident.security_risk,
-        last_progress_at=incident.last_progress_at,
-        now=now,
-    )
-    return executive_trigger(active_rules() if rules is None else rules, facts, severity=incident.severity)
 
 
 def _executive_check(incident: Incident) -> EscalationStep:
@@ -354,75 +293,6 @@ def executive_escalation_decide(
 # --- Service credits -------------------------------------------------------------------------
 
 
-def credit_terms(tier: str) -> CreditRuleTerms | None:
-    rule = ServiceCreditRule.objects.filter(tier=tier).first()
-    return None if rule is None else CreditRuleTerms(rule.percent_per_hour, rule.cap_percent)
-
-
-def breach_spans(incident: Incident, breaches: Sequence[Breach]) -> dict[int, BreachSpan]:
-    """Each breach's due time and when its promise was kept late (None: still unkept):
-    the acknowledgement; the resolve cycle's end; the first customer update after the
-    due time (or the case resolved first); the handoff's answer. Two queries."""
-    cycles = list(ResolveCycle.objects.filter(incident=incident).values_list("number", "ended_at"))
-    ended = {number: end for number, end in cycles}
-    updates = list(
-        CustomerUpdate.objects.filter(incident=incident).order_by("posted_at").values_list("posted_at", flat=True)
-    )
-    spans: dict[int, BreachSpan] = {}
-    for breach in breaches:
-        kept: datetime | None = None
-        if breach.kind == ClockKind.ACK:
-            kept = incident.acknowledged_at
-        elif breach.kind == ClockKind.RESOLVE:
-            kept = ended.get(breach.cycle)
-        elif breach.kind == ClockKind.UPDATE:
-            later = [t for t in updates if t >= breach.due_at]
-            later += [end for end in ended.values() if end is not None and end >= breach.due_at]
-            kept = min(later, default=None)
-        elif breach.kind == ClockKind.HANDOFF and breach.handoff is not None:
-            kept = breach.handoff.responded_at
-        spans[breach.pk] = BreachSpan(due_at=breach.due_at, kept_at=kept)
-    return spans
-
-
-def service_credit_eligibility(*, incident: Incident, breaches: Sequence[Breach], now: datetime) -> CreditFigure:
-    """What ``breaches`` of the case earn its customer under their tier's rule now,
-    within what the cap leaves of this billing month after the case's live requests."""
-    spans = breach_spans(incident, breaches)
-    terms = credit_terms(incident.customer.tier)
-    figure = credit_figure(
-        spans.values(),
-        terms=terms,
-        monthly_fee=incident.customer.monthly_fee,
-        now=now,
-        pauses=incident_pauses(incident),
-        calendar=snapshot_calendar(incident.calendar_snapshot),
-    )
-    return month_cap_applied(
-        figure, terms=terms, monthly_fee=incident.customer.monthly_fee, already=credits_claimed_in_month(incident, now)
-    )
-
-
-def credits_claimed_in_month(incident: Incident, at: datetime) -> Decimal:
-    """The amounts of the case's live (pending or approved) requests made in the billing
-    month of ``at``."""
-    starts, ends = billing_month(at)
-    total = ServiceCreditRequest.objects.filter(
-        incident=incident, status__in=LIVE, requested_at__gte=starts, requested_at__lt=ends
-    ).aggregate(total=Sum("amount"))["total"]
-    return total or Decimal("0.00")
-
-
-def credit_breaches_open(incident: Incident) -> list[Breach]:
-    """The case's breaches no live (pending or approved) request already claims."""
-    return list(
-        Breach.objects.filter(incident=incident)
-        .exclude(credit_links__request__status__in=LIVE)
-        .select_related("handoff")
-        .order_by("detected_at", "pk")
-    )
-
-
 def _amount(value) -> Decimal:
     try:
         amount = Decimal(str(value)).quantize(Decimal("0.01"))
@@ -556,59 +426,6 @@ def service_credit_decide(
             actor=actor, now=now,
         )  # fmt: skip
         return request
-
-
-@dataclass(frozen=True)
-class CreditWeek:
-    """One ISO week's service credits (Monday 00:00 UTC onwards): requested in the week,
-    and approved in the week (by when the Manager approved). Drills never count."""
-
-    week: date
-    requested_count: int
-    requested_amount: Decimal
-    approved_count: int
-    approved_amount: Decimal
-
-
-def _monday(at: datetime) -> date:
-    day = at.astimezone(UTC).date()
-    return day - timedelta(days=day.weekday())
-
-
-def service_credits_totals(starts_at: datetime, ends_at: datetime) -> list[CreditWeek]:
-    """Service credits per ISO week in [starts_at, ends_at), every week listed (zeros
-    included), oldest first. Two aggregate queries."""
-    real = ServiceCreditRequest.objects.filter(incident__is_drill=False)
-    requested = {
-        row["week"].date(): row
-        for row in real.filter(requested_at__gte=starts_at, requested_at__lt=ends_at)
-        .annotate(week=TruncWeek("requested_at", tzinfo=UTC))
-        .values("week")
-        .annotate(n=Count("pk"), total=Sum("amount"))
-    }
-    approved = {
-        row["week"].date(): row
-        for row in real.filter(status=ValveStatus.APPROVED, decided_at__gte=starts_at, decided_at__lt=ends_at)
-        .annotate(week=TruncWeek("decided_at", tzinfo=UTC))
-        .values("week")
-        .annotate(n=Count("pk"), total=Sum("amount"))
-    }
-    weeks: list[CreditWeek] = []
-    week, last = _monday(starts_at), _monday(ends_at - timedelta(microseconds=1))
-    zero = Decimal("0.00")
-    while week <= last:
-        asked, granted = requested.get(week, {}), approved.get(week, {})
-        weeks.append(
-            CreditWeek(
-                week=week,
-                requested_count=asked.get("n", 0),
-                requested_amount=asked.get("total") or zero,
-                approved_count=granted.get("n", 0),
-                approved_amount=granted.get("total") or zero,
-            )
-        )
-        week += timedelta(days=7)
-    return weeks
 
 
 __all__ = [

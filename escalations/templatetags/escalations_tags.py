@@ -18,9 +18,9 @@ from django.utils.safestring import SafeString, mark_safe
 
 from escalations.choices import EventKind
 from escalations.display import labelled_changes, person_name
+from escalations.lib.text import duration_text
 from escalations.models import Incident
 from escalations.sla import ClockState, stopped_in_time, stored_status
-from escalations.text import duration_text
 
 register = template.Library()
 
@@ -132,7 +132,7 @@ def state_clock(state: ClockState, *, breached_at: datetime | None = None) -> Cl
 
 @register.simple_tag
 def form_token() -> SafeString:
-    """A workspace form's one-time token (escalations.middleware.OnceFormMiddleware)."""
+    """A workspace form's one-time token (escalations.accounts.middleware.OnceFormMiddleware)."""
     return format_html('<input type="hidden" name="form_token" value="{}">', uuid.uuid4())
 
 

@@ -16,11 +16,12 @@ from django.utils import timezone
 
 from escalations.choices import Stage
 from escalations.display import person_name
-from escalations.forms import PersonChoiceField
+from escalations.forms.cases import PersonChoiceField
 from escalations.lib.spreadsheet import CsvRows
+from escalations.lib.text import duration_text
 from escalations.models import Team
 from escalations.models.cases import reference_for
-from escalations.selectors_audit import (
+from escalations.selectors.audit import (
     DEFAULT_PING_PONG_WINDOW,
     OUTCOME_LABELS,
     OUTCOMES,
@@ -32,7 +33,6 @@ from escalations.selectors_audit import (
     handoff_chain,
     packet_quality,
 )
-from escalations.text import duration_text
 from escalations.views.common import login_required, require_manager_pages
 
 PAGE_SIZE = 50

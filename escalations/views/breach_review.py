@@ -13,10 +13,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from escalations.choices import ClockKind, SeverityKey
+from escalations.errors import ServiceError
 from escalations.models import BreachCauseOption, Team
-from escalations.selectors_causes import NO_SUGGESTION, BreachReviewFilters, breach_review_list
+from escalations.selectors.causes import NO_SUGGESTION, BreachReviewFilters, breach_review_list
 from escalations.services.breach_causes import CausePick, breach_causes_confirm
-from escalations.services.errors import ServiceError
 from escalations.views.common import login_required, require_manager_pages, safe_next
 
 PAGE_SIZE = 50

@@ -11,14 +11,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from escalations import forms as f
 from escalations.choices import STAGE_ORDER, HandoffStatus
-from escalations.forms_valves import CreditRequestForm, ExecutiveRequestForm
+from escalations.forms import cases as f
+from escalations.forms.valves import CreditRequestForm, ExecutiveRequestForm
 from escalations.models import CustomerUpdate, Incident
-from escalations.selectors import TIMELINE_FILTERS, handoffs_mark_expired, incident_detail, incident_timeline
-from escalations.selectors_valves import case_valves
+from escalations.selectors.cases import TIMELINE_FILTERS, handoffs_mark_expired, incident_detail, incident_timeline
+from escalations.selectors.clocks import incident_clocks
+from escalations.selectors.valves import case_valves
 from escalations.services import VersionConflict
-from escalations.services.clocks import incident_clocks
 from escalations.services.handoffs import may_answer, may_cancel
 from escalations.templatetags.escalations_tags import state_clock
 from escalations.views.common import login_required

@@ -19,9 +19,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from escalations import forms as f
+from escalations.forms import cases as f
 from escalations.models import ChecklistItem, HandoffPacket, Incident
-from escalations.selectors import (
+from escalations.selectors.cases import (
     handoff_get_for_user,
     incident_get_for_user,
 )

@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from escalations.access import may_see_manager_pages, user_is_staff_member
+from escalations.security.access import may_see_manager_pages, user_is_staff_member
 
 __all__ = ["login_required", "require_manager_pages", "require_perm", "safe_next"]
 

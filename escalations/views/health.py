@@ -22,8 +22,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from config.celery import app as celery_app
-from escalations.outages import CACHE
-from escalations.services.sweep_health import sweep_status
+from escalations.lib.outages import CACHE
+from escalations.services.engine.health import sweep_status
 
 # A probe waits at most this for the broker: monitors time out too.
 BROKER_PROBE_TIMEOUT_SECONDS = 1.0

@@ -2,7 +2,7 @@
 marked "New" until read or acknowledged, each with a one-click acknowledge (of the case
 while it is unacknowledged, else of the escalation that paged them); "Mark all read";
 drill pages apart; and the handoffs waiting for their answer. Answering an escalation's
-page answers its rung (escalations.services.chain)."""
+page answers its rung (escalations.services.engine.chain)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from django.views.decorators.http import require_POST
 
 from escalations.choices import NotificationChannel
 from escalations.models import Notification
-from escalations.selectors import handoff_inbox, handoffs_mark_expired
-from escalations.services.chain import PagesAnswered, pages_acknowledge
+from escalations.selectors.cases import handoff_inbox, handoffs_mark_expired
+from escalations.services.engine.chain import PagesAnswered, pages_acknowledge
 from escalations.views.common import login_required, require_perm
 
 PAGE_SIZE = 50

@@ -8,10 +8,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from escalations.access import may_start_drill
-from escalations.forms import ImpactPreviewForm, IntakeForm, put_service_error
+from escalations.forms.cases import ImpactPreviewForm, IntakeForm, put_service_error
+from escalations.security.access import may_start_drill
+from escalations.selectors.policies import triggers_evaluate
 from escalations.services import ServiceError, incident_create
-from escalations.services.policies import triggers_evaluate
 from escalations.sla import TriggerResult
 from escalations.views.common import case_url, login_required, require_perm
 

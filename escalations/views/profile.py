@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from escalations.forms import ProfileForm, put_service_error
+from escalations.forms.cases import ProfileForm, put_service_error
 from escalations.models import StaffProfile
 from escalations.services import ServiceError
 from escalations.services.profiles import staff_profile_set_timezone

@@ -10,12 +10,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from escalations.access import user_is_staff_member
 from escalations.choices import FIRST_WORK_QUEUE, WORK_QUEUES
 from escalations.filtersets import IncidentFilterSet
-from escalations.forms import fast_select
+from escalations.forms.cases import fast_select
 from escalations.models import StaffProfile
-from escalations.selectors import queue_list
+from escalations.security.access import user_is_staff_member
+from escalations.selectors.cases import queue_list
 from escalations.services.profiles import staff_profile_set_queue
 from escalations.views.common import login_required
 

@@ -12,20 +12,20 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from escalations.access import may_edit_postmortem
 from escalations.choices import ClockKind
-from escalations.forms import put_service_error, workers
-from escalations.forms_rca import ActionItemFormSet, PostmortemForm, share_owner_choices
+from escalations.errors import ServiceError
+from escalations.forms.cases import put_service_error, workers
+from escalations.forms.rca import ActionItemFormSet, PostmortemForm, share_owner_choices
 from escalations.models import Incident, Postmortem, PostmortemStatus
-from escalations.selectors import incident_get_for_user
-from escalations.selectors_rca import (
+from escalations.security.access import may_edit_postmortem
+from escalations.selectors.cases import incident_get_for_user
+from escalations.selectors.rca import (
     breach_causes,
     open_postmortems,
     overdue_action_items,
     postmortem_page_get,
     rca_timeline,
 )
-from escalations.services.errors import ServiceError
 from escalations.services.postmortems import postmortem_write
 from escalations.views.common import login_required, require_manager_pages
 

@@ -1,4 +1,4 @@
-"""The weekly review page: the chosen ISO week and the 12 before it (escalations.review
+"""The weekly review page: the chosen ISO week and the 12 before it (escalations.reporting.review
 computes every figure). Charts are drawn by a static script from data in json_script;
 every chart is also a table."""
 
@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from escalations.choices import ClockKind, Sentiment, SeverityKey, Stage
-from escalations.review import (
+from escalations.reporting.review import (
     ALL,
     DEFINITIONS,
     SEVERITY_KEYS,
@@ -18,7 +18,7 @@ from escalations.review import (
     last_complete_week,
     review_figures,
 )
-from escalations.selectors_rca import overdue_action_items, overdue_postmortems
+from escalations.selectors.rca import overdue_action_items, overdue_postmortems
 from escalations.sla.weeks import week_parse
 from escalations.views.common import login_required, require_manager_pages
 

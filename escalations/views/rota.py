@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from escalations import forms as f
+from escalations.forms import cases as f
 from escalations.models import Shift
 from escalations.services import ServiceError
 from escalations.services.rota import shift_cover, shift_swap

@@ -10,10 +10,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from escalations import forms as f
 from escalations.choices import OPEN_STATUSES, HandoffStatus
+from escalations.forms import cases as f
 from escalations.models import CustomerUpdate, HandoffPacket, Incident
-from escalations.selectors import incident_detail, incident_list
+from escalations.selectors.cases import incident_detail, incident_list
 from escalations.services import ServiceError, VersionConflict, handoff_offer
 from escalations.views.case_page import packet_initial
 from escalations.views.cases import CONFLICT_MESSAGE

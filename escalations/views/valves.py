@@ -11,16 +11,19 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from escalations.access import APPROVE_ESCALATION
-from escalations.forms import put_service_error
-from escalations.forms_valves import CreditRequestForm, DecisionForm, ExecutiveRequestForm
+from escalations.forms.cases import put_service_error
+from escalations.forms.valves import CreditRequestForm, DecisionForm, ExecutiveRequestForm
 from escalations.models import ExecutiveEscalationRequest, ServiceCreditRequest
-from escalations.selectors import incident_get_for_user
-from escalations.selectors_valves import credit_requests_pending, executive_requests_pending
+from escalations.security.access import APPROVE_ESCALATION
+from escalations.selectors.cases import incident_get_for_user
+from escalations.selectors.valves import (
+    credit_breaches_open,
+    credit_requests_pending,
+    decision_refusal,
+    executive_requests_pending,
+)
 from escalations.services import ServiceError
 from escalations.services.valves import (
-    credit_breaches_open,
-    decision_refusal,
     executive_escalation_decide,
     executive_escalation_request,
     service_credit_decide,

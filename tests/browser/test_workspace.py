@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from escalations.models import Incident
 from escalations.services import customer_update_post, incident_acknowledge, incident_create, incident_pause
-from escalations.services.sweep import sweep_run
+from escalations.services.engine.sweep import sweep_run
 from tests.browser.conftest import SCREENSHOTS
 from tests.factories import CustomerFactory
 

@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
-from escalations.services.security import token_create
+from escalations.services.tokens import token_create
 from tests.conftest import T0
 
 

@@ -43,7 +43,7 @@ from escalations.services import (
     system_user,
 )
 from escalations.services.common import audited_create, audited_save
-from escalations.services.security import token_create
+from escalations.services.tokens import token_create
 from tests.factories import TeamFactory, UserFactory
 
 
@@ -186,7 +186,7 @@ def every_row(make_incident, agent, other_agent, team, now):
     audited_create(Holiday, history_user=system, calendar=calendar, date=now.date(), name="Demo day")
     token_create(user=agent, actor=agent, name="Demo token")  # an ApiToken and an AccessEvent
     _valve_rows(make_incident, incident, breach, agent=agent, team=team, now=now)
-    from escalations.review import review_weeks_keep
+    from escalations.services.review_weeks import review_weeks_keep
 
     review_weeks_keep(now=now)  # the weekly review keeps the weeks before ``now``
     return incident
@@ -582,7 +582,7 @@ def test_estimated_count_paginator_uses_the_planner_estimate_only_on_big_unfilte
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from escalations import pagination as base
+    from escalations.lib import pagination as base
 
     for n in range(3):
         make_incident(title=f"Case {n}")

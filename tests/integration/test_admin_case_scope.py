@@ -36,8 +36,8 @@ from escalations.services import (
     incident_resume,
 )
 from escalations.services.common import audited_create
+from escalations.services.engine.sweep import sweep_run
 from escalations.services.postmortems import ActionItemInput, postmortem_write
-from escalations.services.sweep import sweep_run
 from escalations.services.valves import executive_escalation_request, service_credit_request
 from tests.factories import TeamFactory, UserFactory
 

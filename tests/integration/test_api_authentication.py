@@ -18,9 +18,9 @@ from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from rest_framework import exceptions
 
 from escalations.api.authentication import TokenAuthentication
-from escalations.backends import RoleBackend
 from escalations.models import ApiToken
-from escalations.services.security import token_create
+from escalations.security.backends import RoleBackend
+from escalations.services.tokens import token_create
 from tests.integration.api_support import client_for
 
 pytestmark = pytest.mark.django_db

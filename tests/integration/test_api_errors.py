@@ -13,7 +13,7 @@ from rest_framework import exceptions
 from rest_framework.test import APIClient
 
 from escalations.api.errors import api_exception_handler, flatten_detail
-from escalations.services.errors import NotAllowed, RuleViolation, VersionConflict
+from escalations.errors import NotAllowed, RuleViolation, VersionConflict
 from tests.integration.api_support import _api_test_env, assert_error, client_for
 
 __all__ = ["_api_test_env"]

@@ -25,6 +25,7 @@ from escalations.api.serializers import IncidentOut
 from escalations.api.views.base import incident_queryset
 from escalations.choices import PauseReason
 from escalations.models import Incident
+from escalations.selectors.clocks import pauses_by_incident
 from escalations.services import (
     incident_acknowledge,
     incident_pause,
@@ -33,7 +34,6 @@ from escalations.services import (
     incident_resume,
     incident_update,
 )
-from escalations.services.clocks import pauses_by_incident
 from tests.checklists_support import complete_checklist
 
 pytestmark = pytest.mark.django_db

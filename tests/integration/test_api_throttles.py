@@ -14,7 +14,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from escalations.api import throttles
-from escalations.outages import CACHE
+from escalations.lib.outages import CACHE
 from tests.engine_support import RedisServer, redis_cache_url
 from tests.integration.api_support import _api_test_env, assert_error, client_for, clock
 
@@ -154,7 +154,7 @@ def test_with_the_cache_down_requests_go_through_and_failures_are_logged_once(
     bot.credentials(HTTP_AUTHORIZATION=f"Token {out.getvalue().strip()}")
     staff = client_for(agent)
     redis_cache.stop()
-    caplog.set_level(logging.WARNING, logger="escalations.outages")
+    caplog.set_level(logging.WARNING, logger="escalations.lib.outages")
     signal = {"title": "Error rate > 5 %", "customer": customer.pk, "channel": "monitoring", "users_affected_pct": "12"}
     for i in range(5):  # over every rate: the intake and user throttles are open
         response = bot.post(INTAKE, {**signal, "external_id": f"down-{i}"}, format="json")

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
 
-from escalations.backends import RoleBackend
+from escalations.security.backends import RoleBackend
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()

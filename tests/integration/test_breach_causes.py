@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from escalations.choices import BreachCause, ClockKind, EventKind, Stage
+from escalations.errors import NotAllowed, RuleViolation, ServiceError
 from escalations.models import Breach, BreachCauseOption, CaseEvent, StaffProfile
 from escalations.services import (
     handoff_offer,
@@ -25,8 +26,7 @@ from escalations.services import (
     incident_resume,
 )
 from escalations.services.breach_causes import CausePick, breach_cause_confirm, breach_causes_confirm
-from escalations.services.errors import NotAllowed, RuleViolation, ServiceError
-from escalations.services.sweep import sweep_run
+from escalations.services.engine.sweep import sweep_run
 from tests.engine_support import bulk_due_cases, oncall_fixture  # noqa: F401
 from tests.factories import TeamFactory
 
@@ -486,7 +486,7 @@ def test_policy_admins_edit_the_list_audited_and_never_delete(client, policy_adm
 
 
 def test_weekly_metrics_count_breaches_by_confirmed_cause(queue, manager, now):
-    from escalations.metrics import weekly_metrics
+    from escalations.reporting.metrics import weekly_metrics
     from escalations.sla.weeks import week_parse
 
     breach_cause_confirm(breach=queue["plain"], cause="capacity", note="", actor=manager, now=now + 50 * M)

@@ -21,10 +21,10 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from escalations import roles
-from escalations.access import incident_may_access
 from escalations.choices import NotificationChannel
 from escalations.models import ChecklistItem, HandoffPacket, Incident, Notification
+from escalations.security import roles
+from escalations.security.access import incident_may_access
 from escalations.services import handoff_offer, incident_create
 from escalations.services.common import audited_create
 from tests.conftest import T0

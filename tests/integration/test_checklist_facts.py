@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from escalations.choices import ChecklistFact
+from escalations.errors import RuleViolation
 from escalations.models import ChecklistItem
 from escalations.services import (
     checklist_item_set_done,
@@ -16,7 +17,6 @@ from escalations.services import (
     incident_acknowledge,
     incident_update,
 )
-from escalations.services.errors import RuleViolation
 
 pytestmark = pytest.mark.django_db
 

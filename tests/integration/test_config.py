@@ -79,7 +79,7 @@ def test_cache_url_gives_every_process_one_shared_cache():
 
 
 def test_deploy_check_warns_about_a_per_process_cache(settings):
-    from escalations.checks import shared_cache_check
+    from escalations.security.checks import shared_cache_check
 
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     assert [m.id for m in shared_cache_check(None)] == ["escalations.W001"]

@@ -1,4 +1,4 @@
-"""The list's readers: escalations.pagination.RowsPaginator (a page's ids, then its
+"""The list's readers: escalations.lib.pagination.RowsPaginator (a page's ids, then its
 rows), incident_rows_by_id (one statement read by escalations.fastpath.fetch_rows, with
 psycopg's own timestamp loader, on PostgreSQL), and the incident filterset's cheap
 per-request copy of its filters and form fields."""
@@ -15,10 +15,10 @@ from django.test.utils import CaptureQueriesContext
 from escalations.api.incident_json import ROW_COLUMNS, incident_rows, incident_rows_by_id
 from escalations.fastpath import fetch_rows
 from escalations.filtersets import IncidentFilterSet
+from escalations.lib.pagination import RowsPaginator
 from escalations.models import Incident
-from escalations.pagination import RowsPaginator
+from escalations.selectors.clocks import pauses_by_incident
 from escalations.services import incident_acknowledge, incident_pause, incident_resume
-from escalations.services.clocks import pauses_by_incident
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.db import connection
 
-from escalations import roles
 from escalations.models import DigestDelivery, DigestSchedule, Postmortem, PostmortemActionItem, StaffProfile
+from escalations.security import roles
 from escalations.services.common import audited_create, audited_save, system_user
 from escalations.services.digest import digest_content, digest_deliver, digest_schedule_get, digest_send_due
 from escalations.services.incidents import incident_resolve

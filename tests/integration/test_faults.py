@@ -22,7 +22,7 @@ from django.utils import timezone
 from escalations.choices import EventKind, NotificationChannel, NotificationStatus
 from escalations.models import Breach, CaseEvent, Escalation, Incident, Notification, SweepHeartbeat
 from escalations.services import customer_update_post, incident_acknowledge
-from escalations.services.sweep import sweep_run
+from escalations.services.engine.sweep import sweep_run
 from escalations.tasks import sweep_breaches
 from tests.engine_support import (  # noqa: F401
     Receiver,
@@ -101,7 +101,7 @@ def test_broker_down_while_cases_become_overdue_and_staff_keep_saving(
         incident_acknowledge(incident=worked, actor=agent, now=timezone.now())
         slowest = max(slowest, time.monotonic() - started)
         # The first write pays one failed connection attempt; the next ones skip
-        # publishing while the broker is known to be down (escalations.outages.BROKER).
+        # publishing while the broker is known to be down (escalations.lib.outages.BROKER).
         assert slowest < 5, f"a web write took {slowest:.1f} s with the broker down"
         time.sleep(5)  # deadlines pass while the broker is still down
         # The beat, unable to publish the sweep, runs it itself: breaches are on time and

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from django.utils import timezone
 
-from escalations.outages import CACHE
-from escalations.services.sweep import sweep_run
+from escalations.lib.outages import CACHE
+from escalations.services.engine.sweep import sweep_run
 from tests.engine_support import (  # noqa: F401
     RedisServer,
     private_redis_fixture,

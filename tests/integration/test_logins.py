@@ -26,10 +26,10 @@ from django.utils import timezone
 from knox.crypto import hash_token
 from rest_framework.test import APIClient
 
-from escalations import roles
-from escalations.lockout import client_ip
+from escalations.accounts.lockout import client_ip
 from escalations.models import AccessAction, AccessEvent, ApiToken
-from escalations.services.security import token_create
+from escalations.security import roles
+from escalations.services.tokens import token_create
 from tests.conftest import T0
 from tests.factories import UserFactory
 from tests.integration.api_support import _api_test_env, assert_error

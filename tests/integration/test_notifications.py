@@ -14,7 +14,7 @@ from django.core import mail
 from escalations.choices import NotificationChannel, NotificationStatus
 from escalations.models import Notification, Team
 from escalations.services.common import system_user
-from escalations.services.escalation import Recipient
+from escalations.services.engine.roster import Recipient
 from escalations.services.notifications import (
     backoff_seconds,
     notification_build,

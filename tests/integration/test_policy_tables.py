@@ -29,10 +29,9 @@ from escalations.models import (
     SOPTemplate,
     TriggerRule,
 )
+from escalations.selectors.policies import policy_for, policy_tables, policy_tables_clear
 from escalations.services import RuleViolation
 from escalations.services.common import audited_create, audited_insert, audited_save, event_build
-from escalations.services.policies import policy_for
-from escalations.services.policy_tables import policy_tables, policy_tables_clear
 from tests.integration.test_admin import admin_url, form_data, login
 
 pytestmark = pytest.mark.django_db

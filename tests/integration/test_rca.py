@@ -285,7 +285,7 @@ def test_the_rca_page_per_role(client, personas, case_people, role):
 
 
 def test_an_engineer_not_on_the_case_gets_404(client, s2_resolved, playbook):
-    from escalations.roles import ENGINEERS
+    from escalations.security.roles import ENGINEERS
     from tests.conftest import _persona
 
     stranger = _persona("sam_engineer", ENGINEERS)

@@ -1,4 +1,4 @@
-"""escalations.review and the weekly review page: every figure against a hand-computed
+"""escalations.reporting.review and the weekly review page: every figure against a hand-computed
 fixture (pauses, a reopen, a severity change, a business-hours case, a drill that never
 counts), and the page's query count, constant in the number of cases.
 
@@ -34,7 +34,7 @@ from django.urls import reverse
 
 from escalations.choices import BreachCause, ClockKind, Sentiment, Stage
 from escalations.models import CustomerUpdate, Escalation, Incident, ReviewWeek
-from escalations.review import ALL, Percentile, last_complete_week, review_figures, review_weeks
+from escalations.reporting.review import ALL, Percentile, last_complete_week, review_figures, review_weeks
 from escalations.services import incident_acknowledge
 from tests.review_support import LAST, WEEK, H, M, at, breach, build_week_of_cases
 
@@ -249,7 +249,7 @@ def test_a_complete_week_is_kept_and_the_current_week_is_not(week_of_cases, agen
 
 def test_the_beat_keeps_the_complete_weeks_so_no_view_computes_them(week_of_cases, client, manager):
     from config.beat import BEAT_SCHEDULE
-    from escalations.review import review_weeks_keep
+    from escalations.services.review_weeks import review_weeks_keep
     from escalations.tasks import keep_review_weeks
 
     assert BEAT_SCHEDULE["keep-review-weeks"]["task"] == keep_review_weeks.name

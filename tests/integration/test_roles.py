@@ -1,4 +1,4 @@
-"""escalations.roles: the five groups and their permissions after migrations, and the
+"""escalations.security.roles: the five groups and their permissions after migrations, and the
 role × action matrix for the services whose rules depend on permissions."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from escalations import roles
 from escalations.choices import Stage
-from escalations.roles import ROLE_PERMISSIONS
+from escalations.security import roles
+from escalations.security.roles import ROLE_PERMISSIONS
 from escalations.services import (
     NotAllowed,
     RuleViolation,

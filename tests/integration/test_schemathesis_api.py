@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from escalations import roles
 from escalations.models import ChecklistItem
+from escalations.security import roles
 from escalations.services import handoff_offer
 from tests.conftest import T0
 from tests.factories import UserFactory

@@ -9,10 +9,11 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from escalations import roles
 from escalations.choices import HandoffStatus, Status
-from escalations.management.demo import CASES, USERS
+from escalations.management.demo import USERS
+from escalations.management.demo_cases import CASES
 from escalations.models import CaseEvent, HandoffPacket, Incident, Shift, Team
+from escalations.security import roles
 
 
 def row_counts() -> dict[str, int]:

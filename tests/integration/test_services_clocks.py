@@ -9,8 +9,9 @@ import pytest
 
 from escalations.choices import PauseReason
 from escalations.models import Incident, SeverityPolicy
+from escalations.selectors.clocks import incident_clocks
 from escalations.services import incident_acknowledge, incident_pause
-from escalations.services.clocks import incident_clocks, incident_recompute_clocks
+from escalations.services.clocks import incident_recompute_clocks
 from escalations.services.common import audited_save
 from escalations.sla import ClockStatus
 

@@ -579,7 +579,7 @@ def test_moving_back_with_a_reason_is_on_the_timeline(make_incident, agent, mana
 
 
 def test_a_stage_reason_too_long_for_the_timeline_is_refused(make_incident, agent, now):
-    from escalations.services.incidents import STAGE_REASON_MAX
+    from escalations.services.case_edits import STAGE_REASON_MAX
 
     incident = s1_in_verify(make_incident, agent, now)
     with pytest.raises(RuleViolation) as refused:

@@ -40,10 +40,10 @@ from escalations.services import (
     incident_resolve,
     incident_resume,
 )
-from escalations.services import sweep as sweep_module
 from escalations.services.common import system_user
-from escalations.services.sweep import sweep_run
-from escalations.services.sweep_health import sweep_status
+from escalations.services.engine import sweep as sweep_module
+from escalations.services.engine.health import sweep_status
+from escalations.services.engine.sweep import sweep_run
 from tests.checklists_support import complete_checklist
 from tests.engine_support import oncall_fixture, roster  # noqa: F401
 from tests.factories import UserFactory
@@ -264,7 +264,7 @@ def test_a_severity_change_moves_the_wait_of_an_unanswered_rung_only(make_incide
 
 
 def incident_acknowledge_rung(incident, person, at):
-    from escalations.services.chain import pages_acknowledge
+    from escalations.services.engine.chain import pages_acknowledge
 
     page = Notification.objects.get(incident=incident, recipient=person, channel="in_app", escalation__isnull=False)
     pages_acknowledge(user=person, now=at, page=page.pk)
@@ -494,7 +494,7 @@ def test_sweep_touches_only_due_rows(make_incident, now, team, oncall):
 
 def test_sweep_raises_cases_idle_past_a_no_progress_rule(make_incident, now):
     from escalations.models import TriggerRule
-    from escalations.services.sweep import sweep_run
+    from escalations.services.engine.sweep import sweep_run
 
     TriggerRule.objects.create(name="Idle for 2 hours", kind="no_progress", threshold=120, severity="S1")
     idle = make_incident()  # S2

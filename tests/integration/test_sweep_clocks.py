@@ -34,7 +34,7 @@ from escalations.services import (
     incident_pause,
     incident_resume,
 )
-from escalations.services.sweep import sweep_run
+from escalations.services.engine.sweep import sweep_run
 from escalations.sla import Calendar, Pause, due_at, warn_at
 
 pytestmark = pytest.mark.django_db

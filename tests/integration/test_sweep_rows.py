@@ -12,7 +12,7 @@ import pytest
 from escalations.fastpath import writes
 from escalations.models import Breach, CaseEvent, Escalation, Incident, Notification, SlaWarning
 from escalations.services.common import system_user
-from escalations.services.sweep import sweep_run
+from escalations.services.engine.sweep import sweep_run
 from tests.engine_support import oncall_fixture, roster  # noqa: F401
 
 M = timedelta(minutes=1)

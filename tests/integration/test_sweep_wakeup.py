@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from escalations.models import Incident, SweepHeartbeat
 from escalations.services import handoff_offer, incident_acknowledge, incident_pause
-from escalations.services.sweep import sweep_run
-from escalations.services.sweep_wakeup import (
+from escalations.services.engine.sweep import sweep_run
+from escalations.services.engine.wakeup import (
     WAKEUP_TICK,
     sweep_next_check_after,
     sweep_wakeup_claim,

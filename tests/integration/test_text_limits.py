@@ -13,10 +13,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from escalations.lib.text import MAX_LONG_TEXT
 from escalations.models import HandoffPacket, Incident
 from escalations.services import RuleViolation, handoff_accept, handoff_offer, incident_acknowledge
 from escalations.services.common import audited_insert, audited_save, text_limits_check
-from escalations.text import MAX_LONG_TEXT
 from tests.integration.api_support import client_for, row_counts
 
 pytestmark = pytest.mark.django_db

@@ -24,6 +24,7 @@ from escalations.models import (
     ServiceCreditRequest,
     ServiceCreditRule,
 )
+from escalations.selectors.valves import service_credit_eligibility, service_credits_totals
 from escalations.services import (
     NotAllowed,
     RuleViolation,
@@ -33,14 +34,12 @@ from escalations.services import (
     incident_pause,
     incident_resume,
 )
-from escalations.services.sweep import sweep_run
+from escalations.services.engine.sweep import sweep_run
 from escalations.services.valves import (
     executive_escalation_decide,
     executive_escalation_request,
     service_credit_decide,
-    service_credit_eligibility,
     service_credit_request,
-    service_credits_totals,
 )
 from tests.engine_support import shift
 from tests.factories import UserFactory

@@ -13,9 +13,9 @@ from django.apps import apps
 from escalations.choices import ChainTarget, NotificationChannel
 from escalations.models import Escalation, EscalationStep, Notification
 from escalations.services import incident_acknowledge
-from escalations.services.chain import pages_acknowledge
 from escalations.services.common import system_user
-from escalations.services.sweep import sweep_run
+from escalations.services.engine.chain import pages_acknowledge
+from escalations.services.engine.sweep import sweep_run
 from tests.engine_support import oncall_fixture  # noqa: F401
 from tests.factories import UserFactory
 

@@ -30,7 +30,7 @@ from escalations.services import (
     incident_pause,
     incident_update,
 )
-from escalations.services.sweep import sweep_run
+from escalations.services.engine.sweep import sweep_run
 from tests.checklists_support import complete_checklist
 from tests.conftest import T0
 from tests.engine_support import oncall_fixture  # noqa: F401

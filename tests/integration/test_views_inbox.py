@@ -1,7 +1,7 @@
 """The paging inbox: unread pages say "New"; "Mark all read" marks the signed-in
 person's in-app pages read (and nobody else's), with history naming them; answering an
 escalation's page — "Acknowledge" on it, or "Mark all read" — acknowledges its rung, so
-the chain stops climbing on its timer (escalations.services.chain)."""
+the chain stops climbing on its timer (escalations.services.engine.chain)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.urls import reverse
 from escalations.choices import EventKind, NotificationChannel
 from escalations.models import CaseEvent, Escalation, Incident, Notification
 from escalations.services import incident_acknowledge
-from escalations.services.sweep import sweep_run
+from escalations.services.engine.sweep import sweep_run
 from tests.engine_support import oncall_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db

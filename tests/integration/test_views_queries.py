@@ -23,7 +23,7 @@ from tests.conftest import T0
 pytestmark = pytest.mark.django_db
 
 
-# Queue: session, user, profile (time zone), permissions (one query: escalations.backends),
+# Queue: session, user, profile (time zone), permissions (one query: escalations.security.backends),
 # count, page, filter choices (teams, customers). Case page: those four, the case, its
 # pauses, checklists, items, handoffs, timeline, latest update, channels, teams, people
 # (pickers share them), the escape valves (executive and service-credit requests, the

@@ -27,17 +27,13 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from escalations.choices import NotificationChannel, NotificationStatus
+from escalations.lib import addresses
+from escalations.lib.addresses import WebhookAddressRefused, address_is_public, webhook_address_check
 from escalations.models import Notification, Team
-from escalations.services import webhooks
 from escalations.services.common import system_user
-from escalations.services.escalation import Recipient
+from escalations.services.engine.roster import Recipient
 from escalations.services.notifications import notification_build, notification_deliver
-from escalations.services.webhooks import (
-    WebhookAddressRefused,
-    address_is_public,
-    team_webhook_secret_rotate,
-    webhook_address_check,
-)
+from escalations.services.webhooks import team_webhook_secret_rotate
 
 ROOT = Path(__file__).resolve().parents[2]
 TLS = ROOT / "tests" / "fixtures" / "webhook_tls"  # a test CA and a certificate for hooks.internal.test
@@ -223,7 +219,7 @@ def test_internal_address_literals_are_refused(team, url, settings):
 def test_names_resolving_inside_are_refused(team, monkeypatch, answer, settings):
     """Every address of the name must be public: one internal answer is enough to refuse."""
     settings.WEBHOOK_ALLOWED_HOSTS = []
-    monkeypatch.setattr(webhooks, "address_resolve", lambda host, port: answer)
+    monkeypatch.setattr(addresses, "address_resolve", lambda host, port: answer)
     team.webhook_url = "https://intranet.example.com/hooks/1"
     with pytest.raises(ValidationError) as refused:
         team.full_clean()
@@ -265,7 +261,7 @@ def test_rebinding_a_name_after_the_check_is_refused_at_send(case, team, now, lo
         asked.append(host)
         return next(answers)
 
-    monkeypatch.setattr(webhooks, "address_resolve", rebinding)
+    monkeypatch.setattr(addresses, "address_resolve", rebinding)
     url = receiver.url("rebind.example.test")
     team.webhook_url = url
     team.full_clean()  # passes: the name looked public
@@ -290,7 +286,7 @@ def test_the_send_connects_to_the_checked_address_with_the_names_host_header(
         calls.append((host, port))
         return ["127.0.0.1"]
 
-    monkeypatch.setattr(webhooks, "address_resolve", resolver)
+    monkeypatch.setattr(addresses, "address_resolve", resolver)
     url = receiver.url("chat.internal.test")
     team.webhook_url = url
     team.full_clean()
@@ -311,7 +307,7 @@ def test_https_connects_to_the_checked_address_and_verifies_the_names_certificat
     are refused by the handshake, with our words in last_error."""
     settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.internal.test", "wrong.internal.test"]
     settings.WEBHOOK_CA_BUNDLE = str(TLS / "ca.pem")
-    monkeypatch.setattr(webhooks, "address_resolve", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr(addresses, "address_resolve", lambda host, port: ["127.0.0.1"])
     receiver = loopback(tls=True)
     right, wrong = receiver.url("hooks.internal.test"), receiver.url("wrong.internal.test")
     Team.objects.create(name="Right", slug="right", webhook_url=right)

@@ -1,4 +1,4 @@
-"""escalations.services.clocks.clock_seconds_of: the API's tta/ttr seconds, with stopped
+"""escalations.selectors.clocks.clock_seconds_of: the API's tta/ttr seconds, with stopped
 clocks remembered per process. Remembered answers must be exactly what the pure clock
 maths gives for the same inputs, and any changed input must be a fresh answer."""
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from escalations.services.clocks import clock_seconds_of
+from escalations.selectors.clocks import clock_seconds_of
 from escalations.sla import TWENTY_FOUR_SEVEN, Calendar, Pause, elapsed
 
 H = timedelta(hours=1)

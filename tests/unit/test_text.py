@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from escalations.text import MAX_LONG_TEXT, long_text_error, one_line
+from escalations.lib.text import MAX_LONG_TEXT, long_text_error, one_line
 
 
 @pytest.mark.parametrize(

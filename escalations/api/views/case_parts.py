@@ -14,7 +14,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from escalations import services
-from escalations.access import user_may_change_cases
 from escalations.api import serializers as s
 from escalations.api.schema import IF_MATCH, READ_ONE, WRITE_ONE, errors
 from escalations.api.views.base import (
@@ -28,7 +27,8 @@ from escalations.models import (
     CustomerUpdate,
     HandoffPacket,
 )
-from escalations.selectors import (
+from escalations.security.access import user_may_change_cases
+from escalations.selectors.cases import (
     checklist_items_for,
     handoff_get_for_user,
     incident_get_for_user,

@@ -30,18 +30,18 @@ from escalations.api.views.base import (
     incident_queryset,
     incident_response,
 )
+from escalations.errors import ServiceError
 from escalations.filtersets import IncidentFilterSet
 from escalations.models import (
     Incident,
 )
-from escalations.selectors import (
+from escalations.selectors.cases import (
     QUEUE_ORDER,
     incident_get_for_user,
     incident_list,
 )
 from escalations.services.common import incident_lock
-from escalations.services.errors import ServiceError
-from escalations.services.incidents import EDITABLE_FIELDS, IMPACT_FIELDS
+from escalations.services.severity import EDITABLE_FIELDS, IMPACT_FIELDS
 
 # --- Cases ------------------------------------------------------------------------------
 

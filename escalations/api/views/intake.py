@@ -14,17 +14,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from escalations import services
+from escalations.api import reference_serializers as r
 from escalations.api import serializers as s
 from escalations.api.schema import errors
 from escalations.api.throttles import ScopedThrottle
 from escalations.api.views.base import (
     ApiView,
 )
+from escalations.errors import ServiceError
 from escalations.models.cases import reference_for
-from escalations.services.errors import ServiceError
 from escalations.services.intake import incident_for_signal
 from escalations.services.notifications import case_url as case_link
-from escalations.services.security import token_issue_for_password
+from escalations.services.tokens import token_issue_for_password
 
 # --- Intake and tokens ------------------------------------------------------------------
 
@@ -87,13 +88,13 @@ class TokenView(ApiView):
 
     @extend_schema(
         operation_id="auth_token",
-        request=s.TokenIn,
-        responses={200: s.TokenOut, **errors(400, 403, 429)},
+        request=r.TokenIn,
+        responses={200: r.TokenOut, **errors(400, 403, 429)},
         auth=[],
         summary="Obtain an API token",
     )
     def post(self, request: Request) -> Response:
-        data = self.validated(s.TokenIn)
+        data = self.validated(r.TokenIn)
         user = authenticate(request=request._request, username=data["username"], password=data["password"])
         if user is None or not user.is_active:
             raise exceptions.ValidationError(

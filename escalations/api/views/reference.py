@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from escalations.api import serializers as s
+from escalations.api import reference_serializers as r
 from escalations.api.filters import BreachFilterSet, FilterBackend
 from escalations.api.metrics_serializers import WeeklyMetricsOut
 from escalations.api.pagination import Pagination
@@ -15,15 +15,15 @@ from escalations.api.schema import READ, READ_ONE, errors
 from escalations.api.views.base import (
     ApiView,
 )
-from escalations.metrics import weekly_metrics
+from escalations.errors import ServiceError
 from escalations.models import (
     Breach,
     SeverityPolicy,
 )
-from escalations.selectors import (
+from escalations.reporting.metrics import weekly_metrics
+from escalations.selectors.cases import (
     breach_list,
 )
-from escalations.services.errors import ServiceError
 from escalations.services.policies import severity_policy_update
 from escalations.sla.weeks import week_parse
 
@@ -37,18 +37,18 @@ class BreachListView(ApiView):
     pagination_class = Pagination
     queryset = Breach.objects.none()
 
-    @extend_schema(operation_id="breaches_list", responses={200: s.BreachOut(many=True), **errors(400, *READ)})
+    @extend_schema(operation_id="breaches_list", responses={200: r.BreachOut(many=True), **errors(400, *READ)})
     def get(self, request: Request) -> Response:
         qs = self.filter_queryset(breach_list(user=request.user))
-        return self.get_paginated_response(s.BreachOut(self.paginate_queryset(qs), many=True).data)
+        return self.get_paginated_response(r.BreachOut(self.paginate_queryset(qs), many=True).data)
 
 
 class PolicyListView(ApiView):
     required_perms = {"GET": ("escalations.view_severitypolicy",)}
 
-    @extend_schema(operation_id="policies_list", responses={200: s.PolicyOut(many=True), **errors(*READ)})
+    @extend_schema(operation_id="policies_list", responses={200: r.PolicyOut(many=True), **errors(*READ)})
     def get(self, request: Request) -> Response:
-        return Response(s.PolicyOut(SeverityPolicy.objects.order_by("rank"), many=True).data)
+        return Response(r.PolicyOut(SeverityPolicy.objects.order_by("rank"), many=True).data)
 
 
 class PolicyDetailView(ApiView):
@@ -60,27 +60,27 @@ class PolicyDetailView(ApiView):
             raise Http404(f"No severity policy {key!r}.")
         return policy
 
-    @extend_schema(operation_id="policies_retrieve", responses={200: s.PolicyOut, **errors(*READ_ONE)})
+    @extend_schema(operation_id="policies_retrieve", responses={200: r.PolicyOut, **errors(*READ_ONE)})
     def get(self, request: Request, key: str) -> Response:
-        return Response(s.PolicyOut(self.get_policy(key)).data)
+        return Response(r.PolicyOut(self.get_policy(key)).data)
 
     @extend_schema(
         operation_id="policies_partial_update",
-        request=s.PolicyPatchIn,
-        responses={200: s.PolicyOut, **errors(400, 401, 403, 404, 429)},
+        request=r.PolicyPatchIn,
+        responses={200: r.PolicyOut, **errors(400, 401, 403, 404, 429)},
         summary="Edit a severity policy (Policy Admins). Open cases keep their targets.",
     )
     def patch(self, request: Request, key: str) -> Response:
         policy = self.get_policy(key)
-        serializer = s.PolicyPatchIn(data=request.data)
+        serializer = r.PolicyPatchIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
             policy = severity_policy_update(policy=policy, actor=request.user, **serializer.model_changes())
         except ServiceError as exc:
             # The model says ack_target; the caller wrote ack_target_seconds.
-            exc.field = {model: api for api, model in s.PolicyPatchIn.DURATIONS.items()}.get(exc.field, exc.field)
+            exc.field = {model: api for api, model in r.PolicyPatchIn.DURATIONS.items()}.get(exc.field, exc.field)
             raise
-        return Response(s.PolicyOut(policy).data)
+        return Response(r.PolicyOut(policy).data)
 
 
 class WeeklyMetricsView(ApiView):
@@ -97,7 +97,7 @@ class WeeklyMetricsView(ApiView):
         summary="The weekly review figures (real cases only; drills excluded)",
     )
     def get(self, request: Request) -> Response:
-        query = s.WeekQuery(data=request.query_params)
+        query = r.WeekQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         week = week_parse(query.validated_data["week"])
         return Response(WeeklyMetricsOut(weekly_metrics(week)).data)

@@ -21,8 +21,8 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from escalations.roles import INTEGRATIONS
-from escalations.services import security
+from escalations.security.roles import INTEGRATIONS
+from escalations.services import tokens
 
 
 class Command(BaseCommand):
@@ -47,9 +47,9 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
         user.groups.add(Group.objects.get(name=INTEGRATIONS))
         if rotate:
-            security.token_revoke_all(user=user, actor=None, reason="rotated with integration_create")
+            tokens.token_revoke_all(user=user, actor=None, reason="rotated with integration_create")
         ttl: Any = ... if days is None else (timedelta(days=days) if days > 0 else None)
-        token, key = security.token_create(user=user, actor=None, name=name or f"{username} (command line)", ttl=ttl)
+        token, key = tokens.token_create(user=user, actor=None, name=name or f"{username} (command line)", ttl=ttl)
         expires = f"expires {token.expiry:%Y-%m-%d %H:%M} UTC" if token.expiry else "never expires"
         self.stderr.write(f"{'Created' if created else 'Updated'} integration user {username}; token {expires}.")
         self.stdout.write(key)

@@ -12,8 +12,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from escalations.services.sweep import sweep_run
-from escalations.services.sweep_health import sweep_status
+from escalations.services.engine.health import sweep_status
+from escalations.services.engine.sweep import sweep_run
 
 
 class Command(BaseCommand):

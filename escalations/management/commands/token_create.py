@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from escalations.services import security
+from escalations.services import tokens
 
 
 class Command(BaseCommand):
@@ -36,8 +36,6 @@ class Command(BaseCommand):
         hours = settings.API_TOKEN_TTL_HOURS if hours is None else hours
         if hours <= 0:
             raise CommandError("--hours must be positive: a person's token always expires.")
-        token, key = security.token_create(
-            user=user, actor=None, name=name or "command line", ttl=timedelta(hours=hours)
-        )
+        token, key = tokens.token_create(user=user, actor=None, name=name or "command line", ttl=timedelta(hours=hours))
         self.stderr.write(f"Token for {username}, expires {token.expiry:%Y-%m-%d %H:%M} UTC.")
         self.stdout.write(key)

@@ -16,14 +16,18 @@ frozen values, and ``policy`` hands out a copy of the cached SeverityPolicy row.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from functools import cache
 from types import MappingProxyType
 
 from django.db import connection
 
+from escalations.errors import RuleViolation
 from escalations.models import BusinessCalendar, Holiday, SeverityPolicy, SOPTemplate, SOPTemplateItem, TriggerRule
-from escalations.sla import Rule
+from escalations.sla import ImpactFacts, Rule, TriggerResult, evaluate
 
 # Every table whose content the cache holds. Each row's full text goes into the digest.
 DIGESTED_MODELS = (SeverityPolicy, BusinessCalendar, Holiday, TriggerRule, SOPTemplate, SOPTemplateItem)
@@ -140,3 +144,46 @@ def _load(digest: str) -> PolicyTables:
 
 
 __all__ = ["PolicyTables", "TemplateItemSpec", "TemplateSpec", "policy_tables", "policy_tables_clear"]
+
+
+# Severity of a case that no trigger rule matches and nobody raised.
+DEFAULT_SEVERITY = "S3"
+
+
+def active_rules() -> list[Rule]:
+    return list(policy_tables().rules)
+
+
+def triggers_evaluate(
+    *,
+    arr_at_risk: Decimal | int | float = 0,
+    users_affected_pct: Decimal | int | float = 0,
+    data_risk: bool = False,
+    legal_risk: bool = False,
+    security_risk: bool = False,
+    last_progress_at: datetime | None = None,
+    now: datetime | None = None,
+    rules: Sequence[Rule] | None = None,
+) -> TriggerResult:
+    """The severity floor the active trigger rules give these impact facts."""
+    facts = ImpactFacts(
+        arr_at_risk=Decimal(str(arr_at_risk)),
+        users_affected_pct=Decimal(str(users_affected_pct)),
+        data_risk=bool(data_risk),
+        legal_risk=bool(legal_risk),
+        security_risk=bool(security_risk),
+        last_progress_at=last_progress_at,
+        now=now,
+    )
+    return evaluate(active_rules() if rules is None else rules, facts)
+
+
+def policy_for(severity: str, *, tables: PolicyTables | None = None) -> SeverityPolicy:
+    """The policy for ``severity`` (a private copy, calendar and holidays loaded), from
+    ``tables`` when the caller already holds them."""
+    policy = (tables or policy_tables()).policy(severity)
+    if policy is None:
+        raise RuleViolation(
+            f"There is no severity policy {severity!r}; a Policy Admin must create it.", field="severity"
+        )
+    return policy

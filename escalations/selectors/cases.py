@@ -11,7 +11,6 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
-from escalations.access import incident_access_q, sees_every_case, user_is_staff_member, user_may_change_cases
 from escalations.choices import OPEN_STATUSES, EventKind, HandoffStatus
 from escalations.models import (
     Breach,
@@ -23,6 +22,7 @@ from escalations.models import (
     HandoffPacket,
     Incident,
 )
+from escalations.security.access import incident_access_q, sees_every_case, user_is_staff_member, user_may_change_cases
 
 # Columns every list row shows: one join each, never a query per row.
 LIST_RELATED = ("customer", "channel", "team", "stage_dri", "commander", "policy")

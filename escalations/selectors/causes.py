@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
-from escalations.access import incident_access_q, may_see_manager_pages, sees_every_case
 from escalations.models import Breach, BreachCauseOption, Incident
+from escalations.security.access import incident_access_q, may_see_manager_pages, sees_every_case
 
 # The suggested-cause filter's value for breaches the facts suggested nothing for.
 NO_SUGGESTION = "none"

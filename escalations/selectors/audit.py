@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, CharField, Count, DurationField, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, DurationField, F, Q, QuerySet, Value, When
 from django.db.models.functions import Lower, Trim
 from django.http import Http404
 
-from escalations.access import incident_access_q, sees_every_case
 from escalations.choices import HandoffStatus, Stage
 from escalations.display import field_label, person_name, value_text
 from escalations.models import (
@@ -25,7 +24,8 @@ from escalations.models import (
     Incident,
     Team,
 )
-from escalations.services.handoffs import PING_PONG_WINDOW, packets_left_from
+from escalations.security.access import incident_access_q, sees_every_case
+from escalations.selectors.handoffs import PING_PONG_WINDOW, ping_pong_exists
 
 DEFAULT_PING_PONG_WINDOW = PING_PONG_WINDOW
 # A row shows the packet's summary; its other long texts belong to the packet page.
@@ -74,20 +74,6 @@ def _visible(user, qs: QuerySet[HandoffPacket]) -> QuerySet[HandoffPacket]:
     if sees_every_case(user):
         return qs
     return qs.filter(incident_id__in=Incident.objects.filter(incident_access_q(user)).values("pk"))
-
-
-def ping_pong_exists(window: timedelta) -> Exists:
-    """Whether the packet's receiver is a person or team the case left within ``window``
-    before the offer (the offer's own rule, ``services.handoffs.packets_left_from``)."""
-    return Exists(
-        packets_left_from(
-            incident_id=OuterRef("incident_id"),
-            at=OuterRef("offered_at"),
-            to_user_id=OuterRef("to_user_id"),
-            to_team_id=OuterRef("to_team_id"),
-            window=window,
-        )
-    )
 
 
 def _annotated(qs: QuerySet[HandoffPacket], window: timedelta) -> QuerySet[HandoffPacket]:

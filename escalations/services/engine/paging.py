@@ -14,9 +14,9 @@ from django.contrib.auth import get_user_model
 
 from escalations.choices import EventKind, NotificationChannel
 from escalations.models import CaseEvent, Incident, Notification, ShiftRole
-from escalations.roles import DUTY_MANAGERS
+from escalations.security.roles import DUTY_MANAGERS
 from escalations.services.common import audited_insert, event_build
-from escalations.services.escalation import Roster, commanders, duty_managers, recipients_for, shifts_on_duty
+from escalations.services.engine.roster import Roster, commanders, duty_managers, recipients_for, shifts_on_duty
 from escalations.services.notifications import notification_build, notifications_enqueue_on_commit
 
 PAGE_CHANNELS = (NotificationChannel.IN_APP, NotificationChannel.EMAIL)

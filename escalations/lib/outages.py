@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 
-logger = logging.getLogger("escalations.outages")
+logger = logging.getLogger("escalations.lib.outages")
 
 LOG_EVERY_SECONDS = 60.0
 

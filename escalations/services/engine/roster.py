@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 
 from escalations.choices import ChainTarget, NotificationChannel, Stage
 from escalations.models import EscalationStep, Incident, Shift, ShiftRole, Team
-from escalations.roles import DUTY_MANAGERS, MANAGERS
+from escalations.security.roles import DUTY_MANAGERS, MANAGERS
 
 # ``NotificationChannel.values`` builds a new list on every access; the sweep filters
 # channels for every case it escalates.

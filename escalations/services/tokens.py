@@ -16,10 +16,10 @@ from django.utils import timezone
 from knox.models import get_digest_token
 from knox.settings import CONSTANTS
 
+from escalations.errors import NotAllowed
 from escalations.models import AccessAction, AccessEvent, ApiToken
-from escalations.roles import INTEGRATIONS
+from escalations.security.roles import INTEGRATIONS
 from escalations.services.common import audited_delete, history_note
-from escalations.services.errors import NotAllowed
 
 
 def user_is_integration(user: Any) -> bool:

@@ -1,6 +1,6 @@
 """Planning one case for the breach sweep: what ``escalations.sla.sweep.sweep_decide``
 says fired becomes the rows that record it (warnings, breaches, escalation rungs, events,
-notifications), held as plain column values until ``escalations.services.sweep`` writes
+notifications), held as plain column values until ``escalations.services.engine.sweep`` writes
 them in one batch."""
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ from typing import Any, NamedTuple
 from django.conf import settings
 
 from escalations.choices import OPEN_STATUSES, ChainTarget, ClockKind, EventKind, NotificationChannel
+from escalations.lib.text import duration_text
 from escalations.models import HandoffPacket, Incident, ShiftRole
-from escalations.services.clocks import incident_recompute_clocks, pauses_by_incident
+from escalations.selectors.clocks import pauses_by_incident
+from escalations.services.clocks import incident_recompute_clocks
 from escalations.services.common import event_values
-from escalations.services.escalation import Recipient, Roster, duty_managers, recipients_for, step_recipients
+from escalations.services.engine.roster import Recipient, Roster, duty_managers, recipients_for, step_recipients
 from escalations.services.notifications import notification_values
 from escalations.sla import Pause
 from escalations.sla.causes import BreachFacts, cause_suggest
 from escalations.sla.sweep import Fired, climb_due_at, climb_to, sweep_decide
-from escalations.text import duration_text
 
 WARNING_CHANNELS = (NotificationChannel.IN_APP, NotificationChannel.EMAIL)
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 
-from escalations.forms import PersonChoiceField, workers
+from escalations.forms.cases import PersonChoiceField, workers
+from escalations.lib.text import MAX_LONG_TEXT
 from escalations.models import PostmortemStatus
 from escalations.services.postmortems import ActionItemInput
-from escalations.text import MAX_LONG_TEXT
 
 
 def _text(label: str, rows: int = 4, **kwargs) -> forms.CharField:

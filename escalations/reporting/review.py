@@ -1,5 +1,5 @@
 """The weekly review page's figures: the chosen ISO week and the 12 before it, per
-severity and over all severities, with the definitions of escalations.metrics (the
+severity and over all severities, with the definitions of escalations.reporting.metrics (the
 one-week API figures) applied to every week.
 
 Every figure is computed by PostgreSQL: each family of figures (acknowledgements and
@@ -44,7 +44,6 @@ from django.db.models import (
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, TruncWeek
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
 from escalations.choices import (
     BreachCause,
@@ -69,8 +68,8 @@ from escalations.models import (
     ReviewWeek,
     ServiceCreditRequest,
 )
-from escalations.selectors_audit import DEFAULT_PING_PONG_WINDOW, ping_pong_exists
-from escalations.services.common import system_user
+from escalations.selectors.audit import DEFAULT_PING_PONG_WINDOW
+from escalations.selectors.handoffs import ping_pong_exists
 from escalations.sla import weeks as iso_weeks
 from escalations.sla.weeks import Week, week_label, week_parse
 
@@ -399,51 +398,36 @@ def review_figures(week: Week | str, weeks: int = REVIEW_WEEKS, *, now: datetime
         return _build(week, span, tree, _live(week))
 
 
-def review_weeks_keep(*, now: datetime, weeks: int = REVIEW_WEEKS) -> int:
-    """Compute and keep the last complete week and any of the ``weeks - 1`` before it not
-    kept yet, so that no view pays for it (the beat runs this every 5 minutes: one query when
-    every week is kept). Returns how many weeks it computed."""
-    span = review_weeks(last_complete_week(now), weeks)
-    with transaction.atomic():
-        before = ReviewWeek.objects.filter(week_start__in=[w.starts_at for w in span], version=ROLLUP_VERSION).count()
-        if before == len(span):
-            return 0
-        _kept_series(span, now)
-    return len(span) - before
+def kept_weeks(span: list[Week]) -> dict[datetime, dict]:
+    """The kept figures of the weeks of ``span`` (week start → one week's slice of the
+    series tree), in one query."""
+    return dict(
+        ReviewWeek.objects.filter(week_start__in=[w.starts_at for w in span], version=ROLLUP_VERSION).values_list(
+            "week_start", "figures"
+        )
+    )
 
 
-def _kept_series(span: list[Week], now: datetime) -> dict:
-    """The series tree of ``span``: kept weeks read, the others aggregated (and kept once
-    complete). Runs inside the caller's transaction."""
+def weeks_computed(span: list[Week]) -> dict[datetime, dict]:
+    """The figures of the weeks of ``span`` aggregated now (one grouped query per figure
+    family over the whole span), as week start → slice. Runs inside the caller's
+    transaction."""
     with connection.cursor() as cursor:
         # PostgreSQL's JIT would compile each grouped query once its cost estimate passes
         # its threshold; compiling costs more than it saves here (~80 ms a query,
         # bench/review_bench.py), so it is off for this transaction only.
         cursor.execute("SET LOCAL jit = off")
-    stored = dict(
-        ReviewWeek.objects.filter(week_start__in=[w.starts_at for w in span], version=ROLLUP_VERSION).values_list(
-            "week_start", "figures"
-        )
-    )
+    tree = _series_tree(span)
+    return {w.starts_at: _pick(tree, i) for i, w in enumerate(span)}
+
+
+def _kept_series(span: list[Week], now: datetime) -> dict:
+    """The series tree of ``span``: kept weeks read, the others aggregated (never kept
+    here: a page view writes nothing; ``services.review_weeks`` keeps them)."""
+    stored = kept_weeks(span)
     missing = [w for w in span if w.starts_at not in stored]
     if missing:
-        tree = _series_tree(missing)
-        fresh = {w.starts_at: _pick(tree, i) for i, w in enumerate(missing)}
-        complete = [w.starts_at for w in missing if w.ends_at <= now]
-        if complete:
-            # A complete week's figures no longer move (its events are in the past): kept,
-            # so the next view reads them instead of aggregating them again.
-            ReviewWeek.objects.filter(week_start__in=complete).delete()
-            bulk_create_with_history(
-                [
-                    ReviewWeek(week_start=start, version=ROLLUP_VERSION, figures=fresh[start], computed_at=now)
-                    for start in complete
-                ],
-                ReviewWeek,
-                ignore_conflicts=True,
-                default_user=system_user(),
-            )
-        stored.update(fresh)
+        stored.update(weeks_computed(missing))
     return _stack([stored[w.starts_at] for w in span])
 
 
@@ -496,7 +480,7 @@ def _series_tree(span: list[Week]) -> dict:
     )
 
     # Breaches, with the ones whose promise was still unkept at their week's end (they
-    # count as missed in adherence, as in escalations.metrics).
+    # count as missed in adherence, as in escalations.reporting.metrics).
     week_end = ExpressionWrapper(TruncWeek("detected_at", tzinfo=UTC) + timedelta(days=7), output_field=DateTimeField())
     breach_qs = Breach.objects.filter(_in("detected_at", start, end), real).annotate(week_end=week_end)
     cycle_ended = ResolveCycle.objects.filter(

@@ -14,12 +14,12 @@ from django.db.models import QuerySet
 from django.forms.utils import flatatt
 from django.utils.safestring import SafeString, mark_safe
 
-from escalations.access import case_workers
 from escalations.choices import PauseReason, Sentiment, SeverityKey, Stage, stage_move_allowed
+from escalations.errors import ServiceError
+from escalations.lib.text import MAX_LONG_TEXT
 from escalations.models import PACKET_FIELDS, Channel, Customer, Incident, Team
-from escalations.services.errors import ServiceError
-from escalations.services.incidents import STAGE_REASON_MAX
-from escalations.text import MAX_LONG_TEXT
+from escalations.security.access import case_workers
+from escalations.services.case_edits import STAGE_REASON_MAX
 
 User = get_user_model()
 

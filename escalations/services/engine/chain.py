@@ -23,10 +23,11 @@ from django.db import transaction
 from simple_history.utils import bulk_update_with_history
 
 from escalations import fastpath
-from escalations.access import user_is_staff_member
 from escalations.choices import EventKind, NotificationChannel
 from escalations.models import Escalation, Incident, Notification
-from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks, pauses_by_incident
+from escalations.security.access import user_is_staff_member
+from escalations.selectors.clocks import pauses_by_incident
+from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks
 from escalations.services.common import event_build, events_save
 from escalations.services.notifications import notifications_mark_read
 

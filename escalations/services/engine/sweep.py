@@ -39,6 +39,7 @@ from escalations.choices import (
     HandoffStatus,
     NotificationStatus,
 )
+from escalations.errors import ServiceError
 from escalations.models import (
     Breach,
     CaseEvent,
@@ -50,16 +51,16 @@ from escalations.models import (
     SweepHeartbeat,
     Team,
 )
-from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks, pauses_by_incident
+from escalations.selectors.clocks import pauses_by_incident
+from escalations.services.clocks import CLOCK_FIELDS, incident_recompute_clocks
 from escalations.services.common import audited_create, system_user
-from escalations.services.errors import ServiceError
-from escalations.services.escalation import (
+from escalations.services.engine.plan import Known, Plan, plan_climb, plan_handoff_breach, plan_incident
+from escalations.services.engine.roster import (
     Roster,
     roster_load,
 )
 from escalations.services.notifications import notification_ids_enqueue_on_commit
 from escalations.services.severity import incident_raise_by_trigger, no_progress_candidates
-from escalations.services.sweep_plan import Known, Plan, plan_climb, plan_handoff_breach, plan_incident
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_save
 from simple_history.models import HistoricalRecords
 
-from escalations.middleware import SessionIdleTimeoutMiddleware
+from escalations.accounts.middleware import SessionIdleTimeoutMiddleware
 
 
 def _request_user() -> Any | None:
@@ -32,7 +32,7 @@ def revoke_tokens_on_password_change(sender: Any, instance: Any, created: bool, 
     an upgrade revokes nothing. A password set on a new account is not a change."""
     if created or getattr(instance, "_password", None) is None:
         return
-    from escalations.services.security import password_changed_record
+    from escalations.services.tokens import password_changed_record
 
     password_changed_record(user=instance, actor=_request_user())
 

@@ -1,0 +1,1 @@
+"""The workspace's HTML forms: they shape and check input; the services decide."""

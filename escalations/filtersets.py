@@ -19,7 +19,11 @@ class IncidentFilterSet(FilterSet):
     severity = django_filters.MultipleChoiceFilter(choices=SeverityKey.choices, distinct=False)
     customer = django_filters.ModelChoiceFilter(queryset=Customer.objects.all())
     team = django_filters.ModelChoiceFilter(queryset=Team.objects.all())
-    breached = django_filters.BooleanFilter(method="filter_breached", label="Breached")
+    breached = django_filters.BooleanFilter(
+        method="filter_breached",
+        label="Breached",
+        help_text="Breached now: the same answer as each case's `breached` field.",
+    )
     is_drill = django_filters.BooleanFilter(label="Drill")
     q = django_filters.CharFilter(method="filter_search", label="Search")
     ordering = django_filters.OrderingFilter(

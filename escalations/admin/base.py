@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject, ModelDelta
@@ -19,7 +19,7 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 from escalations.display import labelled_changes, local_time, person_name
 from escalations.errors import ServiceError
 from escalations.lib.pagination import EstimatedCountPaginator
-from escalations.security.access import incident_access_q, incident_may_access, sees_every_case
+from escalations.security.access import case_rows_q, incident_access_q, may_change_case, sees_every_case
 
 
 class BaseAdmin(SimpleHistoryAdmin):
@@ -176,22 +176,15 @@ class CaseScopedAdminMixin:
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)
-        if sees_every_case(request.user):
-            return qs
-        from escalations.models import Incident
-
-        visible = Incident.objects.filter(incident_access_q(request.user)).values("pk")
         if not self.case_field:
-            return qs.filter(pk__in=visible)
-        condition = Q(**{f"{self.case_field}__in": visible})
-        if qs.model._meta.get_field(self.case_field.split("__")[0]).null:
-            condition |= Q(**{f"{self.case_field}__isnull": True})
-        return qs.filter(condition)
+            return qs.filter(incident_access_q(request.user))
+        nullable = qs.model._meta.get_field(self.case_field.split("__")[0]).null
+        return qs.filter(case_rows_q(request.user, self.case_field, null_is_visible=nullable))
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = super().has_change_permission(request, obj)
         if allowed and obj is not None and not self.case_field:
-            return incident_may_access(request.user, obj, for_change=True)
+            return may_change_case(request.user, obj)
         return allowed
 
     def row_visible(self, request: HttpRequest, object_id: str) -> bool:

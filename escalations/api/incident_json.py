@@ -34,6 +34,7 @@ from rest_framework import fields, relations
 from rest_framework.settings import api_settings
 
 from escalations.api.serializers import IncidentOut
+from escalations.choices import OPEN_STATUSES
 from escalations.fastpath import fetch_rows
 from escalations.models import ClockPause, Incident
 from escalations.models.cases import reference_for
@@ -44,7 +45,7 @@ from escalations.selectors.clocks import (
     snapshot_calendar,
     snapshot_calendar_text,
 )
-from escalations.sla import Pause
+from escalations.sla import CASE_CLOCKS, Pause, breached_clocks
 
 Row = tuple
 Getter = Callable[[Row, "_Context"], Any]
@@ -157,11 +158,24 @@ def _clocks(col: _Columns) -> Callable[[Row, _Context], tuple[int, int]]:
 def _method_getters(col: _Columns) -> dict[str, Getter]:
     """The SerializerMethodFields, by name (their IncidentOut methods, over columns)."""
     paused_since = col("paused_since")
-    breaches = tuple(col(name) for name in ("ack_breached_at", "resolve_breached_at", "update_breached_at"))
+    status, acknowledged = col("status"), col("acknowledged_at")
+    ack, resolve, update = (col(f"{clock}_breached_at") for clock in CASE_CLOCKS)
     clocks = _clocks(col)
+
+    def breached(row: Row, ctx: _Context) -> bool:
+        return bool(
+            breached_clocks(
+                is_open=row[status] in OPEN_STATUSES,
+                acknowledged=row[acknowledged] is not None,
+                ack_breached=row[ack] is not None,
+                resolve_breached=row[resolve] is not None,
+                update_breached=row[update] is not None,
+            )
+        )
+
     return {
         "paused": lambda row, ctx: row[paused_since] is not None,
-        "breached": lambda row, ctx: any(row[i] for i in breaches),
+        "breached": breached,
         "tta_seconds": lambda row, ctx: clocks(row, ctx)[0],
         "ttr_seconds": lambda row, ctx: clocks(row, ctx)[1],
     }

@@ -32,6 +32,7 @@ from escalations.models import (
 from escalations.security.access import case_workers, not_a_case_worker
 from escalations.selectors.clocks import clock_seconds
 from escalations.services.case_edits import STAGE_REASON_MAX
+from escalations.services.severity import IMPACT_FIELDS
 
 # How far back a case may be reported. Not a playbook rule but a sanity bound: clocks are
 # computed over the whole span, and a typo'd year (0026) would make every read of the
@@ -114,7 +115,13 @@ class IncidentOut(serializers.ModelSerializer):
     bridge_url = serializers.CharField(read_only=True)
     trigger_severity = serializers.ChoiceField(choices=[("", "No trigger"), *SeverityKey.choices], read_only=True)
     paused = serializers.SerializerMethodField()
-    breached = serializers.SerializerMethodField()
+    breached = serializers.SerializerMethodField(
+        help_text="Breached now: a clock of the open case's current cycle is past its promise and the promise is "
+        "still unkept. An acknowledge breach counts until the case is acknowledged, a resolve breach until it is "
+        "resolved, an update breach until the next customer update; a resolved or closed case is never breached, "
+        "and a paused one stays so. The same answer as the `breached` filter and the work queues' breached band. "
+        "Whether the case ever breached is its breaches' record (`/breaches/`), not this field."
+    )
     tta_seconds = serializers.SerializerMethodField()
     ttr_seconds = serializers.SerializerMethodField()
 
@@ -275,6 +282,17 @@ class IncidentPatchIn(IncidentFactsInput):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("partial", True)
         super().__init__(*args, **kwargs)
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        reasoned = attrs.get("severity") is not None or set(attrs) & set(IMPACT_FIELDS)
+        if attrs.get("severity_reason") is not None and not reasoned:
+            raise serializers.ValidationError(
+                {"severity_reason": ["Give it with severity, or with impact facts that lower the floor."]}
+            )
+        if attrs.get("stage_reason") is not None and attrs.get("stage") is None:
+            raise serializers.ValidationError({"stage_reason": ["Give it with stage."]})
+        return attrs
 
 
 class AckIn(VersionedInput):

@@ -15,6 +15,7 @@ from django.forms.utils import flatatt
 from django.utils.safestring import SafeString, mark_safe
 
 from escalations.choices import PauseReason, Sentiment, SeverityKey, Stage, stage_move_allowed
+from escalations.display import person_name
 from escalations.errors import ServiceError
 from escalations.lib.text import MAX_LONG_TEXT
 from escalations.models import PACKET_FIELDS, Channel, Customer, Incident, Team
@@ -203,7 +204,11 @@ class DetailsForm(VersionedForm):
         "security_risk",
     )
 
-    def __init__(self, *args, incident: Incident, people: QuerySet | None = None, **kwargs):
+    OWNER_FIELDS = ("commander", "stage_dri", "team")
+
+    def __init__(
+        self, *args, incident: Incident, people: QuerySet | None = None, owners_locked: bool = False, **kwargs
+    ):
         kwargs.setdefault("initial", {})
         kwargs["initial"] = {
             **{f: getattr(incident, f) for f in self.EDIT_FIELDS},
@@ -214,6 +219,17 @@ class DetailsForm(VersionedForm):
         people = people if people is not None else workers()
         self.fields["commander"].queryset = people
         self.fields["stage_dri"].queryset = people
+        # For the page of someone who may not reassign the case (access.may_reassign): a
+        # filled owner or team is shown as text and sent back unchanged, so the rest of
+        # the form saves; an empty one stays open to them, as the service allows.
+        self.locked_owners: list[tuple[str, str]] = []
+        if owners_locked:
+            for name in self.OWNER_FIELDS:
+                current = getattr(incident, name)
+                if current is not None:
+                    self.fields[name].widget = forms.HiddenInput()
+                    label = self.fields[name].label or name.replace("_", " ").capitalize()
+                    self.locked_owners.append((label, str(current) if name == "team" else person_name(current)))
 
     def changes(self) -> dict:
         return {f: self.cleaned_data[f] for f in self.EDIT_FIELDS if f in self.changed_data}

@@ -20,6 +20,7 @@ from escalations.lib.text import MAX_LONG_TEXT, MAX_REASON
 from escalations.models.history import AuditHistory
 from escalations.models.org import Channel, Customer, Team
 from escalations.models.policies import SeverityPolicy
+from escalations.sla.clock import breached_clocks
 
 REFERENCE_PREFIX = "ESC-"
 
@@ -140,7 +141,10 @@ class Incident(models.Model):
     resolve_warn_at = models.DateTimeField(null=True, blank=True)
     update_warn_at = models.DateTimeField(null=True, blank=True)
     # What already fired in the current cycle (the Breach/SlaWarning rows are the record;
-    # these keep next_check_at cheap to compute).
+    # these keep next_check_at cheap to compute). A customer update clears the update
+    # markers and a reopen the resolve and update ones; ack_breached_at is never cleared
+    # (the acknowledge clock runs once per case): the acknowledgement is what ends that
+    # breach in "breached now" (sla.clock.breached_clocks).
     ack_warned_at = models.DateTimeField(null=True, blank=True)
     ack_breached_at = models.DateTimeField(null=True, blank=True)
     resolve_warned_at = models.DateTimeField(null=True, blank=True)
@@ -270,8 +274,22 @@ class Incident(models.Model):
         return self.paused_since is not None
 
     @property
+    def breached_clocks(self) -> tuple[str, ...]:
+        """The clocks breached now ("ack", "resolve", "update"): ``sla.breached_clocks``
+        over the stored markers."""
+        return breached_clocks(
+            is_open=self.is_open,
+            acknowledged=self.acknowledged_at is not None,
+            ack_breached=self.ack_breached_at is not None,
+            resolve_breached=self.resolve_breached_at is not None,
+            update_breached=self.update_breached_at is not None,
+        )
+
+    @property
     def is_breached(self) -> bool:
-        return bool(self.ack_breached_at or self.resolve_breached_at or self.update_breached_at)
+        """Breached now (``sla.breached_clocks``): what the API's ``breached``, its filter
+        and the queues' breached band say of the case."""
+        return bool(self.breached_clocks)
 
 
 class ResolveCycle(models.Model):

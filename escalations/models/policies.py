@@ -13,6 +13,7 @@ from escalations.choices import ChainTarget, NotificationChannel, SeverityKey, T
 from escalations.lib.text import MAX_LONG_TEXT
 from escalations.models.history import AuditHistory
 from escalations.models.org import BusinessCalendar, Team
+from escalations.sla.triggers import SEVERITY_ORDER, severity_rank
 
 
 class SeverityPolicy(models.Model):
@@ -70,6 +71,10 @@ class SeverityPolicy(models.Model):
             value = getattr(self, field)
             if value is not None and value <= timedelta(0):
                 errors[field] = "Must be longer than zero."
+        if self.key in SEVERITY_ORDER and self.rank is not None and self.rank != severity_rank(self.key):
+            # The order of severities is one (sla.triggers.SEVERITY_ORDER); the rank
+            # only sorts policies in that order.
+            errors["rank"] = f"{self.key} ranks {severity_rank(self.key)}: S1 is the most severe, S4 the least."
         if self.ack_target and self.resolve_target and self.ack_target > self.resolve_target:
             errors["ack_target"] = "The acknowledge target cannot be longer than the resolve target."
         if self.pk and any(not self.chain_may_reach(step.target) for step in self.chain.all()):

@@ -24,7 +24,7 @@ from escalations.models import (
     Incident,
     Team,
 )
-from escalations.security.access import incident_access_q, sees_every_case
+from escalations.security.access import case_rows_q, incident_access_q
 from escalations.selectors.handoffs import PING_PONG_WINDOW, ping_pong_exists
 
 DEFAULT_PING_PONG_WINDOW = PING_PONG_WINDOW
@@ -71,9 +71,7 @@ class HandoffFilters:
 
 
 def _visible(user, qs: QuerySet[HandoffPacket]) -> QuerySet[HandoffPacket]:
-    if sees_every_case(user):
-        return qs
-    return qs.filter(incident_id__in=Incident.objects.filter(incident_access_q(user)).values("pk"))
+    return qs.filter(case_rows_q(user))
 
 
 def _annotated(qs: QuerySet[HandoffPacket], window: timedelta) -> QuerySet[HandoffPacket]:

@@ -22,7 +22,8 @@ from escalations.models import (
     HandoffPacket,
     Incident,
 )
-from escalations.security.access import incident_access_q, sees_every_case, user_is_staff_member, user_may_change_cases
+from escalations.security.access import case_rows_q, incident_access_q, user_is_staff_member, user_may_change_cases
+from escalations.sla import QueueRank
 
 # Columns every list row shows: one join each, never a query per row.
 LIST_RELATED = ("customer", "channel", "team", "stage_dri", "commander", "policy")
@@ -34,7 +35,7 @@ def incident_get_for_user(*, user, pk: int, for_change: bool = False, queryset: 
     missing or that the user may not see (no id probing)."""
     if not user_is_staff_member(user):
         raise PermissionDenied("You do not have access to cases.")
-    if for_change and not user.has_perm("escalations.change_incident"):
+    if for_change and not user_may_change_cases(user):
         raise PermissionDenied("You may view cases but not change them.")
     qs = queryset if queryset is not None else Incident.objects.select_related(*LIST_RELATED, "acknowledged_by")
     try:
@@ -74,12 +75,10 @@ def queue_list(*, user, queue: str, now: datetime) -> QuerySet[Incident]:
 
 
 def breached_q() -> Q:
-    """Cases with a breach in the current cycle."""
-    return (
-        Q(ack_breached_at__isnull=False, acknowledged_at__isnull=True)
-        | Q(resolve_breached_at__isnull=False)
-        | Q(update_breached_at__isnull=False)
-    )
+    """Cases breached now (``sla.breached_clocks``) as a filter: the breached band the
+    services store in ``queue_rank`` from that function on every change, so the API's
+    ``?breached=`` and the queues' breached band are one answer (and an index scan)."""
+    return Q(queue_rank=QueueRank.BREACHED)
 
 
 def at_risk_q(now: datetime) -> Q:
@@ -163,11 +162,10 @@ def checklist_items_for(*, incident: Incident) -> QuerySet[ChecklistItem]:
 def handoff_get_for_user(*, user, pk: int) -> HandoffPacket:
     if not user_may_change_cases(user):
         raise PermissionDenied("You may not answer handoffs.")
-    visible = Incident.objects.filter(incident_access_q(user)).values("pk")
     try:
         return (
             HandoffPacket.objects.select_related("incident", "from_user", "to_user", "to_team")
-            .filter(incident_id__in=visible)
+            .filter(case_rows_q(user))
             .get(pk=pk)
         )
     except (HandoffPacket.DoesNotExist, ValueError, TypeError):
@@ -202,7 +200,4 @@ def breach_list(*, user) -> QuerySet[Breach]:
     """Breaches of the cases the user may see, newest first."""
     if not user_is_staff_member(user):
         raise PermissionDenied("You do not have access to cases.")
-    qs = Breach.objects.order_by("-detected_at", "-id")
-    if sees_every_case(user):
-        return qs
-    return qs.filter(incident_id__in=Incident.objects.filter(incident_access_q(user)).values("pk"))
+    return Breach.objects.order_by("-detected_at", "-id").filter(case_rows_q(user))

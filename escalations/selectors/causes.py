@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
-from escalations.models import Breach, BreachCauseOption, Incident
-from escalations.security.access import incident_access_q, may_see_manager_pages, sees_every_case
+from escalations.models import Breach, BreachCauseOption
+from escalations.security.access import case_rows_q, may_see_manager_pages
 
 # The suggested-cause filter's value for breaches the facts suggested nothing for.
 NO_SUGGESTION = "none"
@@ -31,8 +31,7 @@ def breach_review_list(*, user, filters: BreachReviewFilters) -> QuerySet[Breach
     qs = Breach.objects.filter(cause_confirmed_at__isnull=True, incident__is_drill=False).select_related(
         "incident__team", "cause_suggested"
     )
-    if not sees_every_case(user):
-        qs = qs.filter(incident_id__in=Incident.objects.filter(incident_access_q(user)).values("pk"))
+    qs = qs.filter(case_rows_q(user))
     if filters.severity:
         qs = qs.filter(severity=filters.severity)
     if filters.kind:

@@ -13,8 +13,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Prefetch, Sum
 from django.db.models.functions import TruncWeek
 
-from escalations.choices import ChainTarget, ClockKind, ValveStatus
-from escalations.errors import NotAllowed, ServiceError
+from escalations.choices import OPEN_STATUSES, ChainTarget, ClockKind, ValveStatus
+from escalations.display import person_name
+from escalations.errors import InvalidTransition, NotAllowed, RuleViolation, ServiceError
 from escalations.models import (
     Breach,
     CustomerUpdate,
@@ -25,7 +26,7 @@ from escalations.models import (
     ServiceCreditRequest,
     ServiceCreditRule,
 )
-from escalations.security.access import APPROVE_ESCALATION
+from escalations.security.access import may_decide_valves
 from escalations.security.roles import MANAGERS
 from escalations.selectors.clocks import incident_pauses, snapshot_calendar
 from escalations.selectors.policies import active_rules
@@ -49,8 +50,11 @@ class CaseValves:
     eligible: CreditFigure | None = None  # for every open breach together
 
     @property
-    def executive_pending(self) -> ExecutiveEscalationRequest | None:
-        return next((r for r in self.executive if r.status == ValveStatus.PENDING), None)
+    def credit_due(self) -> bool:
+        """Whether a service credit may be asked for now: unclaimed breaches that earn
+        more than nothing within the month's cap (what ``service_credit_request``
+        accepts; a drill's figure is never computed)."""
+        return bool(self.open_breaches and self.eligible is not None and self.eligible.amount > 0)
 
 
 def case_valves(incident: Incident, *, now: datetime) -> CaseValves:
@@ -102,10 +106,10 @@ LIVE = (ValveStatus.PENDING, ValveStatus.APPROVED)
 
 def decision_refusal(actor, requested_by_id: int | None) -> ServiceError | None:
     """Why ``actor`` may not decide a request made by ``requested_by_id`` (None: they
-    may). Managers decide (``approve_escalation``), and never their own request: four
-    eyes, whoever asks, superusers included. The one check of it, for every door and
-    for the approvals page's buttons."""
-    if not (actor.is_active and actor.has_perm(APPROVE_ESCALATION)):
+    may). Managers decide (``access.may_decide_valves``), and never their own request:
+    four eyes, whoever asks, superusers included. The one check of it, for every door
+    and for the approvals page's buttons."""
+    if not may_decide_valves(actor):
         return NotAllowed(
             "Only a Manager may approve or deny this request.", field="decision_reason", code="not_a_manager"
         )
@@ -136,6 +140,87 @@ def executive_rung(incident: Incident) -> EscalationStep | None:
     if step is None or not incident.policy.chain_may_reach(step.target):
         return None
     return step
+
+
+@dataclass(frozen=True)
+class ExecutiveAvailability:
+    """Whether the case may be escalated to an executive now, and why not. Unpacks as
+    ``(allowed, why)``; ``step`` is the rung it would reach, ``refusal`` the error the
+    services raise (its message is ``why``)."""
+
+    step: EscalationStep | None
+    refusal: ServiceError | None
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+    @property
+    def why(self) -> str:
+        return "" if self.refusal is None else self.refusal.message
+
+    def __iter__(self):
+        return iter((self.allowed, self.why))
+
+
+def executive_availability(
+    incident: Incident,
+    *,
+    requests: Sequence[ExecutiveEscalationRequest] | None = None,
+    deciding: ExecutiveEscalationRequest | None = None,
+) -> ExecutiveAvailability:
+    """The one rule for "may this case be escalated to an executive now": the case is
+    open; its policy allows executive escalation and its chain has an executive rung
+    (``executive_rung``); the case is not already at that rung or above; and no request
+    is waiting for a Manager (one pending request per case). A drill may ask: it
+    practises the approval too, and its pages are suppressed. Who asks is the case's
+    access rule (``access.may_change_case``), checked beside this.
+
+    ``requests``: the case's requests when the caller has them (the case page), else one
+    query. ``deciding``: the pending request a Manager is approving, which does not stand
+    in its own way. The request and approval services refuse with ``refusal``; the case
+    page offers the button exactly when ``allowed`` and shows ``why`` otherwise."""
+    if incident.status not in OPEN_STATUSES:
+        return ExecutiveAvailability(
+            None, InvalidTransition("Only an open case can be escalated to an executive.", field="status")
+        )
+    step = executive_rung(incident)
+    if step is None:
+        policy = incident.policy
+        why = (
+            f"The {incident.severity} policy's chain has no executive rung."
+            if policy.allows_executive_escalation
+            else f"The {incident.severity} policy does not escalate to executives."
+        )
+        return ExecutiveAvailability(None, RuleViolation(why, field="severity", code="no_executive_rung"))
+    if incident.escalation_level >= step.level:
+        return ExecutiveAvailability(
+            step,
+            InvalidTransition(
+                f"The case is already at level {incident.escalation_level}, the executive rung or above.",
+                field="escalation_level",
+                code="already_executive",
+            ),
+        )
+    if requests is None:
+        pending = (
+            ExecutiveEscalationRequest.objects.filter(incident=incident, status=ValveStatus.PENDING)
+            .select_related("requested_by")
+            .first()
+        )
+    else:
+        pending = next((r for r in requests if r.status == ValveStatus.PENDING), None)
+    if pending is not None and (deciding is None or pending.pk != deciding.pk):
+        return ExecutiveAvailability(
+            step,
+            RuleViolation(
+                f"{person_name(pending.requested_by)} already asked for an executive escalation of this case; "
+                "it is waiting for a Manager.",
+                field="reason",
+                code="already_pending",
+            ),
+        )
+    return ExecutiveAvailability(step, None)
 
 
 def incident_executive_trigger(

@@ -2,7 +2,7 @@
 Views, the API, the admin and Celery tasks are thin doors onto these."""
 
 from escalations.errors import InvalidTransition, NotAllowed, RuleViolation, ServiceError, VersionConflict
-from escalations.services.case_edits import incident_set_stage, incident_update
+from escalations.services.case_edits import incident_patch, incident_set_stage, incident_update
 from escalations.services.checklists import checklist_item_set_done, checklists_instantiate
 from escalations.services.common import event_record, system_user
 from escalations.services.customer_updates import customer_update_post
@@ -36,6 +36,7 @@ __all__ = [
     "incident_change_severity",
     "incident_close",
     "incident_create",
+    "incident_patch",
     "incident_pause",
     "incident_reopen",
     "incident_resolve",

@@ -16,7 +16,7 @@ from escalations.choices import BreachCause, ClockKind, EventKind
 from escalations.display import local_time, person_name
 from escalations.errors import NotAllowed, RuleViolation, ServiceError
 from escalations.models import Breach, BreachCauseOption
-from escalations.security.access import may_see_manager_pages
+from escalations.security.access import may_review_breach_causes
 from escalations.services.common import audited_create, audited_save, event_record
 
 # The shipped list, in the order reviewers see it: (code, label, description).
@@ -55,12 +55,6 @@ def breach_causes_load(*, actor) -> int:
         )
         created += 1
     return created
-
-
-def may_review_breach_causes(user) -> bool:
-    """Duty Managers and Managers review causes (the queue); whoever may change breaches
-    in the admin may too."""
-    return may_see_manager_pages(user) or user.has_perm("escalations.change_breach")
 
 
 def breach_cause_confirm(

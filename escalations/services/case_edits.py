@@ -18,24 +18,25 @@ from escalations.choices import (
     stage_move_allowed,
     stage_name,
 )
-from escalations.errors import InvalidTransition, NotAllowed, RuleViolation
+from escalations.errors import InvalidTransition, NotAllowed, RuleViolation, ServiceError
 from escalations.lib.text import long_text_error, one_line
 from escalations.models import (
     Incident,
 )
-from escalations.security.access import may_own_case, may_reassign, not_a_case_worker
+from escalations.security.access import may_hand_off, may_own_case, may_reassign, not_a_case_worker
 from escalations.selectors.policies import policy_for, triggers_evaluate
 from escalations.services.checklists import checklist_facts_tick, checklists_instantiate, require_stage_exit
 from escalations.services.clocks import cycle_open, incident_save_with_clocks
 from escalations.services.common import STATE_FIELDS, event_record, incident_lock
-from escalations.services.handoffs import may_hand_off
 from escalations.services.intake import clean_impact
 from escalations.services.severity import (
     EDITABLE_FIELDS,
     IMPACT_FIELDS,
     OWNER_FIELDS,
-    floor_lower,
+    SEVERITY_DEPENDS_ON,
+    incident_change_severity,
     severity_change_record,
+    severity_floor_set,
     severity_policy_apply,
     severity_values,
 )
@@ -44,6 +45,14 @@ from escalations.sla import severity_rank
 # A backward move's reason goes into its timeline event's detail (500 characters) after
 # "Moved back from Verify and close to Command: ".
 STAGE_REASON_MAX = 400
+
+# What a stage move relies on (services.common.incident_lock's field-level conflicts).
+STAGE_DEPENDS_ON = (*STATE_FIELDS, "stage", "stage_dri")
+
+
+def update_depends_on(changes) -> tuple[str, ...]:
+    """What an edit relies on: the fields it sets, and whether the case is open."""
+    return (*changes, "status")
 
 
 def _owners_check(incident: Incident, changes: dict, *, actor) -> None:
@@ -90,21 +99,15 @@ def _impact_reapply(
     if not set(new) & set(IMPACT_FIELDS):
         return None, fields
     result = triggers_evaluate(**{f: getattr(incident, f) for f in IMPACT_FIELDS})
-    floor = incident.trigger_severity or None
-    lowered = floor is not None and (result.severity is None or severity_rank(result.severity) > severity_rank(floor))
-    if lowered:
-        floor_lower(
-            incident,
-            new_floor=result.severity,
-            changed=[f for f in IMPACT_FIELDS if f in new],
-            reason=reason,
-            actor=actor,
-            now=now,
-        )
-    if lowered or floor is None or severity_rank(result.severity or floor) <= severity_rank(floor):
-        incident.trigger_severity = result.severity or ""
-        incident.trigger_explanation = result.explanation[:300]
-        fields += ["trigger_severity", "trigger_explanation"]
+    fields += severity_floor_set(
+        incident,
+        given=result.severity,
+        explanation=result.explanation,
+        lowered_by=[f for f in IMPACT_FIELDS if f in new],
+        reason=reason,
+        actor=actor,
+        now=now,
+    )
     if result.severity and severity_rank(result.severity) < severity_rank(incident.severity):
         if incident.status not in OPEN_STATUSES:
             raise RuleViolation("Reopen the case before raising its impact.", field="status")
@@ -148,7 +151,7 @@ def incident_update(
     if "channel" in changes and changes["channel"] is None:
         raise RuleViolation("Choose a channel.", field="channel")
     with transaction.atomic():
-        incident = incident_lock(incident, expected_version=expected_version, depends_on=(*changes, "status"))
+        incident = incident_lock(incident, expected_version=expected_version, depends_on=update_depends_on(changes))
         if "arr_at_risk" in changes or "users_affected_pct" in changes:
             arr, pct = clean_impact(
                 arr_at_risk=changes.get("arr_at_risk", incident.arr_at_risk),
@@ -242,9 +245,7 @@ def incident_set_stage(
     if message := long_text_error(reason, max_length=STAGE_REASON_MAX):
         raise RuleViolation(message, field="reason", code="max_length")
     with transaction.atomic():
-        incident = incident_lock(
-            incident, expected_version=expected_version, depends_on=(*STATE_FIELDS, "stage", "stage_dri")
-        )
+        incident = incident_lock(incident, expected_version=expected_version, depends_on=STAGE_DEPENDS_ON)
         if incident.status not in OPEN_STATUSES:
             raise InvalidTransition("Only an open case moves between stages.", field="status")
         if incident.stage == stage:
@@ -256,7 +257,7 @@ def incident_set_stage(
                 field="stage",
                 code="stage_skipped",
             )
-        if not may_hand_off(incident, actor):
+        if not may_hand_off(actor, incident):
             raise NotAllowed(
                 f"Only the stage owner ({incident.stage_dri}), the Incident Commander or a Manager moves this case; "
                 "offer a handoff instead.",
@@ -298,3 +299,53 @@ def incident_set_stage(
                 detail=f"stage DRI of {incident.get_stage_display()}: {actor}",
             )
         return incident
+
+
+def incident_patch(
+    *,
+    incident: Incident | int,
+    actor,
+    now: datetime,
+    expected_version: int | None = None,
+    severity: str | None = None,
+    severity_reason: str | None = None,
+    stage: str | None = None,
+    stage_reason: str | None = None,
+    **changes,
+) -> Incident:
+    """Several changes to one case at once, all or nothing (the API's PATCH): details,
+    impact facts and owners (``incident_update``, with ``severity_reason`` as the reason
+    a Manager lowers the floor), then ``severity`` (``incident_change_severity``), then
+    ``stage`` (``incident_set_stage``, ``stage_reason`` when it moves back). A severity
+    or stage equal to the case's is no change. Stale exactly as each part is on its own
+    (the web's rule): a conflict only when a field one of the parts changes or relies on
+    changed since ``expected_version``."""
+    depends_on: list[str] = []
+    if changes:
+        depends_on += update_depends_on(changes)
+    if severity is not None:
+        depends_on += SEVERITY_DEPENDS_ON
+    if stage is not None:
+        depends_on += STAGE_DEPENDS_ON
+    with transaction.atomic():
+        # One lock and one version check for the whole change; the parts run inside this
+        # transaction on the locked row, so nobody can interleave between them.
+        current = incident_lock(incident, expected_version=expected_version, depends_on=depends_on)
+        if changes:
+            current = incident_update(incident=current, actor=actor, now=now, reason=severity_reason or "", **changes)
+        if severity is not None and severity != current.severity:
+            current = incident_change_severity(
+                incident=current, severity=severity, reason=severity_reason or "", actor=actor, now=now
+            )
+        if stage is not None and stage != current.stage:
+            try:
+                current = incident_set_stage(
+                    incident=current, stage=stage, reason=stage_reason or "", actor=actor, now=now
+                )
+            except ServiceError as exc:
+                # incident_set_stage names its own argument; here it is stage_reason.
+                for error in exc.all_errors():
+                    if error.field == "reason":
+                        error.field = "stage_reason"
+                raise
+        return current

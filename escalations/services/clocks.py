@@ -137,9 +137,7 @@ def incident_recompute_clocks(incident: Incident, *, now: datetime, pauses: list
         is_open=is_open,
         started=start is not None,
         paused=incident.paused_since is not None,
-        breached=bool(
-            (incident.ack_breached_at and not acked) or incident.resolve_breached_at or incident.update_breached_at
-        ),
+        breached=incident.is_breached,
         warned=bool((incident.ack_warned_at and not acked) or incident.resolve_warned_at or incident.update_warned_at),
     )
     return list(CLOCK_FIELDS)

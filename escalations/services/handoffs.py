@@ -12,7 +12,13 @@ from escalations.choices import OPEN_STATUSES, EventKind, HandoffStatus, Stage, 
 from escalations.errors import InvalidTransition, NotAllowed, RuleViolation
 from escalations.lib.text import MAX_REASON, long_text_error
 from escalations.models import PACKET_FIELDS, ChecklistItem, HandoffPacket, Incident, Team
-from escalations.security.access import may_own_case, not_a_case_worker
+from escalations.security.access import (
+    may_answer_handoff,
+    may_hand_off,
+    may_own_case,
+    may_withdraw_handoff,
+    not_a_case_worker,
+)
 from escalations.selectors.handoffs import is_ping_pong
 from escalations.services.checklists import require_stage_exit
 from escalations.services.clocks import incident_recompute_clocks
@@ -78,7 +84,7 @@ def handoff_offer(
         )
         if incident.status not in OPEN_STATUSES:
             raise InvalidTransition("Only an open case can be handed off.", field="status")
-        if not may_hand_off(incident, actor):
+        if not may_hand_off(actor, incident):
             raise NotAllowed(
                 f"Only the stage owner ({incident.stage_dri}), the Incident Commander or a Manager can hand this case off.",
                 field="handoff",
@@ -147,16 +153,6 @@ def handoff_offer(
         return handoff
 
 
-def may_hand_off(incident: Incident, user) -> bool:
-    """The stage DRI hands a case off (anyone who works cases, while nobody owns the
-    stage); the Incident Commander and Managers may too."""
-    if incident.stage_dri_id is None or incident.stage_dri_id == user.pk:
-        return True
-    if incident.commander_id == user.pk:
-        return True
-    return user.has_perm("escalations.downgrade_severity")
-
-
 def handoffs_cancel_pending(*, incident: Incident, actor, now: datetime, why: str) -> list[HandoffPacket]:
     """Withdraw offers still waiting on a case that is leaving the open states (called by
     resolve and close inside their transaction): nobody may accept a closed case."""
@@ -191,21 +187,6 @@ def _lock_offer(handoff: HandoffPacket | int, expected_version: int | None) -> t
     return locked, incident
 
 
-def may_answer(handoff: HandoffPacket, user) -> bool:
-    """The named receiver, or — for a packet offered to a team — any member of it other
-    than the sender (nobody accepts their own offer)."""
-    if handoff.from_user_id == user.pk:
-        return False
-    if handoff.to_user_id is not None:
-        return handoff.to_user_id == user.pk
-    return handoff.to_team is not None and handoff.to_team.members.filter(pk=user.pk).exists()
-
-
-def may_cancel(handoff: HandoffPacket, user) -> bool:
-    """The sender, or a Manager, withdraws an unanswered offer."""
-    return handoff.from_user_id == user.pk or user.has_perm("escalations.downgrade_severity")
-
-
 def handoff_accept(
     *, handoff: HandoffPacket | int, actor, now: datetime, expected_version: int | None = None
 ) -> HandoffPacket:
@@ -213,7 +194,7 @@ def handoff_accept(
     Incident Commander when the case enters command without one)."""
     with transaction.atomic():
         handoff, incident = _lock_offer(handoff, expected_version)
-        if not may_answer(handoff, actor):
+        if not may_answer_handoff(actor, handoff):
             raise NotAllowed("Only the receiver of a handoff can accept it.", field="handoff")
         if stage_is_forward(incident.stage, handoff.to_stage):
             require_stage_exit(incident, action="accept the handoff into the next stage")
@@ -273,7 +254,7 @@ def handoff_reject(
         raise RuleViolation(message, field="reason", code="max_length")
     with transaction.atomic():
         handoff, incident = _lock_offer(handoff, expected_version)
-        if not may_answer(handoff, actor):
+        if not may_answer_handoff(actor, handoff):
             raise NotAllowed("Only the receiver of a handoff can reject it.", field="handoff")
         handoff.status = HandoffStatus.REJECTED
         handoff.responded_at = now
@@ -298,7 +279,7 @@ def handoff_cancel(
     """The sender (or a manager) withdraws an unanswered offer."""
     with transaction.atomic():
         handoff, incident = _lock_offer(handoff, expected_version)
-        if not may_cancel(handoff, actor):
+        if not may_withdraw_handoff(actor, handoff):
             raise NotAllowed("Only the sender or a Manager can withdraw a handoff.", field="handoff")
         handoff.status = HandoffStatus.CANCELLED
         handoff.responded_at = now

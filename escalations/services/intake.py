@@ -11,13 +11,19 @@ from escalations.choices import EventKind, SeveritySource, Status
 from escalations.errors import NotAllowed, RuleViolation, ServiceError, raise_all
 from escalations.lib.text import long_text_error, one_line
 from escalations.models import CaseEvent, Channel, Customer, Incident, Team
-from escalations.security.access import is_integration, may_own_case, may_start_drill, not_a_case_worker
+from escalations.security.access import (
+    is_integration,
+    may_own_case,
+    may_set_below_floor,
+    may_start_drill,
+    not_a_case_worker,
+)
 from escalations.selectors.policies import DEFAULT_SEVERITY, policy_for, policy_tables, triggers_evaluate
 from escalations.services.checklists import checklists_instantiate
 from escalations.services.clocks import cycle_open, incident_recompute_clocks, policy_snapshot
 from escalations.services.common import audited_insert, event_build, events_save
 from escalations.services.engine.paging import intake_page_build, pages_save
-from escalations.sla import severity_rank
+from escalations.sla import SEVERITY_ORDER, below_floor, severity_rank
 
 # Clock skew tolerated between an integration's clock and ours.
 FUTURE_TOLERANCE = timedelta(minutes=1)
@@ -47,10 +53,10 @@ def check_severity_choice(*, chosen: str | None, floor: str | None, reason: str,
     Raising above the floor needs a reason; going below it needs a Manager."""
     if not chosen:
         return floor or DEFAULT_SEVERITY, SeveritySource.TRIGGER
-    if chosen not in ("S1", "S2", "S3", "S4"):
+    if chosen not in SEVERITY_ORDER:
         raise RuleViolation(f"Unknown severity {chosen!r}; use S1–S4.", field="severity")
-    if floor and severity_rank(chosen) > severity_rank(floor):
-        if not actor.has_perm("escalations.downgrade_severity"):
+    if below_floor(chosen, floor):
+        if not may_set_below_floor(actor):
             raise NotAllowed(
                 f"The triggers say {floor}; only a Manager may set a lower severity than that.",
                 field="severity",

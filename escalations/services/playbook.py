@@ -26,6 +26,7 @@ from escalations.models import (
 from escalations.security.roles import sync_roles
 from escalations.services.breach_causes import breach_causes_load
 from escalations.services.common import audited_create, system_user
+from escalations.sla import severity_rank
 
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
@@ -45,7 +46,6 @@ CALENDARS = [
 POLICIES = [
     {
         "key": "S1",
-        "rank": 1,
         "name": "Critical",
         "ack_target": 5 * M,
         "resolve_target": 2 * H,
@@ -61,7 +61,6 @@ POLICIES = [
     },
     {
         "key": "S2",
-        "rank": 2,
         "name": "Major",
         "ack_target": 30 * M,
         "resolve_target": 8 * H,
@@ -77,7 +76,6 @@ POLICIES = [
     },
     {
         "key": "S3",
-        "rank": 3,
         "name": "Minor",
         "ack_target": 4 * H,
         "resolve_target": 24 * H,
@@ -88,7 +86,6 @@ POLICIES = [
     },
     {
         "key": "S4",
-        "rank": 4,
         "name": "Low",
         "ack_target": 8 * H,
         "resolve_target": 80 * H,
@@ -342,7 +339,12 @@ def playbook_load(*, actor=None) -> dict[str, int]:
         for spec in POLICIES:
             if SeverityPolicy.objects.filter(key=spec["key"]).exists():
                 continue
-            values = {**spec, "calendar": calendars[spec["calendar"]], "review_by": _next_quarter_end()}
+            values = {
+                **spec,
+                "rank": severity_rank(spec["key"]),
+                "calendar": calendars[spec["calendar"]],
+                "review_by": _next_quarter_end(),
+            }
             audited_create(SeverityPolicy, history_user=actor, **values)
             created["policies"] += 1
         policies = {p.key: p for p in SeverityPolicy.objects.all()}

@@ -17,6 +17,7 @@ from escalations.choices import ChecklistFact
 from escalations.errors import RuleViolation, raise_all
 from escalations.lib.text import long_text_error
 from escalations.models import Incident, Postmortem, PostmortemActionItem, PostmortemStatus
+from escalations.security.access import may_own_case, not_a_case_worker
 from escalations.services.checklists import checklist_facts_tick
 from escalations.services.common import audited_delete, audited_save
 from escalations.sla.deadlines import WorkingDays, business_days_after
@@ -190,6 +191,12 @@ def _items_write(postmortem: Postmortem, items: list[ActionItemInput], *, actor,
         dirty = [name for name, value in values.items() if getattr(item, name) != value]
         if item.pk is not None and not dirty:
             continue
+        # An owner is named as a case's owner is; one who has since left keeps the items
+        # already theirs until someone reassigns them.
+        if "owner_id" in dirty and not may_own_case(row.owner):
+            raise RuleViolation(
+                f"Action item {index + 1}: {not_a_case_worker(row.owner.pk)}", field="owner", code="does_not_exist"
+            )
         for name in dirty:
             setattr(item, name, values[name])
         audited_save(item, actor=actor)

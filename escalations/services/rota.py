@@ -9,7 +9,7 @@ from django.db import transaction
 
 from escalations.errors import NotAllowed, RuleViolation
 from escalations.models import Shift
-from escalations.security.access import user_may_change_cases
+from escalations.security.access import may_own_case
 from escalations.services.common import audited_save
 
 
@@ -29,7 +29,7 @@ def shift_cover(*, shift: Shift | int, user, actor, now: datetime) -> Shift:
     with transaction.atomic():
         shift = Shift.objects.select_for_update().get(pk=shift.pk if isinstance(shift, Shift) else shift)
         _not_over(shift, now)
-        if user is None or not user_may_change_cases(user):
+        if user is None or not may_own_case(user):
             raise RuleViolation("Choose someone who works cases.", field="user")
         if shift.user_id == user.pk:
             raise RuleViolation(f"{user} already works that shift.", field="user", code="unchanged")

@@ -3,6 +3,7 @@ triggers set for the cycle (lowered only by a Manager, with a reason)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -21,13 +22,18 @@ from escalations.models import (
     SeverityPolicy,
     TriggerRule,
 )
+from escalations.security.access import may_set_below_floor
 from escalations.selectors.policies import policy_for
 from escalations.services.checklists import checklists_instantiate
 from escalations.services.clocks import SNAPSHOT_FIELDS, incident_save_with_clocks, policy_snapshot
 from escalations.services.common import STATE_FIELDS, audited_save, event_record, incident_lock
 from escalations.services.intake import check_severity_choice
-from escalations.sla import severity_rank
+from escalations.sla import below_floor, floor_after, less_severe_than, severity_rank
 from escalations.sla.sweep import climb_due_at
+
+# What a severity change relies on: a case whose severity, floor or state moved since the
+# person's version is a conflict (services.common.incident_lock).
+SEVERITY_DEPENDS_ON = (*STATE_FIELDS, "severity", "trigger_severity")
 
 
 def incident_change_severity(
@@ -40,9 +46,7 @@ def incident_change_severity(
     if not reason:
         raise RuleViolation("A severity change needs a reason.", field="reason")
     with transaction.atomic():
-        incident = incident_lock(
-            incident, expected_version=expected_version, depends_on=(*STATE_FIELDS, "severity", "trigger_severity")
-        )
+        incident = incident_lock(incident, expected_version=expected_version, depends_on=SEVERITY_DEPENDS_ON)
         if incident.status not in OPEN_STATUSES:
             raise InvalidTransition("Reopen the case before changing its severity.", field="status")
         if severity == incident.severity:
@@ -140,10 +144,7 @@ def incident_raise_by_trigger(
         fields = severity_policy_apply(incident, policy_for(severity), actor=actor, now=now)
         incident.severity_source = SeveritySource.TRIGGER
         incident.severity_reason = explanation
-        if not incident.trigger_severity or severity_rank(severity) < severity_rank(incident.trigger_severity):
-            incident.trigger_severity = severity
-            incident.trigger_explanation = explanation[:300]
-            fields += ["trigger_severity", "trigger_explanation"]
+        fields += severity_floor_set(incident, given=severity, explanation=explanation, actor=actor, now=now)
         incident_save_with_clocks(
             incident, actor=actor, now=now, fields=[*fields, "severity_source", "severity_reason"]
         )
@@ -159,7 +160,7 @@ def no_progress_candidates(*, now: datetime, limit: int = 200) -> list[tuple[int
     found: dict[int, tuple[str, str]] = {}
     for rule in TriggerRule.objects.filter(active=True, kind="no_progress").order_by("severity"):
         cutoff = now - timedelta(minutes=float(rule.threshold))
-        lower = [key for key in ("S1", "S2", "S3", "S4") if severity_rank(key) > severity_rank(rule.severity)]
+        lower = less_severe_than(rule.severity)
         rows = (
             Incident.objects.filter(status__in=OPEN_STATUSES, last_progress_at__lt=cutoff, severity__in=lower)
             .order_by("last_progress_at")
@@ -191,15 +192,46 @@ IMPACT_FIELDS = ("arr_at_risk", "users_affected_pct", "data_risk", "legal_risk",
 OWNER_FIELDS = ("commander", "stage_dri")
 
 
-def floor_lower(incident: Incident, *, new_floor: str | None, changed: list[str], reason: str, actor, now: datetime):
-    """Check and record lowering a case's severity floor (its impact facts changed so
-    the triggers give less than before in this cycle): a Manager's call, with a reason."""
+def severity_floor_set(
+    incident: Incident,
+    *,
+    given: str | None,
+    explanation: str,
+    actor,
+    now: datetime,
+    reason: str = "",
+    lowered_by: Sequence[str] = (),
+) -> list[str]:
+    """The severity floor (``trigger_severity``) after the triggers gave ``given`` for the
+    case: the one place it changes after intake. It follows the triggers up
+    (``sla.floor_after``) and never falls by itself: when ``given`` is below it
+    (``sla.below_floor``), only new impact facts (``lowered_by``, the fields that
+    changed) lower it, and that is a Manager's decision (``may_set_below_floor``) with a
+    ``reason``, recorded on the timeline; without ``lowered_by`` the floor stays. Returns
+    the fields it set, for the caller's save."""
+    floor = incident.trigger_severity or None
+    if below_floor(given, floor):
+        if not lowered_by:
+            return []
+        _floor_lower_approve(incident, new_floor=given, changed=lowered_by, reason=reason, actor=actor, now=now)
+        new = given
+    else:
+        new = floor_after(floor, given)
+    incident.trigger_severity = new or ""
+    incident.trigger_explanation = explanation[:300]
+    return ["trigger_severity", "trigger_explanation"]
+
+
+def _floor_lower_approve(
+    incident: Incident, *, new_floor: str | None, changed: Sequence[str], reason: str, actor, now: datetime
+) -> None:
+    """Refuse lowering the floor unless a Manager does it with a reason; record it."""
     old_floor = incident.trigger_severity
     target = new_floor or "no trigger"
-    if not actor.has_perm("escalations.downgrade_severity"):
+    if not may_set_below_floor(actor):
         raise NotAllowed(
             f"These facts would lower the severity floor from {old_floor} to {target}: that needs a Manager.",
-            field=changed[0] if changed else "arr_at_risk",
+            field=changed[0],
             code="floor_lowered",
         )
     reason = (reason or "").strip()

@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.db import transaction
 
-from escalations.choices import OPEN_STATUSES, EventKind, NotificationChannel, ValveStatus
+from escalations.choices import EventKind, NotificationChannel, ValveStatus
 from escalations.display import person_name
 from escalations.errors import InvalidTransition, NotAllowed, RuleViolation
 from escalations.lib.text import duration_text
@@ -41,7 +41,7 @@ from escalations.models import (
     ServiceCreditBreach,
     ServiceCreditRequest,
 )
-from escalations.security.access import incident_may_access
+from escalations.security.access import may_change_case
 from escalations.selectors.valves import (
     LIVE,
     CreditWeek,
@@ -50,6 +50,7 @@ from escalations.selectors.valves import (
     credit_breaches_open,
     credits_claimed_in_month,
     decision_refusal,
+    executive_availability,
     executive_rung,
     incident_executive_trigger,
     service_credit_eligibility,
@@ -77,7 +78,7 @@ def _reason(text: str | None, *, field: str, what: str) -> str:
 
 
 def _may_work(actor, incident: Incident) -> None:
-    if not incident_may_access(actor, incident, for_change=True):
+    if not may_change_case(actor, incident):
         raise NotAllowed("Only someone who may work this case can ask for that.", field=None)
 
 
@@ -109,26 +110,6 @@ def _waiting_note(approvers: list) -> str:
 
 
 # --- Executive escalation ------------------------------------------------------------------
-
-
-def _executive_check(incident: Incident) -> EscalationStep:
-    """The rung an executive escalation of the case reaches; refuses when there is none."""
-    if incident.status not in OPEN_STATUSES:
-        raise InvalidTransition("Only an open case can be escalated to an executive.", field="status")
-    step = executive_rung(incident)
-    if step is None:
-        raise RuleViolation(
-            f"The {incident.severity} policy has no executive rung: executives are not escalated to at this severity.",
-            field="severity",
-            code="no_executive_rung",
-        )
-    if incident.escalation_level >= step.level:
-        raise InvalidTransition(
-            f"The case is already at level {incident.escalation_level}, the executive rung or above.",
-            field="escalation_level",
-            code="already_executive",
-        )
-    return step
 
 
 def _escalate_to_executive(incident: Incident, step: EscalationStep, *, why: str, actor, now: datetime) -> Escalation:
@@ -190,19 +171,10 @@ def executive_escalation_request(*, incident: Incident | int, reason: str, actor
     with transaction.atomic():
         incident = incident_lock(incident)
         _may_work(actor, incident)
-        step = _executive_check(incident)
-        waiting = (
-            ExecutiveEscalationRequest.objects.filter(incident=incident, status=ValveStatus.PENDING)
-            .select_related("requested_by")
-            .first()
-        )
-        if waiting is not None:
-            raise RuleViolation(
-                f"{person_name(waiting.requested_by)} already asked for an executive escalation of this case; "
-                "it is waiting for a Manager.",
-                field="reason",
-                code="already_pending",
-            )
+        available = executive_availability(incident)
+        if available.refusal is not None:
+            raise available.refusal
+        step = available.step
         trigger = incident_executive_trigger(incident, now=now)
         request = ExecutiveEscalationRequest(
             incident=incident, reason=reason, requested_by=actor, requested_at=now, status=ValveStatus.PENDING
@@ -261,7 +233,10 @@ def executive_escalation_decide(
                 code="already_decided",
             )
         if approve:
-            step = _executive_check(incident)
+            available = executive_availability(incident, deciding=request)
+            if available.refusal is not None:
+                raise available.refusal
+            step = available.step
             request.escalation = _escalate_to_executive(
                 incident, step, why=f"Executive escalation approved by {person_name(actor)}: {request.reason}",
                 actor=actor, now=now,

@@ -2,10 +2,12 @@
 
 from escalations.sla.calendar import TWENTY_FOUR_SEVEN, Calendar
 from escalations.sla.clock import (
+    CASE_CLOCKS,
     ClockState,
     ClockStatus,
     Pause,
     QueueRank,
+    breached_clocks,
     clock_state,
     due_at,
     elapsed,
@@ -15,9 +17,22 @@ from escalations.sla.clock import (
     stored_status,
     warn_at,
 )
-from escalations.sla.triggers import ImpactFacts, Rule, TriggerResult, evaluate, more_severe, severity_rank
+from escalations.sla.triggers import (
+    SEVERITY_ORDER,
+    ImpactFacts,
+    Rule,
+    TriggerResult,
+    below_floor,
+    evaluate,
+    floor_after,
+    less_severe_than,
+    more_severe,
+    severity_rank,
+)
 
 __all__ = [
+    "CASE_CLOCKS",
+    "SEVERITY_ORDER",
     "TWENTY_FOUR_SEVEN",
     "Calendar",
     "ClockState",
@@ -27,10 +42,14 @@ __all__ = [
     "QueueRank",
     "Rule",
     "TriggerResult",
+    "below_floor",
+    "breached_clocks",
     "clock_state",
     "due_at",
     "elapsed",
     "evaluate",
+    "floor_after",
+    "less_severe_than",
     "more_severe",
     "pauses_until",
     "queue_rank",

@@ -166,15 +166,48 @@ class QueueRank(IntEnum):
     CLOSED = 4
 
 
+# The clocks of a case's current cycle, by the names Breach.kind and the stored fields use.
+CASE_CLOCKS = ("ack", "resolve", "update")
+
+
+def breached_clocks(
+    *,
+    is_open: bool,
+    acknowledged: bool,
+    ack_breached: bool,
+    resolve_breached: bool,
+    update_breached: bool,
+) -> tuple[str, ...]:
+    """The clocks of a case that are breached now: the sweep recorded the breach and the
+    promise is still unkept. An acknowledge breach counts until the case is acknowledged,
+    a resolve breach while the cycle is open, an update breach until the next customer
+    update. A resolved or closed case has nothing breached now, and a pause keeps no
+    promise, so a paused case stays breached. Whether a case *ever* breached is the
+    Breach rows' answer (per cycle), never this one's.
+
+    The one home of "breached": the API payload and its ``?breached=`` filter, the work
+    queues' breached band (``queue_rank``), the case page, the queue rows and the admin
+    column all come from here (the filter through the band stored by the services)."""
+    if not is_open:
+        return ()
+    # A customer update clears update_breached_at and a reopen clears the resolve and
+    # update markers (a new cycle); acknowledging keeps ack_breached_at, the record of
+    # when that promise broke, so the acknowledgement itself is what ends it here.
+    now_breached = {"ack": ack_breached and not acknowledged, "resolve": resolve_breached, "update": update_breached}
+    return tuple(clock for clock in CASE_CLOCKS if now_breached[clock])
+
+
 def queue_rank(*, is_open: bool, started: bool, paused: bool, breached: bool, warned: bool) -> QueueRank:
     """A case's band in the work queues, from what the sweep has recorded: a breach or a
-    warning counts once the sweep has seen it (within a second or two of the moment)."""
+    warning counts once the sweep has seen it (within a second or two of the moment).
+    ``breached`` is ``breached_clocks``' answer, and a breached case is in the breached
+    band even while paused, so the band is exactly "breached now"."""
     if not is_open:
         return QueueRank.CLOSED
-    if paused or not started:
-        return QueueRank.WAITING
     if breached:
         return QueueRank.BREACHED
+    if paused or not started:
+        return QueueRank.WAITING
     return QueueRank.WARNING if warned else QueueRank.RUNNING
 
 

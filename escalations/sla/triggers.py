@@ -8,16 +8,45 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+# The one order of severities, most severe first. choices.SeverityKey lists the same keys
+# in the same order (a unit test holds them equal) and each SeverityPolicy.rank is its
+# key's severity_rank (SeverityPolicy.clean).
 SEVERITY_ORDER = ("S1", "S2", "S3", "S4")
 
 
 def severity_rank(key: str) -> int:
-    """1 for S1 … 4 for S4 (lower is more severe)."""
+    """1 for S1 … 4 for S4 (lower is more severe). Every comparison of severities in the
+    app goes through this."""
     return SEVERITY_ORDER.index(key) + 1
 
 
 def more_severe(a: str, b: str) -> str:
     return a if severity_rank(a) <= severity_rank(b) else b
+
+
+def less_severe_than(key: str) -> tuple[str, ...]:
+    """The severities below ``key``, most severe first."""
+    return SEVERITY_ORDER[severity_rank(key) :]
+
+
+def below_floor(severity: str | None, floor: str | None) -> bool:
+    """Whether ``severity`` is less severe than the severity floor (what the triggers
+    gave this case; no floor: nothing is below it). A case at or being set to such a
+    severity needs a Manager's decision. ``severity`` None: the triggers give nothing
+    now, which is below any floor."""
+    if floor is None:
+        return False
+    return severity is None or severity_rank(severity) > severity_rank(floor)
+
+
+def floor_after(floor: str | None, given: str | None) -> str | None:
+    """The ratchet of the severity floor: what the triggers ``given`` now leave it at
+    when nobody lowers it. It rises to ``given`` when that is at least as severe and
+    never falls by itself; lowering it is a Manager's decision
+    (``services.severity.severity_floor_set``)."""
+    if given is None:
+        return floor
+    return given if floor is None else more_severe(given, floor)
 
 
 @dataclass(frozen=True)

@@ -97,33 +97,37 @@ class ClockView:
 
 
 def row_clock(incident: Incident, kind: str, now: datetime) -> ClockView:
-    """A queue row's clock from the denormalised deadline fields alone (no query)."""
+    """A queue row's clock from the denormalised deadline fields alone (no query). A
+    clock breached now (``Incident.breached_clocks``) says so, paused or not."""
     if kind == "ack":
         if incident.acknowledged_at is not None:
             met = stopped_in_time(incident.acknowledged_at, incident.ack_due_at)
             return ClockView("met" if met else "missed", incident.ack_due_at, None, None)
-        due, warn, breached = incident.ack_due_at, incident.ack_warn_at, incident.ack_breached_at
+        due, warn = incident.ack_due_at, incident.ack_warn_at
     elif kind == "resolve":
         if not incident.is_open:
             return ClockView("stopped", incident.resolve_due_at, None, None)
-        due, warn, breached = incident.resolve_due_at, incident.resolve_warn_at, incident.resolve_breached_at
+        due, warn = incident.resolve_due_at, incident.resolve_warn_at
     elif kind == "update":
         if not incident.is_open:
             return ClockView("stopped", None, None, None)
-        due, warn, breached = incident.next_update_due_at, incident.update_warn_at, incident.update_breached_at
+        due, warn = incident.next_update_due_at, incident.update_warn_at
     else:
         raise ValueError(f"unknown clock {kind!r}")
+    if kind in incident.breached_clocks:
+        return ClockView("breached", due, warn, (due - now) if due else None)
     if incident.paused_since is not None and incident.clock_started_at is not None:
         # A running pause freezes the clock: its deadline is unknown until it resumes.
         return ClockView("paused", None, None, None)
-    state = str(stored_status(due_at=due, warn_at=warn, breached_at=breached, now=now))
+    state = str(stored_status(due_at=due, warn_at=warn, breached_at=None, now=now))
     return ClockView(state, due, warn, (due - now) if due else None)
 
 
-def state_clock(state: ClockState, *, breached_at: datetime | None = None) -> ClockView:
-    """A case page clock from the full clock maths (elapsed and remaining)."""
+def state_clock(state: ClockState, *, breached: bool = False) -> ClockView:
+    """A case page clock from the full clock maths (elapsed and remaining); ``breached``:
+    the clock is breached now (``Incident.breached_clocks``), as the sweep recorded."""
     status = str(state.status)
-    if breached_at is not None and status in ("running", "warning"):
+    if breached and status in ("running", "warning", "paused"):
         status = "breached"
     # A stopped clock has no "time left"; a paused one keeps its frozen remainder.
     remaining = state.remaining if status in ("running", "warning", "breached", "paused") else None

@@ -11,15 +11,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from escalations.choices import STAGE_ORDER, HandoffStatus
+from escalations.choices import STAGE_ORDER, HandoffStatus, SeverityKey
 from escalations.forms import cases as f
 from escalations.forms.valves import CreditRequestForm, ExecutiveRequestForm
 from escalations.models import CustomerUpdate, Incident
+from escalations.security.access import CaseMay, case_may, may_answer_handoff, may_withdraw_handoff
 from escalations.selectors.cases import TIMELINE_FILTERS, handoffs_mark_expired, incident_detail, incident_timeline
 from escalations.selectors.clocks import incident_clocks
-from escalations.selectors.valves import case_valves
+from escalations.selectors.valves import case_valves, executive_availability
 from escalations.services import VersionConflict
-from escalations.services.handoffs import may_answer, may_cancel
 from escalations.templatetags.escalations_tags import state_clock
 from escalations.views.common import login_required
 
@@ -64,7 +64,9 @@ def packet_initial(incident: Incident, latest_update: CustomerUpdate | None) -> 
     }
 
 
-def _default_forms(incident: Incident, people, latest_update: CustomerUpdate | None) -> dict[str, forms.Form]:
+def _default_forms(
+    incident: Incident, people, latest_update: CustomerUpdate | None, may: CaseMay
+) -> dict[str, forms.Form]:
     v = {"version": incident.version}
     return {
         "pause": f.PauseForm(initial=v),
@@ -73,10 +75,10 @@ def _default_forms(incident: Incident, people, latest_update: CustomerUpdate | N
         "resolve": f.ResolveForm(initial=v),
         "reopen": f.ReopenForm(initial=v),
         "close": f.CloseForm(initial=v),
-        "severity": f.SeverityForm(initial={**v, "severity": incident.severity}),
+        "severity": f.SeverityForm(initial=v),
         "stage": f.StageForm(initial={**v, "stage": incident.stage}),
         "update": f.CustomerUpdateForm(initial=v),
-        "details": f.DetailsForm(incident=incident, people=people),
+        "details": f.DetailsForm(incident=incident, people=people, owners_locked=not may.reassign),
         "handoff": f.HandoffOfferForm(initial=packet_initial(incident, latest_update), people=people),
         "reject": f.HandoffRejectForm(initial=v),
         "ack": f.AcknowledgeForm(),
@@ -91,15 +93,23 @@ def render_case(
     conflict: VersionConflict | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    """The case page. ``bound`` replaces default forms with ones carrying input and errors."""
+    """The case page. ``bound`` replaces default forms with ones carrying input and errors.
+
+    Each action's form is on the page exactly when its POST would be accepted from this
+    person: the case's access rule (``access.may_change_case``: a case seen through its
+    team's open read access is read-only, and the page says so), then each action's own
+    rule from ``security.access`` or the selectors (owners, stage moves and handoffs,
+    severities below the floor, answering a handoff, the executive rung, credits)."""
     now = timezone.now()
-    incident = incident_detail(user=request.user, pk=pk)
+    user = request.user
+    incident = incident_detail(user=user, pk=pk)
     show = request.GET.get("timeline", "all")
     show = show if show in TIMELINE_FILTERS else "all"
-    can_work = request.user.has_perm("escalations.change_incident")
+    may = case_may(user, incident)
     pauses = list(incident.pauses.all())
     open_pause = next((p for p in pauses if p.ended_at is None), None)
     clocks = incident_clocks(incident, now=now)
+    breached = incident.breached_clocks
     handoffs = handoffs_mark_expired(list(incident.handoffs.all()))
     pending = next((h for h in handoffs if h.status == HandoffStatus.OFFERED), None)
     last_accepted = max(
@@ -107,25 +117,27 @@ def render_case(
         key=lambda h: (h.responded_at, h.pk),
         default=None,
     )
+    valves = case_valves(incident, now=now)
     context: dict[str, Any] = {
         "incident": incident,
         "now": now,
-        "can_work": can_work,
+        "may": may,
+        "breached": breached,
         "pauses": pauses,
         "open_pause": open_pause,
         "business_hours": not clocks.calendar.is_24x7,
         **_elapsed_ticking(clocks.calendar, now),
         "clocks": {
-            "ack": state_clock(clocks.ack),
-            "resolve": state_clock(clocks.resolve, breached_at=incident.resolve_breached_at),
-            "update": state_clock(clocks.update, breached_at=incident.update_breached_at),
+            "ack": state_clock(clocks.ack, breached="ack" in breached),
+            "resolve": state_clock(clocks.resolve, breached="resolve" in breached),
+            "update": state_clock(clocks.update, breached="update" in breached),
         },
         # In playbook order (triage → command → fix → verify), not template-name order.
         "checklists": _with_counts(sorted(incident.checklists.all(), key=lambda c: (STAGE_ORDER.index(c.stage), c.pk))),
         "handoffs": handoffs,
         "pending_handoff": pending,
-        "may_answer": bool(pending and can_work and may_answer(pending, request.user)),
-        "may_cancel": bool(pending and can_work and may_cancel(pending, request.user)),
+        "may_answer": bool(pending and may.change and may_answer_handoff(user, pending)),
+        "may_cancel": bool(pending and may.change and may_withdraw_handoff(user, pending)),
         "last_accepted": last_accepted,
         "timeline": incident_timeline(incident=incident, newest_first=True, show=show),
         "timeline_show": show,
@@ -135,7 +147,8 @@ def render_case(
         # the page any more (a case paused meanwhile shows Resume, not Pause).
         "conflict_input": _sent_values(bound) if conflict else [],
         "bound": bound or {},
-        "valves": case_valves(incident, now=now),
+        "valves": valves,
+        "executive": executive_availability(incident, requests=valves.executive),
     }
     latest = (
         CustomerUpdate.objects.filter(incident=incident)
@@ -144,13 +157,17 @@ def render_case(
         .first()
     )
     context["latest_update"] = latest
-    if can_work:
+    if may.change:
         # Each person picker evaluates this once: a fixed number of queries per page.
         people = f.workers()
-        form_set = _default_forms(incident, people, latest if incident.is_open else None)
+        form_set = _default_forms(incident, people, latest if incident.is_open else None, may)
         form_set["executive"] = ExecutiveRequestForm()
-        form_set["credit"] = CreditRequestForm(breaches=context["valves"].open_breaches)
+        form_set["credit"] = CreditRequestForm(breaches=valves.open_breaches)
         form_set.update(bound or {})
+        # Only the severities this person may choose (access.severities_open_to); none
+        # preselected, so a change is always a choice.
+        offered = [(k, label) for k, label in SeverityKey.choices if k in may.severities]
+        form_set["severity"].fields["severity"].choices = [("", "Choose a severity"), *offered]
         _share_choices(form_set)
         f.limit_stages(form_set["stage"], "stage", incident.stage)
         f.limit_stages(form_set["handoff"], "to_stage", incident.stage)

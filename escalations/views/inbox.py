@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from escalations.choices import NotificationChannel
 from escalations.models import Notification
+from escalations.security.access import user_may_change_cases
 from escalations.selectors.cases import handoff_inbox, handoffs_mark_expired
 from escalations.services.engine.chain import PagesAnswered, pages_acknowledge
 from escalations.views.common import login_required, require_perm
@@ -41,7 +42,8 @@ def pages(request: HttpRequest) -> HttpResponse:
             "page": Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
             "drills": drills,
             "handoffs": handoffs_mark_expired(list(handoff_inbox(user=request.user))),
-            "can_work": request.user.has_perm("escalations.change_incident"),
+            # A page makes its case one the person may change (access.incident_access_q).
+            "can_work": user_may_change_cases(request.user),
         },
     )
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from escalations.choices import OPEN_STATUSES, HandoffStatus
 from escalations.forms import cases as f
 from escalations.models import CustomerUpdate, HandoffPacket, Incident
+from escalations.security.access import may_hand_off
 from escalations.selectors.cases import incident_detail, incident_list
 from escalations.services import ServiceError, VersionConflict, handoff_offer
 from escalations.views.case_page import packet_initial
@@ -90,7 +91,14 @@ def shift_handoff_case(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "escalations/shift_handoff_case.html",
-        {"incident": incident, "form": form, "conflict": conflict, "next_case": nxt},
+        {
+            "incident": incident,
+            "form": form,
+            "conflict": conflict,
+            "next_case": nxt,
+            # The packet's form only for whom handoff_offer would accept it.
+            "may_hand_off": may_hand_off(request.user, incident),
+        },
         status=status,
     )
 

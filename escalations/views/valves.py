@@ -1,7 +1,7 @@
 """The escape valves' doors: asking for an executive or a service credit from the case
 page, and the Managers' approvals page (``/manage/approvals/``) where pending requests
 are approved or denied. Thin: access, form, one service call (which checks the rules,
-``approve_escalation`` included), respond."""
+``access.may_decide_valves`` included), respond."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from escalations.forms.cases import put_service_error
 from escalations.forms.valves import CreditRequestForm, DecisionForm, ExecutiveRequestForm
 from escalations.models import ExecutiveEscalationRequest, ServiceCreditRequest
-from escalations.security.access import APPROVE_ESCALATION
+from escalations.security.access import may_decide_valves
 from escalations.selectors.cases import incident_get_for_user
 from escalations.selectors.valves import (
     credit_breaches_open,
@@ -100,7 +100,7 @@ def approvals_page(request: HttpRequest, *, bound: dict | None = None, status: i
     context = {
         "executive": executive,
         "credits": credits,
-        "may_decide": request.user.has_perm(APPROVE_ESCALATION),
+        "may_decide": may_decide_valves(request.user),
     }
     return render(request, "escalations/manage/approvals.html", context, status=status)
 

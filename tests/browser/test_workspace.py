@@ -248,9 +248,12 @@ def test_case_page_facts_clocks_problem_and_actions_above_the_fold(signed_in, li
     expect(current).to_have_count(1)
     expect(current.locator("summary")).to_contain_text("current stage")
     # An action opens its form in place.
-    expect(page.locator("#action-severity select[name=severity]")).to_be_hidden()
-    page.click("#action-severity summary")
-    expect(page.locator("#action-severity select[name=severity]")).to_be_visible()
+    expect(page.locator("#action-update textarea[name=body]")).to_be_hidden()
+    page.click("#action-update summary")
+    expect(page.locator("#action-update textarea[name=body]")).to_be_visible()
+    # The triggers put this case at S1, their floor: an agent has no severity to move it
+    # to (lower is a Manager's decision), so no severity form is offered.
+    expect(page.locator("#action-severity")).to_have_count(0)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "case-above-the-fold.png"))
 

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from escalations.models import Incident
 from escalations.services import incident_acknowledge, incident_pause, incident_set_stage
+from escalations.sla import QueueRank
 from tests.checklists_support import complete_checklist
 from tests.conftest import T0
 from tests.integration.api_support import _api_test_env, assert_error, client_for, clock, iso, row_counts
@@ -223,7 +224,8 @@ def test_list_filters(agent, duty_manager, make_incident, customer, clock):
     from escalations.services import incident_acknowledge
 
     incident_acknowledge(incident=s3, actor=agent, now=T0)
-    Incident.objects.filter(pk=s2.pk).update(resolve_breached_at=T0)  # a breach, as the sweep records it
+    # A breach, as the sweep records it: the marker and the breached band it stores.
+    Incident.objects.filter(pk=s2.pk).update(resolve_breached_at=T0, queue_rank=QueueRank.BREACHED)
     client = client_for(agent)
 
     def ids(**params):

@@ -24,7 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from escalations.choices import NotificationChannel
 from escalations.models import ChecklistItem, HandoffPacket, Incident, Notification
 from escalations.security import roles
-from escalations.security.access import incident_may_access
+from escalations.security.access import may_change_case, may_see_case
 from escalations.services import handoff_offer, incident_create
 from escalations.services.common import audited_create
 from tests.conftest import T0
@@ -300,7 +300,8 @@ def test_lists_and_search_show_exactly_the_visible_cases(role, cast, personas, c
     for relation, target in world.items():
         found = web.get(reverse("escalations:queue"), {"queue": "all", "q": target.incident.title}).content.decode()
         assert (target.incident.reference in found) == may_see(role, relation, write=False), relation
-        assert incident_may_access(user, target.incident) == may_see(role, relation, write=False), relation
+        assert may_see_case(user, target.incident) == may_see(role, relation, write=False), relation
+        assert may_change_case(user, target.incident) == (expected(role, relation, write=True) == "ok"), relation
 
 
 @pytest.mark.parametrize("role", sorted(STAFF))

@@ -303,9 +303,25 @@ def test_queue_rank_bands():
     assert queue_rank(**live) == QueueRank.RUNNING
     assert queue_rank(**{**live, "warned": True}) == QueueRank.WARNING
     assert queue_rank(**{**live, "warned": True, "breached": True}) == QueueRank.BREACHED
-    assert queue_rank(**{**live, "breached": True, "paused": True}) == QueueRank.WAITING
+    # A pause keeps no promise: a breached case stays in the breached band while paused.
+    assert queue_rank(**{**live, "breached": True, "paused": True}) == QueueRank.BREACHED
+    assert queue_rank(**{**live, "paused": True}) == QueueRank.WAITING
     assert queue_rank(**{**live, "started": False}) == QueueRank.WAITING
     assert queue_rank(**{**live, "is_open": False, "breached": True}) == QueueRank.CLOSED
+
+
+def test_breached_clocks_counts_a_breach_until_its_promise_is_kept():
+    from escalations.sla import breached_clocks
+
+    none = {"is_open": True, "acknowledged": False, "ack_breached": False, "resolve_breached": False}
+    assert breached_clocks(**none, update_breached=False) == ()
+    assert breached_clocks(**{**none, "ack_breached": True}, update_breached=False) == ("ack",)
+    # Acknowledging keeps the acknowledge promise late: no longer breached now.
+    acked = {**none, "ack_breached": True, "acknowledged": True}
+    assert breached_clocks(**acked, update_breached=False) == ()
+    assert breached_clocks(**{**acked, "resolve_breached": True}, update_breached=True) == ("resolve", "update")
+    # A resolved or closed case has no clock breached now, whatever was recorded.
+    assert breached_clocks(**{**acked, "is_open": False, "resolve_breached": True}, update_breached=True) == ()
 
 
 def test_a_pause_after_the_stop_never_moves_a_stopped_clock():

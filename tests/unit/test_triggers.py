@@ -8,7 +8,19 @@ from decimal import Decimal
 
 import pytest
 
-from escalations.sla.triggers import ImpactFacts, Rule, evaluate, more_severe, rule_matches, severity_rank
+from escalations.choices import SeverityKey
+from escalations.sla.triggers import (
+    SEVERITY_ORDER,
+    ImpactFacts,
+    Rule,
+    below_floor,
+    evaluate,
+    floor_after,
+    less_severe_than,
+    more_severe,
+    rule_matches,
+    severity_rank,
+)
 
 DEFAULTS = [
     Rule("Data risk", "data_risk", "S1"),
@@ -24,6 +36,24 @@ def test_severity_rank_and_more_severe():
     assert more_severe("S2", "S1") == "S1"
     assert more_severe("S3", "S4") == "S3"
     assert more_severe("S2", "S2") == "S2"
+    assert less_severe_than("S2") == ("S3", "S4")
+    assert less_severe_than("S4") == ()
+
+
+def test_one_severity_order():
+    """The choices list the keys in SEVERITY_ORDER, and the keys sort as text in that
+    order, so ordering cases by the severity column (queues, the API) is that order too."""
+    assert tuple(SeverityKey.values) == SEVERITY_ORDER
+    assert tuple(sorted(SEVERITY_ORDER)) == SEVERITY_ORDER
+
+
+def test_the_floor_rises_with_the_triggers_and_never_falls_by_itself():
+    assert floor_after(None, "S2") == "S2"
+    assert floor_after("S2", "S1") == "S1"
+    assert floor_after("S1", "S2") == "S1"
+    assert floor_after("S2", None) == "S2"
+    assert [below_floor(k, "S2") for k in SEVERITY_ORDER] == [False, False, True, True]
+    assert below_floor(None, "S2") and not below_floor("S4", None) and not below_floor(None, None)
 
 
 def test_no_rule_matches():

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -30,7 +28,6 @@ from escalations.api.views.base import (
     incident_queryset,
     incident_response,
 )
-from escalations.errors import ServiceError
 from escalations.filtersets import IncidentFilterSet
 from escalations.models import (
     Incident,
@@ -40,8 +37,6 @@ from escalations.selectors.cases import (
     incident_get_for_user,
     incident_list,
 )
-from escalations.services.common import incident_lock
-from escalations.services.severity import EDITABLE_FIELDS, IMPACT_FIELDS
 
 # --- Cases ------------------------------------------------------------------------------
 
@@ -98,49 +93,15 @@ class IncidentDetailView(ApiView):
         summary="Edit details, impact facts, owners, severity or stage",
         description="Details, impact facts and owners are edited together; `severity` (with `severity_reason`) "
         "and `stage` (with `stage_reason` when it moves back) move through their own rules. All or nothing. "
-        "Read-only fields are refused (400).",
+        "Read-only fields are refused (400). With `version` (or If-Match), the edit is stale (412) only when a "
+        "field it changes or relies on changed since that version, as on the case page.",
     )
     def patch(self, request: Request, pk: int) -> Response:
         incident_get_for_user(user=request.user, pk=pk, for_change=True)
         data = self.validated(s.IncidentPatchIn)
         version = expected_version(request, data)
-        severity = data.pop("severity", None)
-        severity_reason = data.pop("severity_reason", None)
-        stage = data.pop("stage", None)
-        stage_reason = data.pop("stage_reason", None)
-        if severity_reason is not None and severity is None and not set(data) & set(IMPACT_FIELDS):
-            raise exceptions.ValidationError(
-                {"severity_reason": ["Give it with severity, or with impact facts that lower the floor."]},
-                code="invalid",
-            )
-        if stage_reason is not None and stage is None:
-            raise exceptions.ValidationError({"stage_reason": ["Give it with stage."]}, code="invalid")
         now = timezone.now()
-        actor = request.user
-        with transaction.atomic():
-            # One lock and one version check for the whole PATCH; the services below
-            # run inside this transaction, so nobody can interleave between them.
-            current = incident_lock(pk, expected_version=version)
-            edits = {field: value for field, value in data.items() if field in EDITABLE_FIELDS}
-            if edits:
-                current = services.incident_update(
-                    incident=pk, actor=actor, now=now, reason=severity_reason or "", **edits
-                )
-            if severity is not None and severity != current.severity:
-                current = services.incident_change_severity(
-                    incident=pk, severity=severity, reason=severity_reason or "", actor=actor, now=now
-                )
-            if stage is not None and stage != current.stage:
-                try:
-                    services.incident_set_stage(
-                        incident=pk, stage=stage, reason=stage_reason or "", actor=actor, now=now
-                    )
-                except ServiceError as exc:
-                    # The service names its own argument; this payload calls it stage_reason.
-                    for error in exc.all_errors():
-                        if error.field == "reason":
-                            error.field = "stage_reason"
-                    raise
+        services.incident_patch(incident=pk, actor=request.user, now=now, expected_version=version, **data)
         return incident_response(pk, now=now)
 
 

@@ -26,6 +26,16 @@ from escalations.sla.weeks import Week
 VALVE_ROWS = 200
 
 
+def _names(*relations: str) -> list[str]:
+    """What a list row shows of its people: their names only."""
+    return [f"{rel}__{name}" for rel in relations for name in ("username", "first_name", "last_name")]
+
+
+# Each list reads the columns its rows show: a case's full row (its two dozen times) for
+# each of a hundred rows would cost more than every query of the page together.
+_CASE = ("incident__id", "incident__severity")
+
+
 @dataclass
 class BreachCauses:
     """``counts``: every cause on the list, "unknown" (not yet reviewed) and any retired
@@ -74,21 +84,43 @@ def escape_valves(week: Week) -> EscapeValves:
         executive_escalations=list(
             Escalation.objects.filter(in_range("created_at", start, end), real, is_executive=True)
             .select_related("incident", "actor", "acknowledged_by")
+            .only("created_at", "reason", "level", "acknowledged_at", *_CASE, *_names("actor", "acknowledged_by"))
             .order_by("created_at", "id")[:VALVE_ROWS]
         ),
         severity_overrides=list(
             CaseEvent.objects.filter(in_range("at", start, end), real, manual)
             .select_related("incident", "actor")
+            .only("at", "kind", "detail", *_CASE, *_names("actor"))
             .order_by("at", "id")[:VALVE_ROWS]
         ),
         executive_requests=list(
             ExecutiveEscalationRequest.objects.filter(in_range("requested_at", start, end), real)
             .select_related("incident", "requested_by", "decided_by")
+            .only(
+                "requested_at",
+                "reason",
+                "status",
+                "trigger",
+                "decided_at",
+                "decision_reason",
+                *_CASE,
+                *_names("requested_by", "decided_by"),
+            )  # fmt: skip
             .order_by("requested_at", "id")[:VALVE_ROWS]
         ),
         credit_requests=list(
             ServiceCreditRequest.objects.filter(in_range("requested_at", start, end), real)
             .select_related("incident", "requested_by", "decided_by")
+            .only(
+                "requested_at",
+                "amount",
+                "justification",
+                "status",
+                "decided_at",
+                "decision_reason",
+                *_CASE,
+                *_names("requested_by", "decided_by"),
+            )  # fmt: skip
             .order_by("requested_at", "id")[:VALVE_ROWS]
         ),
     )

@@ -387,6 +387,7 @@ def test_the_escape_valves_asked_for_with_who_why_and_the_answer(make_incident, 
     body = client.get(reverse("escalations:manage-review"), {"week": WEEK}).content.decode()
     assert "Customer&#x27;s CEO called" in body and "Waiting for a Manager" in body
     assert "Per the contract" in body and "400.00 (2) / 300.00 (1)" in body
+    assert _page_queries(client) == REVIEW_PAGE_QUERIES  # each list reads what its rows show, at once
 
 
 def test_overdue_rcas_and_action_items_are_on_the_review_page(client, manager, make_incident, agent):

@@ -344,3 +344,18 @@ def test_the_architecture_doc_says_what_each_figure_means_and_names_real_homes()
         assert f"`{home}" in doc or f"`{home.rsplit('.', 1)[1]}`" in doc, home
         module, name = home.rsplit(".", 1)
         assert hasattr(import_module(f"escalations.{module}"), name), home
+
+
+def test_the_api_schema_describes_the_figures_with_the_same_definitions(client, manager):
+    from escalations.reporting.definitions import definition
+
+    client.force_login(manager)
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    components = schema["components"]["schemas"]
+    v1, v2 = components["WeeklyMetricsOut"]["properties"], components["SeverityFiguresOut"]["properties"]
+    for field, key in (("tta", "tta"), ("ttr_total", "ttr_total"), ("reopens", "reopens"), ("cases_opened", "opened")):
+        assert definition(key).text in v1[field]["description"], field
+    for field in ("opened", "open_at_end", "ttr_cycle", "time_to_accept", "severity_set_by_hand"):
+        assert definition(field).text in v2[field]["description"], field
+    assert "503" in schema["paths"]["/api/v1/metrics/weekly/"]["get"]["responses"]
+    assert "503" in schema["paths"]["/api/v2/metrics/weekly/"]["get"]["responses"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
 
-from escalations.choices import BreachCause, EventKind, SeveritySource
+from escalations.choices import BreachCause, EventKind, SeverityKey, SeveritySource, ValveStatus
 from escalations.models import (
     Breach,
     BreachCauseOption,
@@ -18,6 +18,7 @@ from escalations.models import (
     ExecutiveEscalationRequest,
     ServiceCreditRequest,
 )
+from escalations.models.cases import reference_for
 from escalations.reporting.aggregates import in_range, pareto
 from escalations.sla.weeks import Week
 
@@ -26,14 +27,26 @@ from escalations.sla.weeks import Week
 VALVE_ROWS = 200
 
 
-def _names(*relations: str) -> list[str]:
-    """What a list row shows of its people: their names only."""
-    return [f"{rel}__{name}" for rel in relations for name in ("username", "first_name", "last_name")]
+# The lists' rows are plain dicts of what the page shows (names, labels, the case's
+# reference), read with values(): a model instance per row — a case, two people and the
+# row itself — cost more than every other part of the page together at a hundred rows.
+_PEOPLE = ("username", "first_name", "last_name")
 
 
-# Each list reads the columns its rows show: a case's full row (its two dozen times) for
-# each of a hundred rows would cost more than every query of the page together.
-_CASE = ("incident__id", "incident__severity")
+def _columns(*people: str) -> list[str]:
+    return ["incident_id", *(f"{rel}__{name}" for rel in people for name in _PEOPLE)]
+
+
+def _name(row: dict, rel: str) -> str:
+    """A person as pages name them (``display.person_name``): full name, else username."""
+    username = row[f"{rel}__username"]
+    if username is None:
+        return ""
+    return f"{row[f'{rel}__first_name']} {row[f'{rel}__last_name']}".strip() or username
+
+
+def _case(row: dict) -> dict:
+    return {"case_id": row["incident_id"], "reference": reference_for(row["incident_id"])}
 
 
 @dataclass
@@ -67,60 +80,88 @@ def breaches_by_cause(week: Week) -> BreachCauses:
 
 @dataclass
 class EscapeValves:
-    executive_escalations: list[Escalation] = field(default_factory=list)
-    severity_overrides: list[CaseEvent] = field(default_factory=list)
-    executive_requests: list[ExecutiveEscalationRequest] = field(default_factory=list)
-    credit_requests: list[ServiceCreditRequest] = field(default_factory=list)
+    """Each list's rows, oldest first, at most VALVE_ROWS each."""
+
+    executive_escalations: list[dict] = field(default_factory=list)
+    severity_overrides: list[dict] = field(default_factory=list)
+    executive_requests: list[dict] = field(default_factory=list)
+    credit_requests: list[dict] = field(default_factory=list)
 
 
 def escape_valves(week: Week) -> EscapeValves:
     """The escape valves used in the week, with who, when and why (four queries)."""
     real = Q(incident__is_drill=False)
     start, end = week.starts_at, week.ends_at
+    severities = dict(SeverityKey.choices)
+    statuses = dict(ValveStatus.choices)
+    escalations = (
+        Escalation.objects.filter(in_range("created_at", start, end), real, is_executive=True)
+        .order_by("created_at", "id")
+        .values(
+            "created_at", "reason", "level", "acknowledged_at", "incident__severity",
+            *_columns("actor", "acknowledged_by"),
+        )[:VALVE_ROWS]
+    )  # fmt: skip
     # A severity set by a person: changed by hand, or chosen at intake over the triggers'.
     # The very condition of the partial index event_manual_severity_idx.
     manual = Q(kind__in=[EventKind.SEVERITY_CHANGED, EventKind.CREATED], new__source=SeveritySource.MANUAL.value)
+    overrides = (
+        CaseEvent.objects.filter(in_range("at", start, end), real, manual)
+        .order_by("at", "id")
+        .values("at", "kind", "detail", *_columns("actor"))[:VALVE_ROWS]
+    )
+    answer = ("status", "decided_at", "decision_reason", "requested_at")
+    executive_requests = (
+        ExecutiveEscalationRequest.objects.filter(in_range("requested_at", start, end), real)
+        .order_by("requested_at", "id")
+        .values(*answer, "reason", "trigger", *_columns("requested_by", "decided_by"))[:VALVE_ROWS]
+    )
+    credit_requests = (
+        ServiceCreditRequest.objects.filter(in_range("requested_at", start, end), real)
+        .order_by("requested_at", "id")
+        .values(*answer, "amount", "justification", *_columns("requested_by", "decided_by"))[:VALVE_ROWS]
+    )
+
+    def answered(row: dict) -> dict:
+        return {
+            "at": row["requested_at"],
+            "who": _name(row, "requested_by"),
+            "status": statuses.get(row["status"], row["status"]),
+            "decided_by": _name(row, "decided_by"),
+            "decided_at": row["decided_at"],
+            "decision_reason": row["decision_reason"],
+        }
+
     return EscapeValves(
-        executive_escalations=list(
-            Escalation.objects.filter(in_range("created_at", start, end), real, is_executive=True)
-            .select_related("incident", "actor", "acknowledged_by")
-            .only("created_at", "reason", "level", "acknowledged_at", *_CASE, *_names("actor", "acknowledged_by"))
-            .order_by("created_at", "id")[:VALVE_ROWS]
-        ),
-        severity_overrides=list(
-            CaseEvent.objects.filter(in_range("at", start, end), real, manual)
-            .select_related("incident", "actor")
-            .only("at", "kind", "detail", *_CASE, *_names("actor"))
-            .order_by("at", "id")[:VALVE_ROWS]
-        ),
-        executive_requests=list(
-            ExecutiveEscalationRequest.objects.filter(in_range("requested_at", start, end), real)
-            .select_related("incident", "requested_by", "decided_by")
-            .only(
-                "requested_at",
-                "reason",
-                "status",
-                "trigger",
-                "decided_at",
-                "decision_reason",
-                *_CASE,
-                *_names("requested_by", "decided_by"),
-            )  # fmt: skip
-            .order_by("requested_at", "id")[:VALVE_ROWS]
-        ),
-        credit_requests=list(
-            ServiceCreditRequest.objects.filter(in_range("requested_at", start, end), real)
-            .select_related("incident", "requested_by", "decided_by")
-            .only(
-                "requested_at",
-                "amount",
-                "justification",
-                "status",
-                "decided_at",
-                "decision_reason",
-                *_CASE,
-                *_names("requested_by", "decided_by"),
-            )  # fmt: skip
-            .order_by("requested_at", "id")[:VALVE_ROWS]
-        ),
+        executive_escalations=[
+            {
+                **_case(row),
+                "at": row["created_at"],
+                "severity": severities.get(row["incident__severity"], row["incident__severity"]),
+                "who": _name(row, "actor"),
+                "why": row["reason"],
+                "rung": row["level"],
+                "acknowledged_at": row["acknowledged_at"],
+                "acknowledged_by": _name(row, "acknowledged_by"),
+            }
+            for row in escalations
+        ],
+        severity_overrides=[
+            {
+                **_case(row),
+                "at": row["at"],
+                "who": _name(row, "actor"),
+                "at_intake": row["kind"] == EventKind.CREATED,
+                "what": row["detail"],
+            }
+            for row in overrides
+        ],
+        executive_requests=[
+            {**_case(row), **answered(row), "why": row["reason"], "trigger": row["trigger"]}
+            for row in executive_requests
+        ],
+        credit_requests=[
+            {**_case(row), **answered(row), "why": row["justification"], "amount": row["amount"]}
+            for row in credit_requests
+        ],
     )

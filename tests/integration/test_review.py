@@ -34,6 +34,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from escalations.choices import BreachCause, ClockKind, Sentiment, Stage
+from escalations.display import person_name
 from escalations.models import CustomerUpdate, Escalation, Incident, ReviewWeek
 from escalations.reporting.aggregates import Percentile
 from escalations.reporting.definitions import ALL, DEFINITIONS, KEEP_EVERY_SECONDS
@@ -179,13 +180,18 @@ def test_open_cases_arr_sentiment_and_escape_valves(week_of_cases, manager, agen
     assert end["cases"][ALL][LAST - 1] == 1  # F, at the end of W46
     assert fig.executive_escalations[ALL][LAST] == 1
     [executive] = fig.valves.executive_escalations
-    assert (executive.incident_id, executive.actor, executive.reason) == (
+    assert (executive["case_id"], executive["who"], executive["why"], executive["severity"]) == (
         week_of_cases["e"].pk,
-        manager,
+        person_name(manager),
         "Executive sponsor asked",
+        "S2 — major",
     )
     [override] = fig.valves.severity_overrides
-    assert (override.incident_id, override.actor, override.at) == (week_of_cases["c"].pk, agent, at(3, 9, 20))
+    assert (override["case_id"], override["who"], override["at"]) == (
+        week_of_cases["c"].pk,
+        person_name(agent),
+        at(3, 9, 20),
+    )
     assert fig.severity_set_by_hand[ALL][LAST] == 1
     assert fig.severity_set_by_hand["S2"][LAST] == 1
 
@@ -374,8 +380,15 @@ def test_the_escape_valves_asked_for_with_who_why_and_the_answer(make_incident, 
     keep()
     fig = figures()
     [asked] = fig.valves.executive_requests
-    assert (asked.requested_by, asked.reason, asked.status) == (agent, "Customer's CEO called", ValveStatus.PENDING)
-    assert [r.amount for r in fig.valves.credit_requests] == [Decimal("300.00"), Decimal("100.00")]  # not the drill's
+    assert (asked["who"], asked["why"], asked["status"]) == (
+        person_name(agent),
+        "Customer's CEO called",
+        ValveStatus.PENDING.label,
+    )
+    assert [r["amount"] for r in fig.valves.credit_requests] == [
+        Decimal("300.00"),
+        Decimal("100.00"),
+    ]  # not the drill's
     # The totals are selectors.valves.service_credits_totals', not a sum of the listed rows.
     assert {name: values[LAST] for name, values in fig.credits.items()} == {
         "requested_count": 2,

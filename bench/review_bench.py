@@ -48,8 +48,8 @@ NOTES = """
   computed, in the place of its figures; the view asks the keeping task to run now (a `cache.add`
   claim and one publish per 5 minutes), which is no database write and no aggregation.
 - The keeping task runs the grouped queries (one per figure family over the weeks it computes,
-  `percentile_cont` in the database, JIT off for its transaction); its times are the last two
-  rows, paid by the worker, never by a request.
+  `percentile_cont` in the database, JIT off for its transaction); its times, under the table,
+  are paid by the worker, never by a request.
 - The machine has 2 CPUs shared with other workers; p95/max move with its load (the load average
   is given beside each figure, at the start and the end of its requests).
 """

@@ -16,7 +16,7 @@ class ReviewWeek(models.Model):
     kept and who deleted it."""
 
     week_start = models.DateTimeField(unique=True, help_text="Monday 00:00 UTC of the ISO week.")
-    version = models.PositiveSmallIntegerField(help_text="escalations.reporting.review.ROLLUP_VERSION when computed.")
+    version = models.PositiveSmallIntegerField(help_text="escalations.review.ROLLUP_VERSION when computed.")
     figures = models.JSONField(help_text="Every figure family's values for the week, per severity.")
     computed_at = models.DateTimeField()
     history = AuditHistory()

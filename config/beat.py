@@ -41,10 +41,10 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": RETRY_INTERVAL,
         "options": {"expires": RETRY_INTERVAL},
     },
-    # The weekly review's complete weeks, aggregated once and kept (escalations.reporting.review):
+    # The weekly figures of complete weeks, computed once and kept (escalations.services.review_weeks):
     # the first run after Monday 00:00 UTC computes the week just ended (about a second at
-    # a million cases), so a page view pays for it only in those first minutes; the other
-    # runs are one query.
+    # a million cases); until then the review page, the API and the digest say the week
+    # is being computed (no request computes it). The other runs are one query.
     "keep-review-weeks": {
         "task": "escalations.keep_review_weeks",
         "schedule": 300.0,

@@ -161,5 +161,7 @@ def send_weekly_digest() -> int:
 
 
 @shared_task(name="escalations.keep_review_weeks", soft_time_limit=600, time_limit=660, ignore_result=True)
-def keep_review_weeks() -> int:
-    return review_weeks_keep(now=timezone.now())
+def keep_review_weeks(asked: list[str] | None = None) -> int:
+    """Keep the complete weeks' figures (the beat, every 5 minutes), and the weeks a page
+    or the API found not kept (``asked``, by label)."""
+    return review_weeks_keep(now=timezone.now(), asked=asked or ())

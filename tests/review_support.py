@@ -46,11 +46,19 @@ H = timedelta(hours=1)
 MON = datetime(2026, 11, 16, tzinfo=UTC)  # 2026-W47 starts
 WEEK = "2026-W47"
 LAST = 12  # index of the chosen week in every 13-week series
+AFTER = datetime(2026, 11, 23, 0, 0, 30, tzinfo=UTC)  # just after 2026-W47 ended
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
     """Day 0 is Monday of 2026-W47."""
     return MON + timedelta(days=day, hours=hour, minutes=minute)
+
+
+def keep(now: datetime = AFTER) -> int:
+    """What the beat does after a week ends: compute and keep the complete weeks."""
+    from escalations.services.review_weeks import review_weeks_keep
+
+    return review_weeks_keep(now=now)
 
 
 def breach(incident, kind, *, due_at, cause, severity="S2", cycle=1):

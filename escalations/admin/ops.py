@@ -36,8 +36,9 @@ class FormSubmissionAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
 
 @admin.register(ReviewWeek)
 class ReviewWeekAdmin(ReadOnlyAdminMixin, LargeTableAdmin):
-    """The weekly review's kept weeks. Deleting one makes the next view of the review
-    compute that week again (after a correction to a past week's cases)."""
+    """The kept weeks of the weekly figures. Deleting one (after a correction to a past
+    week's cases) makes the beat compute it again: on its next run for the last 13
+    weeks, for an older week when a page or the API next asks for it."""
 
     list_display = ("week_start", "version", "computed_at")
     ordering = ("-week_start",)

@@ -14,7 +14,7 @@ The matrix (roles from escalations.security.roles):
     GET /breaches/                   escalations.view_breach            all five
     GET /policies/                   escalations.view_severitypolicy    all five
     PATCH /policies/{key}/           escalations.change_severitypolicy  policy admins
-    GET /metrics/weekly/             escalations.view_review            DMs, managers (the weekly review)
+    GET /metrics/weekly/ (v1, v2)    escalations.view_review            DMs, managers (the weekly review)
 """
 
 from __future__ import annotations

@@ -36,6 +36,17 @@ _DESCRIPTIONS = {
 }
 
 
+# The weekly figures are computed by the beat after a week ends, never on a request.
+WEEK_NOT_KEPT = {
+    503: OpenApiResponse(
+        ErrorOut,
+        description="The week's figures are not kept yet: code week_not_kept (the week has ended; the beat computes "
+        "it within minutes and has been asked to) or week_in_progress (the week is not over). Retry after the "
+        "Retry-After header's seconds.",
+    )
+}
+
+
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorOut, description=_DESCRIPTIONS[code]) for code in codes}
 

@@ -43,6 +43,7 @@ urlpatterns = [
     path("api/v1/policies/", views.PolicyListView.as_view(), name="policy-list"),
     path("api/v1/policies/<str:key>/", views.PolicyDetailView.as_view(), name="policy-detail"),
     path("api/v1/metrics/weekly/", views.WeeklyMetricsView.as_view(), name="metrics-weekly"),
+    path("api/v2/metrics/weekly/", views.WeeklyFiguresView.as_view(), name="metrics-weekly-v2"),
     path("api/v1/intake/", views.IntakeView.as_view(), name="intake"),
     path("api/v1/auth/token/", views.TokenView.as_view(), name="auth-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -28,7 +28,7 @@ class CaseEvent(models.Model):
             models.Index(fields=["incident", "at", "id"], name="event_timeline_idx"),
             # Weekly review and audits: events of a kind in a period.
             models.Index(fields=["kind", "at"], name="event_kind_time_idx"),
-            # Weekly review: severities set by a person in a period (escalations.reporting.review
+            # Weekly review: severities set by a person in a period (escalations.reporting.live
             # filters with this very condition), without reading every case-opened event.
             models.Index(
                 fields=["at"],

@@ -1,6 +1,7 @@
-"""The weekly review's kept weeks: each complete ISO week's figure series, computed once
-by escalations.reporting.review after the week ends, so the review page reads 13 rows instead of
-aggregating a quarter of the cases on every view."""
+"""The kept weeks: each complete ISO week's figures, computed once after the week ends
+(escalations.reporting.series, kept by escalations.services.review_weeks from the beat), so
+the review page, the digest and the API read rows instead of aggregating a quarter of the
+cases on a request."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from escalations.models.history import AuditHistory
 
 
 class ReviewWeek(models.Model):
-    """Derived data, never edited by people: deleting a row (in the admin) makes the next
-    view of the review compute that week again. Its history says when each week was
+    """Derived data, never edited by people: deleting a row (in the admin) makes the beat
+    compute that week again on its next run. Its history says when each week was
     kept and who deleted it."""
 
     week_start = models.DateTimeField(unique=True, help_text="Monday 00:00 UTC of the ISO week.")

@@ -1,6 +1,9 @@
-"""The weekly digest: the last complete week's figures, the overdue RCAs and action
-items, and a link to the review page, emailed to each Manager (and Duty Managers when
-the schedule says so) at the schedule's slot in their own time zone, once per week.
+"""The weekly digest: the last complete week's figures (the review page's and the API's,
+as the beat kept them), the overdue RCAs and action items, and a link to the review
+page, emailed to each Manager (and Duty Managers when the schedule says so) at the
+schedule's slot in their own time zone, once per week. While the week is not kept yet
+(the minutes after Monday 00:00 UTC) nothing is sent: the next check, a quarter of an
+hour later, sends it.
 
 Exactly once: the delivery row (unique per person and week) is inserted in the
 transaction that sends the email. A second worker racing for the same person blocks on
@@ -26,10 +29,12 @@ from django.utils import timezone
 from escalations.choices import ClockKind
 from escalations.lib.text import duration_text
 from escalations.models import DigestDelivery, DigestSchedule
-from escalations.reporting.review import ALL, Distribution, ReviewFigures, review_figures
+from escalations.reporting.definitions import ALL, term
+from escalations.reporting.figures import ReviewFigures, WeekState, review_figures
 from escalations.security.roles import DUTY_MANAGERS, MANAGERS
 from escalations.selectors.rca import overdue_action_items, overdue_postmortems
 from escalations.services.common import audited_create
+from escalations.services.review_weeks import review_weeks_hurry
 from escalations.sla.deadlines import last_complete_iso_week, weekly_slot_week
 
 logger = logging.getLogger(__name__)
@@ -58,46 +63,66 @@ def review_url(week: str) -> str:
     return f"{settings.SITE_URL}{REVIEW_PATH}?week={week}"
 
 
-def digest_figures(week: str) -> ReviewFigures:
-    """The week's figures, from the review page's one home (with the 12 weeks before)."""
-    return review_figures(week)
+def digest_figures(week: str, *, now: datetime | None = None) -> ReviewFigures:
+    """The week's figures, as the review page and the API read them (one week)."""
+    return review_figures(week, weeks=1, now=now, lists=False)
 
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} %"
 
 
-def _spread(dist: Distribution) -> str:
-    if not dist.count[-1]:
+def _money(value) -> str:
+    return f"${value:,.0f}"
+
+
+def _spread(dist: dict) -> str:
+    if not dist["count"]:
         return "—"
-    median = duration_text(timedelta(seconds=dist.median[-1]))
-    p90 = duration_text(timedelta(seconds=dist.p90[-1]))
-    return f"median {median}, 90th percentile {p90} ({dist.count[-1]})"
+    median = duration_text(timedelta(seconds=dist["median"]))
+    p90 = duration_text(timedelta(seconds=dist["p90"]))
+    return f"median {median}, 90th percentile {p90} ({dist['count']})"
 
 
 def figure_rows(figures: ReviewFigures) -> list[tuple[str, str]]:
-    """The chosen week's figures over all severities as (label, value) lines, the same in
-    the HTML and the text part; the review page has the trends and the per-severity view."""
+    """The week's figures over all severities as (label, value) lines, the same in the
+    HTML and the text part, labelled as the review page's definitions name them; the
+    page has the trends and the per-severity view."""
+    c = figures.chosen
     kinds = dict(ClockKind.choices)
-    breaches = figures.breaches[ALL]
-    by_kind = ", ".join(f"{kinds[k]} {breaches[k][-1]}" for k in ClockKind.values if breaches[k][-1])
-    causes = ", ".join(f"{row['label']} {row['count']}" for row in figures.pareto_causes if row["count"]) or "—"
-    open_now = figures.open_at_end[ALL]
+    breaches, handoffs, credits = c["breaches"][ALL], c["handoffs"][ALL], c["credits"]
+    by_kind = ", ".join(f"{kinds[k]} {breaches[k]}" for k in ClockKind.values if breaches[k])
+    causes = ", ".join(f"{row['label']} {row['count']}" for row in figures.causes.pareto) or "—"
+    adherence = c["adherence"][ALL]
+    ping_pong = f"{handoffs['ping_pong']}" + (
+        f" ({handoffs['ping_pong_rate']:.1f} %)" if handoffs["ping_pong_rate"] is not None else ""
+    )
     return [
-        ("Time to acknowledge", _spread(figures.tta[ALL])),
-        ("Time to resolve (per cycle)", _spread(figures.ttr[ALL])),
-        ("Acknowledged on time", _pct(figures.adherence["ack"][ALL][-1])),
-        ("Resolved on time", _pct(figures.adherence["resolve"][ALL][-1])),
-        ("Customer updates on time", _pct(figures.adherence["update"][ALL][-1])),
-        ("Breaches", f"{breaches['total'][-1]}" + (f" ({by_kind})" if by_kind else "")),
-        ("Breach causes", causes),
-        ("Reopened", str(figures.reopens[ALL][-1])),
+        (term("opened"), f"{c['opened']['cases'][ALL]} (ARR at risk {_money(c['opened']['arr_at_risk'][ALL])})"),
+        (term("tta"), _spread(c["tta"][ALL])),
+        (term("ttr_cycle"), _spread(c["ttr_cycle"][ALL])),
+        (term("ttr_total"), _spread(c["ttr_total"][ALL])),
+        (term("adherence_ack"), _pct(adherence["ack"])),
+        (term("adherence_resolve"), _pct(adherence["resolve"])),
+        (term("adherence_update"), _pct(adherence["update"])),
+        (term("breaches"), f"{breaches['total']}" + (f" ({by_kind})" if by_kind else "")),
+        (term("breaches_by_cause"), causes),
+        (term("reopens"), str(c["reopens"][ALL])),
         (
-            "Handoffs",
-            f"{figures.handoffs_offered[ALL][-1]} offered, {figures.ping_pong[ALL][-1]} ping-pong",
+            term("handoffs"),
+            f"{handoffs['offered']} offered, {handoffs['accepted']} accepted, {handoffs['rejected']} rejected",
         ),
-        ("Executive escalations", str(figures.executive_per_week[ALL][-1])),
-        ("Open cases at the week's end", f"{open_now['cases']} (ARR at risk ${open_now['arr']:,.0f})"),
+        (term("ping_pong"), ping_pong),
+        (term("executive_escalations"), str(c["executive_escalations"][ALL])),
+        (
+            term("open_at_end"),
+            f"{c['open_at_end']['cases'][ALL]} (ARR at risk {_money(c['open_at_end']['arr_at_risk'][ALL])})",
+        ),
+        (
+            term("credits"),
+            f"requested {_money(credits['requested_amount'])} ({credits['requested_count']}), "
+            f"approved {_money(credits['approved_amount'])} ({credits['approved_count']})",
+        ),
     ]
 
 
@@ -136,12 +161,17 @@ class DigestContent:
     review_url: str
 
 
-def digest_content(*, now: datetime) -> DigestContent:
-    """What every digest sent at ``now`` carries (the same for every recipient)."""
+def digest_content(*, now: datetime) -> DigestContent | None:
+    """What every digest sent at ``now`` carries (the same for every recipient); None
+    while the last complete week is not kept yet (the keeping task is asked to run)."""
     week = last_complete_iso_week(now)
+    figures = digest_figures(week, now=now)
+    if figures.state != WeekState.KEPT:
+        review_weeks_hurry([figures.week])
+        return None
     return DigestContent(
         week=week,
-        figures=figure_rows(digest_figures(week)),
+        figures=figure_rows(figures),
         overdue_rcas=list(overdue_postmortems(now=now)),
         overdue_items=overdue_action_items(now=now),
         review_url=review_url(week),
@@ -212,6 +242,9 @@ def digest_send_due(*, now: datetime, actor) -> int:
     if not due:
         return 0
     content = digest_content(now=now)
+    if content is None:
+        logger.info("Weekly digest waits for the week's figures to be kept; the next check sends it")
+        return 0
     sent = 0
     for user, week in due:
         try:

@@ -1,6 +1,7 @@
 """Handoffs: a standard packet offered to a person or team, explicitly accepted or
-rejected. Until acceptance the sender stays DRI. A case returning to a person or team it
-left within ``PING_PONG_WINDOW`` is ping-pong: it needs a reason and is counted."""
+rejected. Until acceptance the sender stays DRI. A case sent back to a person or team it
+left within ``PING_PONG_WINDOW`` is ping-pong (the rule: ``selectors.handoffs``): the
+offer needs a reason, and the offer and the accept store the rule's answer."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from escalations.security.access import (
     may_withdraw_handoff,
     not_a_case_worker,
 )
-from escalations.selectors.handoffs import is_ping_pong
+from escalations.selectors.handoffs import ping_pong_sources
 from escalations.services.checklists import require_stage_exit
 from escalations.services.clocks import incident_recompute_clocks
 from escalations.services.common import (
@@ -94,7 +95,12 @@ def handoff_offer(
             raise RuleViolation("A case moves forward one stage at a time.", field="to_stage", code="stage_skipped")
         if stage_is_forward(incident.stage, to_stage):
             require_stage_exit(incident, action="hand the case to the next stage")
-        ping_pong = is_ping_pong(incident, at=now, to_user=to_user, to_team=to_team)
+        ping_pong = ping_pong_sources(
+            incident_id=incident.pk,
+            offered_at=now,
+            to_user_id=to_user.pk if to_user is not None else None,
+            to_team_id=to_team.pk if to_team is not None else None,
+        ).exists()
         ping_pong_reason = (ping_pong_reason or "").strip()
         if ping_pong and not ping_pong_reason:
             raise RuleViolation(
@@ -202,9 +208,18 @@ def handoff_accept(
         handoff.responded_at = now
         handoff.responded_by = actor
         handoff_fields = ["status", "responded_at", "responded_by"]
-        # A team offer accepted by the very person the case just left is ping-pong too,
-        # though nobody could tell at offer time.
-        bounced = not handoff.is_ping_pong and is_ping_pong(incident, at=now, to_user=actor)
+        # Taking it adds who took it to the rule: a team offer accepted by the very person
+        # the case just left is ping-pong too, though nobody could tell at offer time.
+        bounced = (
+            not handoff.is_ping_pong
+            and ping_pong_sources(
+                incident_id=incident.pk,
+                offered_at=handoff.offered_at,
+                to_user_id=handoff.to_user_id,
+                to_team_id=handoff.to_team_id,
+                taken_by_id=actor.pk,
+            ).exists()
+        )
         if bounced:
             handoff.is_ping_pong = True
             handoff.ping_pong_reason = "Accepted back by the person it had just left."

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SCREENSHOTS
-from tests.review_support import WEEK, build_week_of_cases
+from tests.review_support import WEEK, build_week_of_cases, keep
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,6 +36,7 @@ def test_manager_sees_the_charts_drawn_from_the_tables_numbers(
     signed_in, live_server, make_incident, agent, other_agent, manager
 ):
     build_week_of_cases(make_incident, agent, other_agent, manager)
+    keep()  # the beat, after the week ended
     errors: list[str] = []
     page = signed_in(manager)
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)

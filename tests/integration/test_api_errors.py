@@ -120,6 +120,7 @@ def test_schema_is_served_and_covers_the_contract(agent):
         "/api/v1/policies/",
         "/api/v1/policies/{key}/",
         "/api/v1/metrics/weekly/",
+        "/api/v2/metrics/weekly/",
         "/api/v1/intake/",
     ]:
         assert path in paths, path

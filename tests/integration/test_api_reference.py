@@ -19,8 +19,12 @@ from escalations.services import (
     incident_resolve,
     system_user,
 )
+from escalations.services.review_weeks import review_weeks_keep
 from tests.conftest import T0
 from tests.integration.api_support import _api_test_env, assert_error, client_for, clock, row_counts
+
+# Just after 2026-W47 (T0's week) ended, when the beat keeps it.
+AFTER_W47 = T0 + timedelta(days=2, hours=14, seconds=30)
 
 __all__ = ["_api_test_env", "clock"]
 
@@ -155,11 +159,18 @@ def test_weekly_metrics(manager, duty_manager, agent, other_agent, make_incident
     make_incident(reported_at=T0 - timedelta(days=7))  # the previous week
 
     client = client_for(manager)
+    # The week is not over: its figures come once it ends, from the beat.
+    early = client.get("/api/v1/metrics/weekly/", {"week": "2026-W47"})
+    assert_error(early, 503, code="week_in_progress")
+    assert int(early["Retry-After"]) == 2 * 86400 + 14 * 3600 + 300  # Monday 00:00 UTC and the beat's next run
+    clock.move_to(AFTER_W47)
+    review_weeks_keep(now=AFTER_W47)
     client.get("/api/v1/metrics/weekly/", {"week": "2026-W47"})
     with CaptureQueriesContext(connection) as ctx:
         response = client.get("/api/v1/metrics/weekly/", {"week": "2026-W47"})
     assert response.status_code == 200, response.content
-    assert len(ctx.captured_queries) <= 20
+    # Token and user; the kept week; the breach-cause list and counts.
+    assert len(ctx.captured_queries) <= 6
     m = response.json()
     assert m["week"] == "2026-W47" and m["starts_at"] == "2026-11-16T00:00:00Z"
     assert m["cases_opened"] == 3 and m["cases_opened_by_severity"]["S2"] == 2
@@ -180,15 +191,29 @@ def test_weekly_metrics(manager, duty_manager, agent, other_agent, make_incident
     assert m["sentiment"]["unknown"] == 3
 
 
-def test_weekly_metrics_of_an_empty_week(manager):
-    m = client_for(manager).get("/api/v1/metrics/weekly/", {"week": "2020-W01"}).json()
+def test_weekly_metrics_of_a_week_not_kept_yet_then_kept(manager, monkeypatch, clock):
+    asked = []
+    monkeypatch.setattr("escalations.api.views.reference.review_weeks_hurry", asked.append)
+    client = client_for(manager)
+    before = row_counts()
+    for version in ("v1", "v2"):
+        response = client.get(f"/api/{version}/metrics/weekly/", {"week": "2020-W01"})
+        assert_error(response, 503, code="week_not_kept")
+        assert response["Retry-After"] == "60"
+    assert row_counts() == before  # nothing computed, nothing written
+    assert [[w.label for w in weeks] for weeks in asked] == [["2020-W01"], ["2020-W01"]]
+    review_weeks_keep(now=T0, asked=["2020-W01"])  # what the task asked for does
+    m = client.get("/api/v1/metrics/weekly/", {"week": "2020-W01"}).json()
     assert m["cases_opened"] == 0 and m["tta"]["median_seconds"] is None
     assert m["sla_adherence"] == {"acknowledge_pct": None, "resolve_pct": None, "update_pct": None}
+    opened = client.get("/api/v2/metrics/weekly/", {"week": "2020-W01"}).json()["severities"]["all"]["opened"]
+    assert (opened["cases"], opened["arr_at_risk"], set(opened["sentiment"].values())) == (0, "0.00", {0})
 
 
 @pytest.mark.parametrize("week", ["", "2026-47", "2026-W60", "2026-W00", "26-W01", "2026-W1", "2025-W53x"])
 def test_weekly_metrics_bad_week_names_the_parameter(manager, week):
     assert_error(client_for(manager).get("/api/v1/metrics/weekly/", {"week": week}), 400, field="week")
+    assert_error(client_for(manager).get("/api/v2/metrics/weekly/", {"week": week}), 400, field="week")
 
 
 def test_weekly_metrics_week_is_required(manager):
@@ -205,6 +230,7 @@ def test_a_breach_always_lowers_weekly_adherence(manager, agent, make_incident, 
     late_update = make_incident()
     breach(late_update, "update", at=T0 + timedelta(minutes=60))
     customer_update_post(incident=late_update, body="late", channel=None, actor=agent, now=T0 + timedelta(hours=2))
+    review_weeks_keep(now=AFTER_W47)
 
     m = client_for(manager).get("/api/v1/metrics/weekly/", {"week": "2026-W47"}).json()
     assert m["breaches"]["total"] == 4

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from escalations.models import ChecklistItem
 from escalations.services import handoff_offer, incident_acknowledge, incident_pause, incident_resolve
+from escalations.services.review_weeks import review_weeks_keep
 from tests.conftest import T0
 from tests.factories import TeamFactory
 from tests.integration.api_support import _api_test_env, client_for, clock, row_counts
@@ -61,6 +62,7 @@ def world(personas, other_agent, make_incident, customer, clock) -> World:
         incident=offer_case, actor=other_agent, now=T0, to_stage="triage", to_team=everyone, **PACKET
     )
     item = ChecklistItem.objects.filter(checklist__incident=s2_case, fact="").first()
+    review_weeks_keep(now=T0)  # the beat: 2026-W46 and the weeks before it are kept
     return World(case, acked, s2_case, paused, resolved, team_offer, item, customer, other_agent)
 
 
@@ -135,7 +137,10 @@ ENDPOINTS: dict[str, Endpoint] = {
         "patch", lambda w: "/api/v1/policies/S4/", {"policy_admin"}, 200, lambda w: {"description": "Low"}
     ),
     "metrics weekly": Endpoint(
-        "get", lambda w: "/api/v1/metrics/weekly/?week=2026-W47", {"duty_manager", "manager"}, 200
+        "get", lambda w: "/api/v1/metrics/weekly/?week=2026-W46", {"duty_manager", "manager"}, 200
+    ),
+    "metrics weekly v2": Endpoint(
+        "get", lambda w: "/api/v2/metrics/weekly/?week=2026-W46", {"duty_manager", "manager"}, 200
     ),
     "intake": Endpoint(
         "post",

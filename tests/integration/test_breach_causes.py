@@ -485,12 +485,12 @@ def test_policy_admins_edit_the_list_audited_and_never_delete(client, policy_adm
 # --- reports ----------------------------------------------------------------------------
 
 
-def test_weekly_metrics_count_breaches_by_confirmed_cause(queue, manager, now):
-    from escalations.reporting.metrics import weekly_metrics
+def test_weekly_figures_count_breaches_by_confirmed_cause(queue, manager, now):
+    from escalations.reporting.live import breaches_by_cause
     from escalations.sla.weeks import week_parse
 
     breach_cause_confirm(breach=queue["plain"], cause="capacity", note="", actor=manager, now=now + 50 * M)
-    by_cause = weekly_metrics(week_parse("2026-W47"))["breaches"]["by_cause"]
+    by_cause = breaches_by_cause(week_parse("2026-W47")).counts
     assert by_cause["capacity"] == 1 and by_cause["other"] == 1 and by_cause["unknown"] == 1  # raised: unreviewed
     assert by_cause["tooling"] == 0 and set(by_cause) >= set(BreachCause.values)
     assert sum(by_cause.values()) == 3  # the drill's breach never counts

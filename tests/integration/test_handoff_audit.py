@@ -312,7 +312,7 @@ def test_handoffs_made_through_the_services_read_the_same_in_the_audit(
 ):
     """Offer, accept, reject and a return through the workspace's own services: the audit
     shows each outcome, the time to accept, and the return as ping-pong, just as the offer
-    judged it (one rule, ``services.handoffs.packets_left_from``)."""
+    judged it (one rule, ``selectors.handoffs.ping_pong_sources``)."""
     from escalations.services import handoff_accept, handoff_offer, handoff_reject, incident_acknowledge
 
     packet = {"summary": "Checkout 500s for EU", "customer_impact": "No orders", "next_steps": "Roll back 4.2"}

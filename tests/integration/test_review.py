@@ -1,6 +1,7 @@
-"""escalations.reporting.review and the weekly review page: every figure against a hand-computed
+"""escalations.reporting and the weekly review page: every figure against a hand-computed
 fixture (pauses, a reopen, a severity change, a business-hours case, a drill that never
-counts), and the page's query count, constant in the number of cases.
+counts) as the beat keeps it; the page's query count, constant in the number of cases and
+the same whether the weeks are kept or not; and the states of a week not kept yet.
 
 The fixture (tests/review_support.py), in ISO week 2026-W47 (Mon 16 Nov – Mon 23 Nov, UTC; London is on UTC then):
 
@@ -33,17 +34,26 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from escalations.choices import BreachCause, ClockKind, Sentiment, Stage
+from escalations.display import person_name
 from escalations.models import CustomerUpdate, Escalation, Incident, ReviewWeek
-from escalations.reporting.review import ALL, Percentile, last_complete_week, review_figures, review_weeks
+from escalations.reporting.aggregates import Percentile
+from escalations.reporting.definitions import ALL, DEFINITIONS, KEEP_EVERY_SECONDS
+from escalations.reporting.figures import WeekState, last_complete_week, review_figures, review_weeks
 from escalations.services import incident_acknowledge
-from tests.review_support import LAST, WEEK, H, M, at, breach, build_week_of_cases
+from tests.review_support import AFTER, LAST, WEEK, H, M, at, breach, build_week_of_cases, keep
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def week_of_cases(make_incident, agent, other_agent, manager):
-    return build_week_of_cases(make_incident, agent, other_agent, manager)
+    cases = build_week_of_cases(make_incident, agent, other_agent, manager)
+    assert keep() == 13  # the beat, just after the week ended
+    return cases
+
+
+def figures():
+    return review_figures(WEEK, now=AFTER)
 
 
 def test_the_fixture_is_what_the_docstring_says(week_of_cases):
@@ -64,8 +74,20 @@ def test_review_weeks_are_the_chosen_week_and_the_twelve_before():
     assert last_complete_week(datetime(2027, 1, 4, 12, tzinfo=UTC)).label == "2026-W53"
 
 
+def test_cases_opened_with_their_arr_and_sentiment(week_of_cases):
+    fig = figures()
+    # A ($60,000), B (S3, negative), C (S3 → S2) and E ($100,000); F was the week before.
+    assert fig.opened["cases"][ALL][LAST] == 4
+    assert (fig.opened["cases"]["S2"][LAST], fig.opened["cases"]["S3"][LAST]) == (3, 1)
+    assert fig.opened["arr_at_risk"][ALL][LAST] == Decimal("160000.00")
+    assert fig.opened["sentiment"][ALL][Sentiment.NEGATIVE][LAST] == 1
+    assert fig.opened["sentiment"]["S3"][Sentiment.NEGATIVE][LAST] == 1
+    assert fig.opened["sentiment"][ALL][Sentiment.UNKNOWN][LAST] == 3
+    assert (fig.opened["cases"][ALL][LAST - 1], fig.opened["arr_at_risk"][ALL][LAST - 1]) == (1, Decimal("60000.00"))
+
+
 def test_time_to_acknowledge_counts_clock_time(week_of_cases):
-    fig = review_figures(WEEK)
+    fig = figures()
     assert fig.labels[-1] == WEEK and fig.labels[-2] == "2026-W46"
     tta = fig.tta[ALL]
     # [600 (A), 2,700 (C), 7,200 (B, business hours)]: p90 = 2,700 + 0.8 × 4,500.
@@ -78,37 +100,43 @@ def test_time_to_acknowledge_counts_clock_time(week_of_cases):
     assert tta.count[: LAST - 1] == [0] * 11
 
 
-def test_time_to_resolve_per_cycle_without_paused_time(week_of_cases):
-    ttr = review_figures(WEEK).ttr[ALL]
+def test_time_to_resolve_per_cycle_and_per_case(week_of_cases):
+    fig = figures()
+    ttr = fig.ttr_cycle[ALL]
     # A's cycles: 7,200 s (3 h, 1 h paused) and 3,600 s; the drill's never counts.
     assert (ttr.count[LAST], ttr.median[LAST], ttr.p90[LAST]) == (2, 5400, 6840)
+    # Per case: A, resolved twice in the week, once, with both cycles.
+    total = fig.ttr_total[ALL]
+    assert (total.count[LAST], total.median[LAST], total.p90[LAST]) == (1, 10800, 10800)
+    assert fig.ttr_total["S3"].count[LAST] == 0
 
 
 def test_adherence_a_breach_always_lowers_it(week_of_cases):
-    fig = review_figures(WEEK)
+    fig = figures()
     # Acknowledge: A and B met, C missed, E's breach unmet at the week's end → 2 / 4.
-    assert fig.adherence["ack"][ALL][LAST] == 50.0
-    assert fig.adherence["ack"]["S2"][LAST] == 33.3
-    assert fig.adherence["ack"]["S3"][LAST] == 100.0
-    assert fig.adherence["ack"]["S1"][LAST] is None
+    assert fig.adherence[ALL]["ack"][LAST] == 50.0
+    assert fig.adherence["S2"]["ack"][LAST] == 33.3
+    assert fig.adherence["S3"]["ack"][LAST] == 100.0
+    assert fig.adherence["S1"]["ack"][LAST] is None
     # Resolve: both of A's cycles met, no resolve breach.
-    assert fig.adherence["resolve"][ALL][LAST] == 100.0
+    assert fig.adherence[ALL]["resolve"][LAST] == 100.0
     # Update: A's on time, C's late, E's breach with no update → 1 / 3.
-    assert fig.adherence["update"][ALL][LAST] == 33.3
-    assert (fig.updates_posted[ALL][LAST], fig.updates_late[ALL][LAST]) == (2, 1)
-    assert fig.adherence["ack"][ALL][LAST - 1] == 100.0
+    assert fig.adherence[ALL]["update"][LAST] == 33.3
+    assert fig.updates[ALL] == {"posted": [0] * 12 + [2], "late": [0] * 12 + [1]}
+    assert fig.adherence[ALL]["ack"][LAST - 1] == 100.0
 
 
 def test_breaches_by_clock_and_the_cause_pareto(week_of_cases):
-    fig = review_figures(WEEK)
+    fig = figures()
     assert fig.breaches[ALL]["total"][LAST] == 4
     assert fig.breaches[ALL][ClockKind.ACK][LAST] == 2
     assert fig.breaches[ALL][ClockKind.UPDATE][LAST] == 2
     assert fig.breaches["S3"]["total"][LAST] == 0
-    assert [(r["key"], r["count"], r["cumulative_pct"]) for r in fig.pareto_causes] == [
+    assert [(r["key"], r["count"], r["cumulative_pct"]) for r in fig.causes.pareto] == [
         (BreachCause.CAPACITY, 3, 75.0),
         (BreachCause.UNASSIGNED, 1, 100.0),
     ]
+    assert fig.causes.counts[BreachCause.CAPACITY] == 3 and fig.causes.counts[BreachCause.UNKNOWN] == 0
     assert [(r["key"], r["count"], r["cumulative_pct"]) for r in fig.pareto_clocks] == [
         (ClockKind.ACK, 2, 50.0),
         (ClockKind.UPDATE, 2, 100.0),
@@ -116,20 +144,20 @@ def test_breaches_by_clock_and_the_cause_pareto(week_of_cases):
 
 
 def test_reopens_handoffs_ping_pong_and_time_to_accept(week_of_cases):
-    fig = review_figures(WEEK)
+    fig = figures()
     assert fig.reopens[ALL][LAST] == 1
     assert fig.reopen_rate[ALL][LAST] == 0.5  # 1 reopen ÷ 2 cycles ended
-    assert fig.handoffs_offered[ALL][LAST] == 2
-    assert fig.handoffs_per_case[ALL][LAST] == 2.0  # A, resolved in the week, had 2
-    assert fig.handoffs_per_case["S3"][LAST] is None
-    assert fig.ping_pong[ALL][LAST] == 1
-    assert fig.ping_pong_rate[ALL][LAST] == 50.0
+    handoffs = fig.handoffs[ALL]
+    assert (handoffs["offered"][LAST], handoffs["accepted"][LAST], handoffs["rejected"][LAST]) == (2, 2, 0)
+    assert (handoffs["cases_resolved"][LAST], handoffs["per_case"][LAST]) == (1, 2.0)  # A, resolved, had 2
+    assert fig.handoffs["S3"]["per_case"][LAST] is None
+    assert (handoffs["ping_pong"][LAST], handoffs["ping_pong_rate"][LAST]) == (1, 50.0)
     accept = fig.time_to_accept[ALL]
     assert (accept.count[LAST], accept.median[LAST], accept.p90[LAST]) == (2, 600, 840)
 
 
 def test_stage_ownership_from_entry_to_exit(week_of_cases):
-    stages = review_figures(WEEK).stage_ownership
+    stages = figures().stage_ownership
     # A: triage 10:00–12:00; command 12:00–13:00, then reopened 10:00–11:00 (still command).
     assert (stages[Stage.TRIAGE].count[LAST], stages[Stage.TRIAGE].median[LAST]) == (1, 7200)
     command = stages[Stage.COMMAND]
@@ -140,25 +168,32 @@ def test_stage_ownership_from_entry_to_exit(week_of_cases):
 
 
 def test_open_cases_arr_sentiment_and_escape_valves(week_of_cases, manager, agent):
-    fig = review_figures(WEEK)
+    fig = figures()
     # Open at the week's end: B, C, E and F (from the week before, never resolved); A was
     # resolved, D is a drill. ARR at risk: E's $100,000 and F's $60,000.
-    assert fig.open_at_end[ALL] == {"cases": 4, "arr": Decimal("160000.00")}
-    assert fig.open_at_end["S2"] == {"cases": 3, "arr": Decimal("160000.00")}
-    assert fig.open_at_end["S3"] == {"cases": 1, "arr": Decimal("0.00")}
-    assert fig.sentiment_at_end[Sentiment.NEGATIVE] == 1
-    assert fig.sentiment_at_end[Sentiment.UNKNOWN] == 3
-    assert fig.executive_per_week[ALL][LAST] == 1
-    [executive] = fig.executive_escalations
-    assert (executive.incident_id, executive.actor, executive.reason) == (
+    end = fig.open_at_end
+    assert (end["cases"][ALL][LAST], end["arr_at_risk"][ALL][LAST]) == (4, Decimal("160000.00"))
+    assert (end["cases"]["S2"][LAST], end["arr_at_risk"]["S2"][LAST]) == (3, Decimal("160000.00"))
+    assert (end["cases"]["S3"][LAST], end["arr_at_risk"]["S3"][LAST]) == (1, Decimal("0.00"))
+    assert end["sentiment"][ALL][Sentiment.NEGATIVE][LAST] == 1
+    assert end["sentiment"][ALL][Sentiment.UNKNOWN][LAST] == 3
+    assert end["cases"][ALL][LAST - 1] == 1  # F, at the end of W46
+    assert fig.executive_escalations[ALL][LAST] == 1
+    [executive] = fig.valves.executive_escalations
+    assert (executive["case_id"], executive["who"], executive["why"], executive["severity"]) == (
         week_of_cases["e"].pk,
-        manager,
+        person_name(manager),
         "Executive sponsor asked",
+        "S2 — major",
     )
-    [override] = fig.severity_overrides
-    assert (override.incident_id, override.actor, override.at) == (week_of_cases["c"].pk, agent, at(3, 9, 20))
-    assert fig.manual_severity_per_week[ALL][LAST] == 1
-    assert fig.manual_severity_per_week["S2"][LAST] == 1
+    [override] = fig.valves.severity_overrides
+    assert (override["case_id"], override["who"], override["at"]) == (
+        week_of_cases["c"].pk,
+        person_name(agent),
+        at(3, 9, 20),
+    )
+    assert fig.severity_set_by_hand[ALL][LAST] == 1
+    assert fig.severity_set_by_hand["S2"][LAST] == 1
 
 
 def test_percentile_is_postgresqls_percentile_cont(week_of_cases):
@@ -180,7 +215,10 @@ def test_the_page_shows_each_figure_with_labels(client, manager, week_of_cases):
     assert "Team at capacity" in body and "Executive sponsor asked" in body and "Customer escalated" in body
     assert "45m 00s" in body  # TTA median as a duration
     assert "160,000.00" in body
+    assert 'id="week-state"' not in body and 'id="week-computed"' in body
     assert response.context["chart_data"]["tta_p50"][LAST] == 45.0
+    # The footnote is the one table of definitions.
+    assert all(f'id="definition-{d.key}"' in body for d in DEFINITIONS)
 
 
 def test_a_bad_week_names_the_field_and_falls_back(client, manager):
@@ -191,25 +229,23 @@ def test_a_bad_week_names_the_field_and_falls_back(client, manager):
     assert response.context["week"] == last_complete_week()
 
 
-def _page_queries(client) -> int:
+# Session, user, profile (time zone), permissions; the kept weeks (one query, kept or
+# not); the chosen week's breach causes (the list, the counts) and four escape-valve
+# lists; the RCAs and action items overdue now. No week is ever computed here.
+REVIEW_PAGE_QUERIES = 13
+
+
+def _page_queries(client, week: str = WEEK) -> int:
     with CaptureQueriesContext(connection) as ctx:
-        assert client.get(reverse("escalations:manage-review"), {"week": WEEK}).status_code == 200
+        assert client.get(reverse("escalations:manage-review"), {"week": week}).status_code == 200
     return len(ctx.captured_queries)
 
 
-# Session, user, profile (time zone), permissions; the review's transaction (here a
-# savepoint and its release) with JIT off; the kept weeks; the chosen week's Pareto, open
-# cases and four escape-valve lists; the RCAs and action items overdue now. Computing the
-# weeks not kept yet adds the families' queries (events, cycles, updates, breaches,
-# handoffs, times to accept, handoffs per case, stage ownership, executive escalations)
-# and the four that keep them (delete, insert, the inserted rows read back, their history).
-REVIEW_PAGE_QUERIES = 16
-REVIEW_PAGE_QUERIES_COLD = REVIEW_PAGE_QUERIES + 9 + 4
-
-
-def test_the_page_query_count_is_constant_in_the_number_of_cases(
-    client, manager, make_incident, agent, django_assert_num_queries
+def test_the_page_query_count_is_constant_in_the_number_of_cases_kept_or_not(
+    client, manager, make_incident, agent, django_assert_num_queries, monkeypatch
 ):
+    asked = []
+    monkeypatch.setattr("escalations.views.review.review_weeks_hurry", asked.append)
     client.force_login(manager)
     for n in (1, 8):
         while Incident.objects.count() < n:
@@ -222,52 +258,108 @@ def test_the_page_query_count_is_constant_in_the_number_of_cases(
                 incident=case, level=5, reason="Asked", created_at=case.reported_at + H, actor=agent, is_executive=True
             )
         ReviewWeek.objects.all().delete()
-        with django_assert_num_queries(REVIEW_PAGE_QUERIES_COLD):
+        with django_assert_num_queries(REVIEW_PAGE_QUERIES):  # nothing kept: a fresh install
             client.get(reverse("escalations:manage-review"), {"week": WEEK})
+        keep()
         with django_assert_num_queries(REVIEW_PAGE_QUERIES):
             client.get(reverse("escalations:manage-review"), {"week": WEEK})
     assert _page_queries(client) == REVIEW_PAGE_QUERIES
+    assert [len(weeks) for weeks in asked] == [13, 13]  # the beat was asked each time none was kept
 
 
-def test_a_complete_week_is_kept_and_the_current_week_is_not(week_of_cases, agent):
-    friday = at(4, 18)  # inside 2026-W47: that week is not complete yet
-    fig = review_figures(WEEK, now=friday)
-    assert fig.tta[ALL].count[LAST] == 3
-    assert ReviewWeek.objects.filter(week_start=at(0, 0)).count() == 0
-    assert ReviewWeek.objects.filter(week_start=at(-7, 0)).count() == 1
-    # Once W47 is over it is kept: a later view reads the kept figures, and deleting the
-    # row makes the next view compute the week again.
-    after = at(7, 0)
-    assert review_figures(WEEK, now=after).tta[ALL].count[LAST] == 3
-    kept = ReviewWeek.objects.get(week_start=at(0, 0))
-    kept.figures["tta"][ALL]["count"] = 99
-    kept.save(update_fields=["figures"])
-    assert review_figures(WEEK, now=after).tta[ALL].count[LAST] == 99
+def test_a_week_not_kept_is_shown_as_being_computed_and_never_computed_on_the_page(
+    week_of_cases, client, manager, monkeypatch
+):
+    asked = []
+    monkeypatch.setattr("escalations.views.review.review_weeks_hurry", asked.append)
+    ReviewWeek.objects.filter(week_start=at(0, 0)).delete()  # W47 just ended; the beat has not run yet
+    fig = figures()
+    assert fig.state == WeekState.PENDING and fig.chosen is None
+    assert fig.tta[ALL].count[LAST] is None and fig.tta[ALL].count[LAST - 1] == 1
+    assert [w.label for w in fig.missing] == [WEEK]
+    client.force_login(manager)
+    response = client.get(reverse("escalations:manage-review"), {"week": WEEK})
+    body = response.content.decode()
+    state = body.split('id="week-state"', 1)[1].split("</section>", 1)[0]
+    assert "2026-W47's figures are being computed" in state and "never computes a week" in state
+    assert 'id="review-severities"' not in body and "(being computed)" in body
+    assert response.context["chart_data"]["tta_p50"][LAST] is None  # a gap in the chart
+    assert "Team at capacity" in body  # the live parts still show
+    assert [[w.label for w in weeks] for weeks in asked] == [[WEEK]]
+    assert not ReviewWeek.objects.filter(week_start=at(0, 0)).exists()
+    # The beat's next run keeps it, and deleting a row makes the beat compute it again.
+    assert keep() == 1
+    assert figures().tta[ALL].count[LAST] == 3
+
+
+def test_the_week_in_progress_has_no_figures_until_it_ends(week_of_cases, client, manager, monkeypatch):
+    asked = []
+    monkeypatch.setattr("escalations.views.review.review_weeks_hurry", asked.append)
+    friday = at(4, 18)  # inside 2026-W47
     ReviewWeek.objects.filter(week_start=at(0, 0)).delete()
-    assert review_figures(WEEK, now=after).tta[ALL].count[LAST] == 3
+    fig = review_figures(WEEK, now=friday)
+    assert fig.state == WeekState.IN_PROGRESS and fig.missing == []
+    keep(now=friday)  # the beat, during the week: W47 is not over, so not kept
+    assert not ReviewWeek.objects.filter(week_start=at(0, 0)).exists()
+    client.force_login(manager)
+    body = client.get(reverse("escalations:manage-review"), {"week": "2099-W01"}).content.decode()
+    assert "2099-W01 is not over yet" in body
 
 
 def test_the_beat_keeps_the_complete_weeks_so_no_view_computes_them(week_of_cases, client, manager):
     from config.beat import BEAT_SCHEDULE
-    from escalations.services.review_weeks import review_weeks_keep
     from escalations.tasks import keep_review_weeks
 
     assert BEAT_SCHEDULE["keep-review-weeks"]["task"] == keep_review_weeks.name
-    monday = at(7, 0, 30)  # just after 2026-W47 ended
-    assert review_weeks_keep(now=monday) == 13
+    assert BEAT_SCHEDULE["keep-review-weeks"]["schedule"] == KEEP_EVERY_SECONDS
     assert ReviewWeek.objects.count() == 13
-    assert ReviewWeek.objects.get(week_start=at(0, 0)).figures["tta"][ALL]["count"] == 3
-    assert review_weeks_keep(now=monday) == 0
+    kept = ReviewWeek.objects.get(week_start=at(0, 0))
+    assert kept.figures["tta"][ALL]["count"] == 3 and kept.history.get().history_user.username == "system"
+    assert keep() == 0
+    # A kept week is read as kept: the page shows what the row says.
+    kept.figures["tta"][ALL]["count"] = 99
+    kept.save(update_fields=["figures"])
+    assert figures().tta[ALL].count[LAST] == 99
     client.force_login(manager)
-    with CaptureQueriesContext(connection) as ctx:
-        client.get(reverse("escalations:manage-review"), {"week": WEEK})
-    assert len(ctx.captured_queries) == REVIEW_PAGE_QUERIES
+    assert _page_queries(client) == REVIEW_PAGE_QUERIES
 
 
-def test_the_escape_valves_asked_for_with_who_why_and_the_answer(week_of_cases, client, agent, manager):
+def test_the_task_keeps_weeks_asked_for_beyond_the_last_thirteen(week_of_cases, time_machine):
+    from escalations.tasks import keep_review_weeks
+
+    time_machine.move_to(AFTER + timedelta(minutes=1), tick=False)
+    assert review_figures("2026-W20", now=AFTER).state == WeekState.PENDING
+    assert keep_review_weeks(asked=["2026-W20", "2026-W99", "2099-W01"]) == 1  # bad and future weeks ignored
+    assert review_figures("2026-W20", now=AFTER).state == WeekState.KEPT
+
+
+def test_asking_the_beat_to_hurry_is_deduplicated_and_writes_nothing(week_of_cases, monkeypatch, settings):
+    from escalations.services import review_weeks
+    from escalations.sla.weeks import week_parse
+    from tests.integration.api_support import row_counts
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "hurry"}}
+    sent = []
+    monkeypatch.setattr(
+        review_weeks.current_app, "send_task", lambda name, **kwargs: sent.append((name, kwargs["kwargs"]))
+    )
+    before = row_counts()
+    week, other = week_parse("2026-W30"), week_parse("2026-W31")
+    assert review_weeks.review_weeks_hurry([week]) is True
+    assert review_weeks.review_weeks_hurry([week]) is False  # asked already, within the beat's interval
+    assert review_weeks.review_weeks_hurry([other, week]) is True  # only what was not asked yet
+    assert sent == [
+        ("escalations.keep_review_weeks", {"asked": ["2026-W30"]}),
+        ("escalations.keep_review_weeks", {"asked": ["2026-W31"]}),
+    ]
+    assert row_counts() == before
+
+
+def test_the_escape_valves_asked_for_with_who_why_and_the_answer(make_incident, agent, other_agent, client, manager):
     from escalations.choices import ValveStatus
     from escalations.models import ExecutiveEscalationRequest, ServiceCreditRequest
 
+    week_of_cases = build_week_of_cases(make_incident, agent, other_agent, manager)
     e, d = week_of_cases["e"], week_of_cases["d"]
     ExecutiveEscalationRequest.objects.create(
         incident=e, reason="Customer's CEO called", requested_by=agent, requested_at=at(4, 11)
@@ -285,15 +377,30 @@ def test_the_escape_valves_asked_for_with_who_why_and_the_answer(week_of_cases, 
         incident=d, breached_seconds=60, eligible_amount=Decimal("50.00"), amount=Decimal("50.00"),
         justification="Drill", requested_by=manager, requested_at=at(0, 9, 30),
     )  # fmt: skip
-    fig = review_figures(WEEK)
-    [asked] = fig.executive_requests
-    assert (asked.requested_by, asked.reason, asked.status) == (agent, "Customer's CEO called", ValveStatus.PENDING)
-    assert [r.amount for r in fig.credit_requests] == [Decimal("300.00"), Decimal("100.00")]  # the drill's never
-    assert (fig.credits_asked, fig.credits_approved) == (Decimal("400.00"), Decimal("300.00"))
+    keep()
+    fig = figures()
+    [asked] = fig.valves.executive_requests
+    assert (asked["who"], asked["why"], asked["status"]) == (
+        person_name(agent),
+        "Customer's CEO called",
+        ValveStatus.PENDING.label,
+    )
+    assert [r["amount"] for r in fig.valves.credit_requests] == [
+        Decimal("300.00"),
+        Decimal("100.00"),
+    ]  # not the drill's
+    # The totals are selectors.valves.service_credits_totals', not a sum of the listed rows.
+    assert {name: values[LAST] for name, values in fig.credits.items()} == {
+        "requested_count": 2,
+        "requested_amount": Decimal("400.00"),
+        "approved_count": 1,
+        "approved_amount": Decimal("300.00"),
+    }
     client.force_login(manager)
     body = client.get(reverse("escalations:manage-review"), {"week": WEEK}).content.decode()
     assert "Customer&#x27;s CEO called" in body and "Waiting for a Manager" in body
-    assert "Per the contract" in body and "400.00 / 300.00" in body
+    assert "Per the contract" in body and "400.00 (2) / 300.00 (1)" in body
+    assert _page_queries(client) == REVIEW_PAGE_QUERIES  # each list reads what its rows show, at once
 
 
 def test_overdue_rcas_and_action_items_are_on_the_review_page(client, manager, make_incident, agent):

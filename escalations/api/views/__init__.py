@@ -34,7 +34,13 @@ from escalations.api.views.cases import (
     SeverityView,
 )
 from escalations.api.views.intake import IntakeView, TokenView
-from escalations.api.views.reference import BreachListView, PolicyDetailView, PolicyListView, WeeklyMetricsView
+from escalations.api.views.reference import (
+    BreachListView,
+    PolicyDetailView,
+    PolicyListView,
+    WeeklyFiguresView,
+    WeeklyMetricsView,
+)
 
 __all__ = [
     "AcknowledgeView",
@@ -60,5 +66,6 @@ __all__ = [
     "SeverityView",
     "TimelineView",
     "TokenView",
+    "WeeklyFiguresView",
     "WeeklyMetricsView",
 ]
